@@ -1,0 +1,1 @@
+"""FastAPI: one router per audience or resource, dependencies in deps.py."""

@@ -1,0 +1,62 @@
+"""Dependencies in one place: settings, a database connection from the pool, the current user."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Annotated
+
+import psycopg
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import OAuth2PasswordBearer
+from psycopg_pool import ConnectionPool
+
+from api.security import read_token
+from core.model import Principal, Role
+from placewatch.settings import Settings
+
+oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
+
+
+def get_settings(request: Request) -> Settings:
+    """The settings the app was built with."""
+    return request.app.state.settings  # type: ignore[no-any-return]
+
+
+def get_conn(request: Request) -> Iterator[psycopg.Connection]:
+    """A pooled connection for the request, returned to the pool afterwards."""
+    pool: ConnectionPool = request.app.state.pool
+    with pool.connection() as conn:
+        yield conn
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+Conn = Annotated[psycopg.Connection, Depends(get_conn)]
+
+
+def current_user(settings: SettingsDep, token: Annotated[str | None, Depends(oauth2)]) -> Principal:
+    """The principal of the bearer token; 401 when missing, bad or expired."""
+    principal = read_token(token, secret=settings.secret_key.get_secret_value()) if token else None
+    if principal is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            detail="missing, invalid or expired bearer token",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return principal
+
+
+User = Annotated[Principal, Depends(current_user)]
+
+
+def require(*roles: Role) -> Callable[[Principal], Principal]:
+    """A dependency that lets only these roles through (403 for the others)."""
+
+    def check(user: User) -> Principal:
+        if user.role not in roles:
+            raise HTTPException(status.HTTP_403_FORBIDDEN, detail=f"this needs the role {' or '.join(roles)}")
+        return user
+
+    return check
+
+
+Admin = Annotated[Principal, Depends(require("admin"))]

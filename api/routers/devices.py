@@ -1,0 +1,162 @@
+"""Devices and their readings, limited to what the caller may see (others are 404)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import JSONResponse, Response
+
+from api.deps import Conn, SettingsDep, User
+from core.devices import device_status, parse_bucket
+from core.metrics import METRICS
+from core.timeparse import parse_any
+from store import queries
+
+router = APIRouter(prefix="/devices", tags=["devices"])
+MAX_RAW_POINTS = 100_000
+
+
+def _device_view(row: dict[str, Any], settings: Any, now: datetime) -> dict[str, Any]:
+    status = device_status(
+        row["reported_status"],
+        row["last_seen"],
+        row["expected_interval_s"],
+        now,
+        default_interval_s=settings.default_interval_seconds,
+        stale_factor=settings.stale_after_factor,
+    )
+    return {
+        "id": row["id"],
+        "kind": row["kind"],
+        "name": row["name"],
+        "model": row["model"],
+        "format": row["format"],
+        "home_id": row["home_id"],
+        "room": row["room"],
+        "source": row["source"],
+        "expected_interval_s": row["expected_interval_s"],
+        "last_seen": row["last_seen"].isoformat() if row["last_seen"] else None,
+        "status": status,
+        "reported_status": row["reported_status"],
+        "latest": row["latest"],
+        "geometry": row["geometry"],
+    }
+
+
+@router.get("", summary="Devices with id, kind, last_seen and status (online, offline, stale)")
+def list_devices(user: User, conn: Conn, settings: SettingsDep) -> list[dict[str, Any]]:
+    """Every device the caller may see."""
+    now = datetime.now(UTC)
+    return [_device_view(r, settings, now) for r in queries.devices(conn, user)]
+
+
+def _time(value: str | None, name: str, default: datetime) -> datetime:
+    if value is None or value == "":
+        return default
+    try:
+        return parse_any(int(value) if value.isdigit() else value)
+    except ValueError as exc:
+        raise HTTPException(422, detail=f"{name}: {exc}") from None
+
+
+@router.get("/{device_id:path}/readings", summary="A device's readings, raw or in buckets; text/csv on request")
+def readings(
+    device_id: str,
+    request: Request,
+    user: User,
+    conn: Conn,
+    settings: SettingsDep,
+    metric: Annotated[str | None, Query(description="metric name; optional when the device has one")] = None,
+    start: Annotated[str | None, Query(description="RFC 3339 or epoch ms; default end - 24 h")] = None,
+    end: Annotated[str | None, Query(description="RFC 3339 or epoch ms; default now")] = None,
+    bucket: Annotated[str | None, Query(description="e.g. 15m, 1h, 1d (Europe/London days)")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_RAW_POINTS)] = MAX_RAW_POINTS,
+) -> Response:
+    """{"device_id", "metric", "unit", "points": [{"ts", "value"}]}, or buckets with avg, min, max, count."""
+    series = queries.series_for(conn, user, device_id)
+    if series is None:
+        raise HTTPException(404, detail=f"no device {device_id!r}")
+    by_metric = {s.metric: s for s in series}
+    if metric is None:
+        if len(by_metric) != 1:
+            raise HTTPException(
+                422, detail=f"say which metric: this device has {', '.join(sorted(by_metric)) or 'no readings yet'}"
+            )
+        metric = next(iter(by_metric))
+    spec = METRICS.get(metric)
+    if spec is None:
+        raise HTTPException(422, detail=f"unknown metric {metric!r}")
+    t_end = _time(end, "end", datetime.now(UTC) + timedelta(seconds=1))
+    t_start = _time(start, "start", t_end - timedelta(hours=24))
+    if t_start >= t_end:
+        raise HTTPException(422, detail="start must be before end")
+    width = None
+    if bucket:
+        try:
+            width = parse_bucket(bucket)
+        except ValueError as exc:
+            raise HTTPException(422, detail=str(exc)) from None
+        if (t_end - t_start) / width > MAX_RAW_POINTS:
+            raise HTTPException(422, detail=f"too many buckets: at most {MAX_RAW_POINTS}; use a wider bucket")
+    s = by_metric.get(metric)
+    categorical = spec.categories is not None
+    points: list[dict[str, Any]] = []
+    truncated = False
+    if s is not None and width is None:
+        rows = queries.raw_points(conn, s.id, t_start, t_end, limit + 1)
+        truncated = len(rows) > limit
+        points = [{"ts": _iso(ts), "value": label if categorical else value} for ts, value, label in rows[:limit]]
+    elif s is not None and width is not None:
+        rows = queries.bucket_points(
+            conn, s.id, t_start, t_end, width, zone=settings.local_zone, categorical=categorical
+        )
+        for r in rows:
+            p = {"ts": _iso(r[0]), "avg": r[1], "min": r[2], "max": r[3], "count": int(r[4])}
+            if categorical:
+                p["mode"] = r[5]
+            points.append(p)
+    body = {
+        "device_id": device_id,
+        "metric": metric,
+        "unit": spec.unit,
+        "start": _iso(t_start),
+        "end": _iso(t_end),
+        "bucket": bucket,
+        "truncated": truncated,
+        "points": points,
+    }
+    if "text/csv" in request.headers.get("accept", ""):
+        return _csv(body, bucketed=width is not None)
+    return JSONResponse(body)
+
+
+def _iso(ts: datetime) -> str:
+    return ts.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _csv(body: dict[str, Any], *, bucketed: bool) -> Response:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    cols = ["ts", "avg", "min", "max", "count"] if bucketed else ["ts", "value"]
+    w.writerow(["device_id", "metric", "unit", *cols])
+    for p in body["points"]:
+        w.writerow([body["device_id"], body["metric"], body["unit"], *[p.get(c) for c in cols]])
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in body["device_id"])
+    return Response(
+        buf.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{safe}-{body["metric"]}.csv"'},
+    )
+
+
+@router.get("/{device_id:path}", summary="One device")
+def get_device(device_id: str, user: User, conn: Conn, settings: SettingsDep) -> dict[str, Any]:
+    """One device the caller may see, else 404."""
+    rows = queries.devices(conn, user, device_id=device_id)
+    if not rows:
+        raise HTTPException(404, detail=f"no device {device_id!r}")
+    return _device_view(rows[0], settings, datetime.now(UTC))

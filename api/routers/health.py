@@ -1,0 +1,49 @@
+"""Liveness and readiness: is the database answering, is the broker accepting connections."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from placewatch.mqttclient import probe
+from store import queries
+
+router = APIRouter(tags=["health"])
+_BROKER_CACHE_S = 5.0
+
+
+@router.get("/health", summary="200 when the database and the broker are reachable")
+def health(request: Request) -> JSONResponse:
+    """Readiness: checks PostgreSQL and the MQTT broker (the broker result is cached a few seconds)."""
+    state = request.app.state
+    settings = state.settings
+    db_ok = False
+    try:
+        with state.pool.connection(timeout=3) as conn:
+            db_ok = queries.ping(conn)
+    except Exception:
+        db_ok = False
+    cached: tuple[float, bool] | None = getattr(state, "broker_probe", None)
+    if cached is None or time.monotonic() - cached[0] > _BROKER_CACHE_S:
+        cached = (
+            time.monotonic(),
+            probe(settings.mqtt_url, protocol=settings.mqtt_protocol, ca_file=settings.mqtt_ca_file),
+        )
+        state.broker_probe = cached
+    broker_ok = cached[1]
+    body: dict[str, Any] = {
+        "status": "ok" if db_ok and broker_ok else "unavailable",
+        "database": "ok" if db_ok else "unreachable",
+        "broker": "ok" if broker_ok else "unreachable",
+        "version": request.app.version,
+    }
+    return JSONResponse(body, status_code=200 if db_ok and broker_ok else 503)
+
+
+@router.get("/live", summary="200 while the API process is serving")
+def live() -> dict[str, str]:
+    """Liveness: the process answers."""
+    return {"status": "ok"}

@@ -1,0 +1,1 @@
+"""One decoder per device format, behind the Decoder protocol in base.py."""

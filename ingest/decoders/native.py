@@ -1,0 +1,127 @@
+"""The native format of CONTRACT.md: placewatch/v1/devices/{device_id}/readings and /status."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from core.model import Decoded, DecodeError, Reading, StatusChange
+from core.timeparse import parse_any
+
+from .base import decoded, load_json, reading
+
+MAX_ENTRIES = 10_000
+
+
+class NativeDecoder:
+    """Readings and status in Placewatch's own format, under a configurable topic prefix."""
+
+    name = "native"
+
+    def __init__(self, prefix: str = "placewatch/v1") -> None:
+        self.prefix = prefix.rstrip("/")
+        self._devices = self.prefix + "/devices/"
+
+    def subscriptions(self) -> list[str]:
+        """Everything under the devices tree: ids may contain '/', so '+' is not enough."""
+        return [self._devices + "#"]
+
+    def matches(self, topic: str) -> bool:
+        """True for topics under {prefix}/devices/."""
+        return topic.startswith(self._devices)
+
+    def device_and_kind(self, topic: str) -> tuple[str, str]:
+        """Split a native topic into (device id, 'readings' | 'status')."""
+        rest = topic[len(self._devices) :]
+        device_id, sep, kind = rest.rpartition("/")
+        if not sep or not device_id:
+            raise DecodeError(
+                f"topic {topic!r} is not {self._devices}{{device_id}}/readings or {self._devices}{{device_id}}/status"
+            )
+        if kind not in ("readings", "status"):
+            raise DecodeError(f"topic {topic!r} ends in {kind!r}; expected 'readings' or 'status'")
+        return device_id, kind
+
+    def decode(self, topic: str, payload: bytes, received_at: datetime) -> Decoded:
+        """Decode a readings message (object or array) or a status message."""
+        device_id, kind = self.device_and_kind(topic)
+        if kind == "status":
+            return decode_status(device_id, payload, received_at, fmt=self.name)
+        doc = load_json(payload)
+        entries: list[Any]
+        if isinstance(doc, dict):
+            entries = [doc]
+        elif isinstance(doc, list):
+            if not doc:
+                raise DecodeError("payload is an empty array: no readings")
+            if len(doc) > MAX_ENTRIES:
+                raise DecodeError(f"payload has {len(doc)} entries; at most {MAX_ENTRIES} per message")
+            entries = doc
+        else:
+            raise DecodeError(f"payload must be a JSON object or an array of objects, not {type(doc).__name__}")
+        rejections: list[str] = []
+        out: list[Reading | None] = []
+        many = len(entries) > 1
+        for i, entry in enumerate(entries):
+            where = f"entry {i}: " if many else ""
+            if not isinstance(entry, dict):
+                rejections.append(f"{where}must be an object, not {type(entry).__name__}")
+                continue
+            named = entry.get("device_id")
+            if named is not None and named != device_id:
+                raise DecodeError(f"payload names device {named!r} but the topic names {device_id!r}")
+            values = entry.get("values")
+            if not isinstance(values, dict):
+                rejections.append(f"{where}'values' must be an object of metric: value")
+                continue
+            if not values:
+                rejections.append(f"{where}'values' is empty")
+                continue
+            units = entry.get("units") or {}
+            if not isinstance(units, dict):
+                rejections.append(f"{where}'units' must be an object of metric: unit")
+                continue
+            ts_raw = entry.get("ts")
+            if ts_raw is None:
+                ts = received_at
+            else:
+                try:
+                    ts = parse_any(ts_raw)
+                except ValueError as exc:
+                    rejections.append(f"{where}{exc}")
+                    continue
+            before = len(rejections)
+            for metric, raw in values.items():
+                unit = units.get(metric)
+                out.append(reading(device_id, metric, ts, raw, unit if isinstance(unit, str) else None, rejections))
+            if where:
+                for j in range(before, len(rejections)):
+                    rejections[j] = where + rejections[j]
+        return decoded(device_id, out, rejections, self.name)
+
+
+_STATES = {"online": "online", "offline": "offline", "true": "online", "false": "offline"}
+
+
+def decode_status(device_id: str, payload: bytes, received_at: datetime, *, fmt: str) -> Decoded:
+    """online/offline as plain text, a JSON string, or {"state"|"status": ...}. Empty clears: no change."""
+    text = payload.strip()
+    if not text:
+        return Decoded(device_id=device_id, format=fmt)
+    word: object = None
+    try:
+        word = text.decode("utf-8")
+    except UnicodeDecodeError:
+        raise DecodeError("status payload is not UTF-8 text") from None
+    if text[:1] in (b"{", b'"'):
+        try:
+            doc = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            raise DecodeError(f"status payload {text[:60]!r} is not valid JSON") from None
+        word = doc.get("state", doc.get("status")) if isinstance(doc, dict) else doc
+    state = _STATES.get(str(word).strip().lower()) if isinstance(word, (str, bool)) else None
+    if state is None:
+        raise DecodeError(f"status must be 'online' or 'offline', got {str(word)[:60]!r}")
+    return Decoded(device_id=device_id, status=(StatusChange(device_id, state, received_at),), format=fmt)  # type: ignore[arg-type]

@@ -1,0 +1,73 @@
+"""A FIFO bounded by bytes and by count: when the database is slow, the MQTT thread waits here."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from typing import Generic, Protocol, TypeVar
+
+
+class Sized(Protocol):
+    size: int
+    rows: int
+
+
+T = TypeVar("T", bound=Sized)
+
+
+class BoundedQueue(Generic[T]):
+    """put() blocks while the queue holds more than max_bytes or max_items; take_batch() drains by rows or age."""
+
+    def __init__(self, *, max_bytes: int, max_items: int) -> None:
+        self._items: deque[T] = deque()
+        self._bytes = 0
+        self._max_bytes = max_bytes
+        self._max_items = max_items
+        self._cond = threading.Condition()
+        self._flushing = False
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @property
+    def bytes(self) -> int:
+        """Bytes of payload held."""
+        return self._bytes
+
+    def flush(self) -> None:
+        """From now on, take_batch() returns what it has at once instead of waiting for rows or age."""
+        with self._cond:
+            self._flushing = True
+            self._cond.notify_all()
+
+    def put(self, item: T) -> None:
+        """Add an item, waiting while the queue is full (an item larger than the bound still goes in alone)."""
+        with self._cond:
+            while self._items and (self._bytes + item.size > self._max_bytes or len(self._items) >= self._max_items):
+                self._cond.wait()
+            self._items.append(item)
+            self._bytes += item.size
+            self._cond.notify_all()
+
+    def take_batch(self, *, max_rows: int, max_age_s: float, wait_s: float) -> list[T]:
+        """Items in arrival order: waits up to wait_s for the first, then until max_rows rows or max_age_s pass."""
+        out: list[T] = []
+        rows = 0
+        with self._cond:
+            if not self._items and not self._flushing:
+                self._cond.wait(wait_s)
+                if not self._items:
+                    return out
+            deadline = time.monotonic() + max_age_s
+            while True:
+                while self._items and rows < max_rows:
+                    item = self._items.popleft()
+                    self._bytes -= item.size
+                    out.append(item)
+                    rows += max(item.rows, 1)
+                self._cond.notify_all()
+                remaining = deadline - time.monotonic()
+                if rows >= max_rows or remaining <= 0 or self._flushing:
+                    return out
+                self._cond.wait(remaining)

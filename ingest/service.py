@@ -1,0 +1,451 @@
+"""The ingest service: MQTT in, decode, batch, commit with COPY, then acknowledge.
+
+Threads: paho's network thread receives and decodes (on_message) and puts into a bounded queue;
+the writer thread (the caller of run()) takes batches, commits them, then sends the PUBACKs.
+A message is acknowledged only after what it carried (readings or its dead letter) is committed,
+so a crash anywhere loses nothing: the broker redelivers, and the store ignores duplicates.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import paho.mqtt.client as mqtt
+import psycopg
+
+from core.model import Decoded, DecodeError, Reading
+from core.timeparse import check_time
+from ingest.decoders.base import Decoder, topic_matches
+from ingest.queue import BoundedQueue
+from placewatch.mqttclient import connect_args, make_client
+from placewatch.settings import Settings
+from store.db import connect
+from store.migrate import engine as store_engine
+from store.writer import Batch, DeadLetter, Writer
+
+log = logging.getLogger("placewatch.ingest")
+DEAD_PAYLOAD_LIMIT = 64 * 1024  # bytes of an oversized payload kept in the dead-letter store
+
+
+@dataclass(slots=True)
+class Incoming:
+    """One received message, already decoded (or with the reason it could not be)."""
+
+    mid: int
+    qos: int
+    session: int
+    topic: str
+    payload: bytes
+    received_at: datetime
+    decoded: Decoded | None
+    error: str | None
+    format: str | None
+    size: int
+    rows: int
+
+
+@dataclass(slots=True)
+class Counters:
+    """Running totals, read by the stats log and /metrics."""
+
+    received: int = 0
+    committed_messages: int = 0
+    committed_readings: int = 0
+    duplicates: int = 0
+    dead_lettered: int = 0
+    batches: int = 0
+    db_errors: int = 0
+    last_batch_ms: float = 0.0
+    connected: bool = False
+
+
+class IngestService:
+    """Owns one MQTT client and one database connection; run() blocks until stop is set."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        decoders: Sequence[Decoder],
+        *,
+        dsn: str,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        on_commit: Callable[[list[Incoming]], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.decoders = list(decoders)
+        self.dsn = dsn
+        self.now = now
+        self.on_commit = on_commit
+        self.counters = Counters()
+        self.queue: BoundedQueue[Incoming] = BoundedQueue(
+            max_bytes=settings.ingest_queue_bytes, max_items=2 * settings.ingest_max_inflight
+        )
+        self._session = 0  # bumped when the broker starts us a new session: older mids must not be acked
+        self._known: set[str] = set()
+        self._known_at = 0.0
+        self._auto_filters = [t.strip() for t in settings.auto_register_topics.split(",") if t.strip()]
+        self._max_future = timedelta(minutes=settings.max_future_minutes)
+        self._writer: Writer | None = None
+        self.client = make_client(
+            settings.mqtt_url,
+            client_id=settings.mqtt_client_id,
+            protocol=settings.mqtt_protocol,
+            persistent=True,
+            manual_ack=True,
+            ca_file=settings.mqtt_ca_file,
+        )
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_message = self._on_message
+
+    # --- MQTT thread -------------------------------------------------------------------------
+
+    def subscriptions(self) -> list[str]:
+        """Topic filters to subscribe, with the shared-subscription prefix when configured."""
+        filters: list[str] = []
+        for d in self.decoders:
+            for f in d.subscriptions():
+                if f not in filters:
+                    filters.append(f)
+        group = self.settings.mqtt_shared_group
+        return [f"$share/{group}/{f}" for f in filters] if group else filters
+
+    def _on_connect(
+        self, client: mqtt.Client, userdata: object, flags: mqtt.ConnectFlags, rc: object, props: object = None
+    ) -> None:
+        if getattr(rc, "is_failure", False):
+            log.error("broker refused the connection: %s", rc)
+            return
+        if not flags.session_present:
+            self._session += 1
+        self.counters.connected = True
+        client.subscribe([(f, 1) for f in self.subscriptions()])
+        log.info(
+            "connected to %s (session present: %s); subscribed %s",
+            self.settings.mqtt_url,
+            flags.session_present,
+            self.subscriptions(),
+        )
+
+    def _on_disconnect(
+        self, client: mqtt.Client, userdata: object, flags: object, rc: object, props: object = None
+    ) -> None:
+        self.counters.connected = False
+        log.warning("disconnected from broker: %s", rc)
+
+    def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
+        try:
+            item = self._decode(msg)
+        except Exception as exc:  # never raise into paho's loop
+            log.exception("unexpected failure decoding a message on %s", msg.topic)
+            item = self._incoming(msg, None, f"internal error while decoding: {type(exc).__name__}", None)
+        self.counters.received += 1
+        self.queue.put(item)
+
+    def _incoming(self, msg: mqtt.MQTTMessage, decoded: Decoded | None, error: str | None, fmt: str | None) -> Incoming:
+        payload = msg.payload
+        rows = len(decoded.readings) if decoded is not None else 1
+        return Incoming(
+            mid=msg.mid,
+            qos=msg.qos,
+            session=self._session,
+            topic=msg.topic,
+            payload=payload,
+            received_at=self.now(),
+            decoded=decoded,
+            error=error,
+            format=fmt,
+            size=len(payload) + 200,
+            rows=rows,
+        )
+
+    def _decode(self, msg: mqtt.MQTTMessage) -> Incoming:
+        topic = msg.topic
+        size = len(msg.payload)
+        if size > self.settings.max_payload_bytes:
+            return self._incoming(
+                msg,
+                None,
+                f"payload of {size} bytes is larger than the limit of {self.settings.max_payload_bytes} bytes",
+                None,
+            )
+        decoder = next((d for d in self.decoders if d.matches(topic)), None)
+        if decoder is None:
+            return self._incoming(msg, None, f"no decoder for topic {topic!r}", None)
+        try:
+            decoded = decoder.decode(topic, msg.payload, self.now())
+        except DecodeError as exc:
+            return self._incoming(msg, None, str(exc), decoder.name)
+        return self._incoming(msg, decoded, None, decoder.name)
+
+    # --- writer thread -----------------------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> None:
+        """Connect, then commit batches until stop is set; on stop, flush and acknowledge what was received."""
+        self._writer = self._connect_writer(stop)
+        if self._writer is None:
+            return
+        self.client.connect_async(
+            **connect_args(  # type: ignore[arg-type]
+                self.client, keepalive=self.settings.mqtt_keepalive, receive_maximum=self.settings.ingest_max_inflight
+            )
+        )
+        self.client.loop_start()
+        stats_stop = threading.Event()
+        stats = threading.Thread(target=self._stats_loop, args=(stats_stop,), name="ingest-stats", daemon=True)
+        stats.start()
+        # A stop request must not wait out a long batch age: wake the writer and flush at once.
+        threading.Thread(target=lambda: (stop.wait(), self.queue.flush()), name="ingest-stop", daemon=True).start()
+        stopping_since: float | None = None
+        try:
+            while True:
+                if stop.is_set() and stopping_since is None:
+                    stopping_since = time.monotonic()
+                    # Stop taking new messages, then drain what we hold.
+                    self.client.unsubscribe(self.subscriptions())
+                    time.sleep(0.2)
+                items = self.queue.take_batch(
+                    max_rows=self.settings.ingest_batch_rows,
+                    max_age_s=self.settings.ingest_batch_ms / 1000.0,
+                    wait_s=0.2 if stopping_since is None else 0.05,
+                )
+                if items:
+                    if not self._commit(items, stop_deadline=None if stopping_since is None else stopping_since + 20):
+                        break  # stopping while the database is down: leave them unacknowledged
+                    self._ack(items)
+                elif stopping_since is not None:
+                    break
+        finally:
+            stats_stop.set()
+            self._log_stats()
+            time.sleep(0.1)  # let paho write the last PUBACKs
+            self.client.disconnect()
+            self.client.loop_stop()
+            if self._writer is not None:
+                self._writer.conn.close()
+
+    def _stats_loop(self, stop: threading.Event) -> None:
+        while not stop.wait(self.settings.stats_seconds):
+            self._log_stats()
+
+    def _log_stats(self) -> None:
+        c = self.counters
+        log.info(
+            "ingest stats received=%d committed=%d readings=%d duplicates=%d dead_lettered=%d queue=%d "
+            "db_errors=%d batch_ms=%.1f",
+            c.received,
+            c.committed_messages,
+            c.committed_readings,
+            c.duplicates,
+            c.dead_lettered,
+            len(self.queue),
+            c.db_errors,
+            c.last_batch_ms,
+        )
+
+    def _connect_writer(self, stop: threading.Event) -> Writer | None:
+        delay = 0.5
+        while not stop.is_set():
+            try:
+                conn = connect(self.dsn, autocommit=True)
+                return Writer(conn, engine=store_engine(conn))
+            except psycopg.Error as exc:
+                self.counters.db_errors += 1
+                log.warning("database unavailable (%s); retrying in %.1fs", str(exc).strip(), delay)
+                stop.wait(delay)
+                delay = min(delay * 2, 10.0)
+        return None
+
+    def _commit(self, items: list[Incoming], *, stop_deadline: float | None) -> bool:
+        """Write a batch, retrying through database outages; False only if stopping gave up."""
+        delay = 0.25
+        while True:
+            try:
+                assert self._writer is not None
+                started = time.perf_counter()
+                batch = self._assemble(items)
+                result = self._writer.write(batch)
+                self.counters.last_batch_ms = (time.perf_counter() - started) * 1000
+                break
+            except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+                self.counters.db_errors += 1
+                if isinstance(exc, psycopg.errors.DeadlockDetected | psycopg.errors.SerializationFailure):
+                    continue
+                log.warning(
+                    "database write failed (%s); holding %d messages unacknowledged", str(exc).strip(), len(items)
+                )
+                if stop_deadline is not None and time.monotonic() > stop_deadline:
+                    return False
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                self._reconnect_writer()
+            except psycopg.Error as exc:
+                # Not an outage: something in this batch the database refuses. Isolate it.
+                log.error("database refused a batch (%s); writing its messages one by one", str(exc).strip())
+                self._commit_one_by_one(items)
+                return True
+        c = self.counters
+        c.batches += 1
+        c.committed_messages += len(items)
+        c.committed_readings += result.inserted
+        c.duplicates += result.duplicates
+        c.dead_lettered += result.dead
+        if self.on_commit is not None:
+            self.on_commit(items)
+        return True
+
+    def _commit_one_by_one(self, items: list[Incoming]) -> None:
+        assert self._writer is not None
+        for it in items:
+            try:
+                self._writer.write(self._assemble([it]))
+            except psycopg.Error as exc:
+                reason = f"the database refused this message: {str(exc).strip()[:300]}"
+                self._writer.write(
+                    Batch(dead=[DeadLetter(it.received_at, it.topic, it.payload[:DEAD_PAYLOAD_LIMIT], reason)])
+                )
+            self.counters.committed_messages += 1
+
+    def _reconnect_writer(self) -> None:
+        try:
+            if self._writer is not None:
+                self._writer.conn.close()
+            conn = connect(self.dsn, autocommit=True)
+            self._writer = Writer(conn, engine=store_engine(conn))
+            self._known.clear()
+        except psycopg.Error:
+            pass
+
+    def _ack(self, items: list[Incoming]) -> None:
+        session = self._session
+        for it in items:
+            if it.qos > 0 and it.session == session:
+                self.client.ack(it.mid, it.qos)
+
+    def _resolve_devices(self, items: list[Incoming]) -> set[str]:
+        """Known device ids among those the batch names; auto-registers where the council allows it."""
+        assert self._writer is not None
+        if time.monotonic() - self._known_at > 60:
+            self._known.clear()  # pick up registry changes (devices are never deleted, only added)
+            self._known_at = time.monotonic()
+        named: dict[str, Incoming] = {}
+        for it in items:
+            if it.decoded is None:
+                continue
+            for dev in _device_ids(it.decoded):
+                if dev not in self._known:
+                    named.setdefault(dev, it)
+        if named:
+            self._known |= self._writer.known_devices(named)
+            if self.settings.auto_register:
+                new = [
+                    (dev, _guess_kind(it.decoded), it.format)
+                    for dev, it in named.items()
+                    if dev not in self._known and self._auto_allowed(it.topic)
+                ]
+                self._writer.register(new)
+                self._known |= {d for d, _, _ in new}
+        return self._known
+
+    def _auto_allowed(self, topic: str) -> bool:
+        return not self._auto_filters or any(topic_matches(f, topic) for f in self._auto_filters)
+
+    def _assemble(self, items: list[Incoming]) -> Batch:
+        known = self._resolve_devices(items)
+        batch = Batch()
+        now = self.now()
+        for it in items:
+            if it.decoded is None:
+                batch.dead.append(
+                    DeadLetter(
+                        it.received_at,
+                        it.topic,
+                        it.payload[:DEAD_PAYLOAD_LIMIT],
+                        it.error or "unreadable",
+                        _device_from_topic(it.topic, self.settings.topic_prefix),
+                        it.format,
+                    )
+                )
+                continue
+            d = it.decoded
+            unknown = sorted(dev for dev in _device_ids(d) if dev not in known)
+            if unknown:
+                batch.dead.append(
+                    DeadLetter(
+                        it.received_at,
+                        it.topic,
+                        it.payload,
+                        f"unknown device {unknown[0]!r}: not in the registry",
+                        unknown[0],
+                        it.format,
+                    )
+                )
+                if len(unknown) == len(_device_ids(d)):
+                    continue
+            rejections = list(d.rejections)
+            kept: list[Reading] = []
+            for r in d.readings:
+                if r.device_id not in known:
+                    continue
+                why = check_time(r.ts, now, max_future=self._max_future, earliest=self.settings.earliest_reading)
+                if why is None:
+                    kept.append(r)
+                else:
+                    rejections.append(f"{r.metric}: {why}")
+            batch.readings.extend(kept)
+            batch.statuses.extend(s for s in d.status if s.device_id in known)
+            for dev in _device_ids(d):
+                if dev in known:
+                    prev = batch.seen.get(dev)
+                    batch.seen[dev] = it.received_at if prev is None or prev < it.received_at else prev
+            if rejections:
+                total = len(kept) + len(rejections)
+                prefix = f"stored {len(kept)} of {total} values; " if kept else ""
+                batch.dead.append(
+                    DeadLetter(
+                        it.received_at,
+                        it.topic,
+                        it.payload,
+                        prefix + "; ".join(_dedupe(rejections))[:2000],
+                        d.device_id,
+                        it.format,
+                    )
+                )
+        return batch
+
+
+def _device_ids(d: Decoded) -> set[str]:
+    ids = {r.device_id for r in d.readings} | {s.device_id for s in d.status}
+    if d.device_id is not None:
+        ids.add(d.device_id)
+    return ids
+
+
+def _device_from_topic(topic: str, prefix: str) -> str | None:
+    head = prefix.rstrip("/") + "/devices/"
+    if topic.startswith(head):
+        rest = topic[len(head) :]
+        dev, _, _ = rest.rpartition("/")
+        return dev or None
+    return None
+
+
+def _guess_kind(d: Decoded | None) -> str:
+    metrics = {r.metric for r in d.readings} if d is not None else set()
+    if metrics & {"road_surface_temperature", "surface_state", "freezing_point"}:
+        return "road_station"
+    if metrics & {"temperature", "relative_humidity"}:
+        return "home_sensor"
+    return "unknown"
+
+
+def _dedupe(items: list[str]) -> list[str]:
+    seen: dict[str, None] = {}
+    for i in items:
+        seen.setdefault(i, None)
+    return list(seen)

@@ -1,0 +1,1 @@
+"""Placewatch composition root: settings, command line, embedded services."""

@@ -1,0 +1,158 @@
+"""`placewatch run`: the whole platform in one process, for a demo or a small council."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import signal
+import socket
+import threading
+from pathlib import Path
+from typing import Any
+
+from placewatch.embedded import Started, embedded_postgres, ensure_broker, free_port
+from placewatch.settings import Settings
+
+log = logging.getLogger("placewatch.run")
+DEMO_REGISTRY = Path(__file__).resolve().parent.parent / "registry" / "demo.geojson"
+DEMO_USERS = (
+    ("admin", "admin", None, None),
+    ("highways", "highways", None, None),
+    ("officer", "officer", None, "north"),
+    ("tenant", "tenant", "first-home", None),
+)
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _demo_users(settings: Settings, data_dir: Path) -> Path:
+    """Demo accounts with random passwords, written once to var/demo-users.txt."""
+    from api.security import hash_password
+    from store import users
+    from store.db import connect
+
+    path = data_dir / "demo-users.txt"
+    if path.exists():
+        return path
+    with connect(settings.dsn(), autocommit=True) as conn:
+        homes = [r[0] for r in conn.execute("SELECT id FROM homes ORDER BY id")]
+        patches = [r[0] for r in conn.execute("SELECT DISTINCT patch FROM homes WHERE patch IS NOT NULL ORDER BY 1")]
+        lines = []
+        for name, role, home, patch in DEMO_USERS:
+            home = homes[0] if home and homes else None
+            patch = patches[0] if patch and patches else None
+            password = secrets.token_urlsafe(9)
+            users.add_user(conn, name=name, password_hash=hash_password(password), role=role, home_id=home, patch=patch)
+            lines.append(f"{name}\t{password}\t{role}\t{home or patch or ''}")
+    path.write_text("user\tpassword\trole\tscope\n" + "\n".join(lines) + "\n")
+    path.chmod(0o600)
+    return path
+
+
+def run_all(settings: Settings, *, registry: Path | None, simulate: bool) -> int:
+    """Start what is missing, then ingest, alerts, simulators and the API until Ctrl-C or SIGTERM."""
+    import uvicorn
+
+    from api.app import create_app
+    from core.registry import parse_registry
+    from ingest.service import IngestService
+    from placewatch.cli import build_decoders
+    from store import registry as store_registry
+    from store.db import connect
+    from store.migrate import migrate
+
+    data_dir = settings.data_dir
+    data_dir.mkdir(parents=True, exist_ok=True)
+    started: list[Started] = []
+    stop = threading.Event()
+    threads: list[threading.Thread] = []
+    try:
+        update: dict[str, Any] = {}
+        if settings.database_url is None:
+            pg = embedded_postgres(data_dir / "pg")
+            started.append(pg)
+            from pydantic import SecretStr
+
+            update["database_url"] = SecretStr(pg.url)
+        broker = ensure_broker(settings.mqtt_url, settings.mqtt_protocol, data_dir / "mqtt")
+        started.append(broker)
+        update["mqtt_url"] = broker.url
+        update["mqtt_protocol"] = broker.protocol
+        if not _port_free(settings.api_host, settings.api_port):
+            update["api_port"] = free_port()
+        settings = settings.model_copy(update=update)
+
+        with connect(settings.dsn()) as conn:
+            applied = migrate(conn, timescaledb=settings.timescaledb)
+            log.info("migrations applied: %s", ", ".join(applied) or "none pending")
+        reg_path = registry or settings.registry_file or DEMO_REGISTRY
+        text = reg_path.read_text(encoding="utf-8")
+        with connect(settings.dsn()) as conn:
+            result = store_registry.load(conn, parse_registry(text), text=text, loaded_by="run")
+        log.info("registry %s: %d features, %d changes", reg_path, result.features, result.changed)
+        users_file = _demo_users(settings, data_dir) if reg_path == DEMO_REGISTRY else None
+
+        ingest = IngestService(settings, build_decoders(settings), dsn=settings.dsn())
+        threads.append(threading.Thread(target=ingest.run, args=(stop,), name="ingest"))
+        try:
+            from alerts.scheduler import run_scheduler
+        except ImportError:
+            run_scheduler = None  # type: ignore[assignment]
+        if run_scheduler is not None:
+            threads.append(threading.Thread(target=run_scheduler, args=(settings, stop), name="alerts"))
+        if simulate:
+            from simulators.demo import run_demo
+
+            threads.append(
+                threading.Thread(
+                    target=run_demo,
+                    kwargs={
+                        "mqtt_url": settings.mqtt_url,
+                        "protocol": settings.mqtt_protocol,
+                        "registry_path": reg_path,
+                        "speed": settings.simulate_speed,
+                        "stop_event": stop,
+                    },
+                    name="simulators",
+                )
+            )
+        for t in threads:
+            t.start()
+
+        app = create_app(settings)
+        server = uvicorn.Server(
+            uvicorn.Config(app, host=settings.api_host, port=settings.api_port, log_level=settings.log_level)
+        )
+        address = f"http://{settings.api_host}:{settings.api_port}"
+        print(f"\nPlacewatch is running at {address}  (API docs {address}/docs)", flush=True)
+        print(
+            f"  database: {'embedded PostgreSQL' if 'database_url' in update else 'PLACEWATCH_DATABASE_URL'}; "
+            f"broker: {broker.url} ({broker.kind}, MQTT {broker.protocol})",
+            flush=True,
+        )
+        if users_file:
+            print(f"  demo accounts and passwords: {users_file}", flush=True)
+        print("  Ctrl-C stops everything.\n", flush=True)
+        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+
+        def on_signal(signum: int, frame: object) -> None:
+            stop.set()
+            server.should_exit = True
+
+        signal.signal(signal.SIGINT, on_signal)
+        signal.signal(signal.SIGTERM, on_signal)
+        server.run()
+        return 0
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(30)
+        for s in reversed(started):
+            s.stop()

@@ -1,0 +1,148 @@
+"""All configuration in one pydantic-settings class, read from PLACEWATCH_* environment variables."""
+
+from __future__ import annotations
+
+import json
+import socket
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from placewatch.mqttclient import BrokerAddress
+
+UNSAFE_SECRETS = frozenset({"", "change-me", "changeme", "secret", "placewatch", "development-only-secret"})
+DEV_SECRET = "development-only-secret"  # noqa: S105 - refused outside development
+
+
+class Settings(BaseSettings):
+    """Placewatch settings. Every field is the env var PLACEWATCH_<FIELD NAME IN CAPITALS>."""
+
+    model_config = SettingsConfigDict(env_prefix="PLACEWATCH_", env_file=".env", extra="ignore")
+
+    environment: Literal["development", "test", "production"] = "development"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    data_dir: Path = Path("var")
+
+    # Database: a PostgreSQL URL; empty means the embedded PostgreSQL of `placewatch run` (pgserver).
+    database_url: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("PLACEWATCH_DATABASE_URL", "DATABASE_URL")
+    )
+    database_pool_max: int = Field(default=10, ge=1, le=200)
+    timescaledb: Literal["auto", "on", "off"] = "auto"
+    retention_days: int = Field(default=0, ge=0, description="drop raw readings older than this; 0 keeps all")
+
+    # MQTT
+    mqtt_url: str = "mqtt://127.0.0.1:1883"
+    mqtt_protocol: Literal["5", "3.1.1"] = "5"
+    mqtt_client_id: str = Field(default_factory=lambda: f"placewatch-ingest-{socket.gethostname()}")
+    mqtt_shared_group: str = Field(
+        default="", description="e.g. 'ingest': subscribe as $share/ingest/... to split load"
+    )
+    mqtt_ca_file: str | None = None
+    mqtt_keepalive: int = Field(default=30, ge=5, le=3600)
+    topic_prefix: str = "placewatch/v1"
+    formats: str = "native"
+    format_options: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    # Ingest
+    ingest_batch_rows: int = Field(default=5000, ge=1, le=1_000_000)
+    ingest_batch_ms: int = Field(default=200, ge=1, le=600_000)
+    ingest_max_inflight: int = Field(default=20_000, ge=1, le=65_535)
+    ingest_queue_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    max_payload_bytes: int = Field(default=256 * 1024, ge=64)
+    auto_register: bool = False
+    auto_register_topics: str = Field(default="", description="comma-separated topic filters allowed to auto-register")
+    max_future_minutes: int = Field(default=10, ge=0)
+    earliest_reading: datetime = datetime(2000, 1, 1, tzinfo=UTC)
+    stale_after_factor: float = Field(default=3.0, gt=0)
+    default_interval_seconds: int = Field(default=900, ge=1)
+    stats_seconds: float = Field(default=10.0, gt=0, description="how often ingest logs its counters")
+
+    # API
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8000, ge=0, le=65535)
+    secret_key: SecretStr = SecretStr(DEV_SECRET)
+    token_minutes: int = Field(default=12 * 60, ge=1)
+
+    # Alerts
+    alerts_interval_minutes: int = Field(default=10, ge=1)
+    damp_interval_minutes: int = Field(default=60, ge=1)
+    local_zone: str = "Europe/London"
+
+    # `placewatch run`
+    simulate: bool = True
+    simulate_speed: float = Field(default=1.0, gt=0)
+    registry_file: Path | None = None
+
+    @field_validator("mqtt_url")
+    @classmethod
+    def _mqtt_url(cls, v: str) -> str:
+        BrokerAddress.parse(v)
+        return v
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is None or not v.get_secret_value().strip():
+            return None
+        text = v.get_secret_value()
+        if not text.startswith(("postgresql://", "postgres://")) and "=" not in text:
+            raise ValueError("must be a postgresql:// URL or a libpq connection string")
+        return v
+
+    @field_validator("format_options", mode="before")
+    @classmethod
+    def _format_options(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            return json.loads(v) if v.strip() else {}
+        return v
+
+    @field_validator("formats")
+    @classmethod
+    def _formats(cls, v: str) -> str:
+        known = {"native", "tts", "chirpstack", "zigbee2mqtt", "tasmota", "senml"}
+        names = [n.strip() for n in v.split(",") if n.strip()]
+        bad = [n for n in names if n not in known]
+        if bad:
+            raise ValueError(f"unknown format(s) {', '.join(bad)}; known: {', '.join(sorted(known))}")
+        return ",".join(names)
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_secret(self) -> Settings:
+        if self.environment == "production" and self.secret_key.get_secret_value() in UNSAFE_SECRETS:
+            raise ValueError("PLACEWATCH_SECRET_KEY must be set to a long random value in production")
+        if self.environment == "production" and len(self.secret_key.get_secret_value()) < 32:
+            raise ValueError("PLACEWATCH_SECRET_KEY must be at least 32 characters in production")
+        return self
+
+    @property
+    def format_list(self) -> list[str]:
+        """The enabled device formats, native always first."""
+        names = [n for n in self.formats.split(",") if n]
+        return ["native", *[n for n in names if n != "native"]]
+
+    def dsn(self) -> str:
+        """The database connection string; raises if none is configured."""
+        if self.database_url is None:
+            raise RuntimeError("no database configured (PLACEWATCH_DATABASE_URL)")
+        return self.database_url.get_secret_value()
+
+
+class SettingsError(Exception):
+    """A setting is wrong; the message names the environment variable."""
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build Settings from the environment (and overrides), turning validation errors into SettingsError."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            loc = err.get("loc") or ()
+            name = "PLACEWATCH_" + str(loc[0]).upper() if loc else "settings"
+            lines.append(f"{name}: {err.get('msg')}")
+        raise SettingsError("bad setting: " + "; ".join(lines)) from None

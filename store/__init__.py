@@ -1,0 +1,1 @@
+"""PostgreSQL/TimescaleDB: migrations, the COPY writer and the queries. SQL lives here and nowhere else."""

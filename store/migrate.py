@@ -1,0 +1,99 @@
+"""Forward-only numbered SQL migrations, applied once each and recorded, under an advisory lock.
+
+A migration is store/migrations/NNNN_name.sql, or a pair NNNN_name.native.sql / NNNN_name.timescale.sql
+of which the runner applies the one for the time-series engine in use (chosen on the first run and kept).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+
+log = logging.getLogger(__name__)
+MIGRATIONS = Path(__file__).with_name("migrations")
+_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+?)(?:\.(native|timescale))?\.sql$")
+_LOCK_KEY = 0x706C6163  # 'plac': one migrator at a time across processes
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    """One numbered migration file."""
+
+    version: int
+    name: str
+    engine: str | None
+    path: Path
+
+
+def available(directory: Path = MIGRATIONS) -> list[Migration]:
+    """All migration files, ordered by version; refuses unparseable names."""
+    found = []
+    for path in sorted(directory.glob("*.sql")):
+        m = _NAME.match(path.name)
+        if not m:
+            raise ValueError(f"migration file {path.name} is not NNNN_name[.native|.timescale].sql")
+        found.append(Migration(int(m.group(1)), m.group(2), m.group(3), path))
+    return found
+
+
+def _detect_engine(conn: psycopg.Connection, wanted: str) -> str:
+    if wanted == "off":
+        return "native"
+    row = conn.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'").fetchone()
+    if row is None:
+        if wanted == "on":
+            raise RuntimeError("PLACEWATCH_TIMESCALEDB=on but the timescaledb extension is not available")
+        return "native"
+    try:
+        with conn.transaction():
+            conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
+    except psycopg.Error as exc:
+        if wanted == "on":
+            raise
+        log.warning("timescaledb is installed but cannot be created (%s); using plain PostgreSQL", exc)
+        return "native"
+    return "timescale"
+
+
+def migrate(conn: psycopg.Connection, *, timescaledb: str = "auto") -> list[str]:
+    """Apply pending migrations; return the names applied. Safe to run from several processes at once."""
+    conn.autocommit = True
+    applied_now: list[str] = []
+    conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))
+    try:
+        conn.execute(
+            """CREATE TABLE IF NOT EXISTS schema_migrations (
+                   version integer PRIMARY KEY, name text NOT NULL, engine text,
+                   applied_at timestamptz NOT NULL DEFAULT now())"""
+        )
+        conn.execute("CREATE TABLE IF NOT EXISTS placewatch_meta (key text PRIMARY KEY, value text NOT NULL)")
+        row = conn.execute("SELECT value FROM placewatch_meta WHERE key = 'engine'").fetchone()
+        engine = row[0] if row else _detect_engine(conn, timescaledb)
+        if not row:
+            conn.execute("INSERT INTO placewatch_meta (key, value) VALUES ('engine', %s)", (engine,))
+        done = {r[0] for r in conn.execute("SELECT version FROM schema_migrations")}
+        for mig in available():
+            if mig.version in done or (mig.engine is not None and mig.engine != engine):
+                continue
+            with conn.transaction():
+                conn.execute(mig.path.read_text())  # type: ignore[arg-type]
+                conn.execute(
+                    "INSERT INTO schema_migrations (version, name, engine) VALUES (%s, %s, %s)",
+                    (mig.version, mig.name, mig.engine),
+                )
+            done.add(mig.version)
+            applied_now.append(mig.path.name)
+            log.info("applied migration %s", mig.path.name)
+    finally:
+        conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
+    return applied_now
+
+
+def engine(conn: psycopg.Connection) -> str:
+    """The time-series engine chosen at migration: 'timescale' or 'native'."""
+    row = conn.execute("SELECT value FROM placewatch_meta WHERE key = 'engine'").fetchone()
+    return str(row[0]) if row else "native"

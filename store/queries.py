@@ -1,0 +1,168 @@
+"""Reads for the API. Every query that returns devices or homes takes the Principal and limits rows in SQL."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+
+from core.model import Principal
+
+# Which devices a principal may see, as a WHERE fragment over devices d (parameters: role, home, patch).
+DEVICE_SCOPE = """(%(role)s = 'admin'
+   OR (%(role)s = 'highways' AND d.kind = 'road_station')
+   OR (%(role)s = 'officer' AND d.home_id IN (SELECT h.id FROM homes h WHERE h.patch = %(patch)s))
+   OR (%(role)s = 'tenant' AND d.home_id = %(home)s))"""
+
+
+def scope_params(p: Principal) -> dict[str, Any]:
+    """Parameters for the scope fragments."""
+    return {"role": p.role, "home": p.home_id, "patch": p.patch}
+
+
+def ping(conn: psycopg.Connection) -> bool:
+    """True when the database answers."""
+    return conn.execute("SELECT 1").fetchone() == (1,)
+
+
+def devices(conn: psycopg.Connection, p: Principal, *, device_id: str | None = None) -> list[dict[str, Any]]:
+    """Devices visible to p (one if device_id is given), with their metrics and latest values."""
+    params = scope_params(p) | {"id": device_id}
+    rows = conn.cursor(row_factory=dict_row).execute(
+        f"""SELECT d.id, d.kind, d.name, d.model, d.format, d.home_id, d.room, d.expected_interval_s,
+                   d.geometry, d.source, d.status AS reported_status, d.status_at, d.last_seen,
+                   coalesce((SELECT jsonb_object_agg(s.metric, jsonb_build_object(
+                        'ts', s.last_ts, 'value', coalesce(to_jsonb(s.last_value), to_jsonb(s.last_label))))
+                      FROM series s WHERE s.device_id = d.id), '{{}}'::jsonb) AS latest
+            FROM devices d
+            WHERE {DEVICE_SCOPE} AND (%(id)s::text IS NULL OR d.id = %(id)s)
+            ORDER BY d.id""",
+        params,
+    )
+    return list(rows)
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    """A device's metric as stored."""
+
+    id: int
+    device_id: str
+    metric: str
+
+
+def series_for(conn: psycopg.Connection, p: Principal, device_id: str) -> list[Series] | None:
+    """The device's series if p may see the device, else None (the API answers 404 either way)."""
+    params = scope_params(p) | {"id": device_id}
+    rows = conn.execute(
+        f"""SELECT s.id, d.id, s.metric FROM devices d LEFT JOIN series s ON s.device_id = d.id
+            WHERE d.id = %(id)s AND {DEVICE_SCOPE} ORDER BY s.metric""",
+        params,
+    ).fetchall()
+    if not rows:
+        return None
+    return [Series(r[0], r[1], r[2]) for r in rows if r[0] is not None]
+
+
+def raw_points(
+    conn: psycopg.Connection, series_id: int, start: datetime, end: datetime, limit: int
+) -> list[tuple[datetime, float | None, str | None]]:
+    """Readings of one series in [start, end), oldest first, at most limit."""
+    return conn.execute(
+        """SELECT ts, value, label FROM readings WHERE series_id = %s AND ts >= %s AND ts < %s
+           ORDER BY ts LIMIT %s""",
+        (series_id, start, end, limit),
+    ).fetchall()
+
+
+def bucket_points(
+    conn: psycopg.Connection,
+    series_id: int,
+    start: datetime,
+    end: datetime,
+    bucket: timedelta,
+    *,
+    zone: str,
+    categorical: bool,
+) -> list[tuple[Any, ...]]:
+    """(bucket start, avg, min, max, count[, mode]) for one series; day buckets are local days in `zone`.
+
+    Whole-hour buckets over hour-aligned ranges read the hourly rollup; anything else reads raw readings.
+    """
+    local = bucket >= timedelta(days=1)
+    if local:
+        key = "date_bin(%(b)s, ts AT TIME ZONE %(z)s, '2000-01-03') AT TIME ZONE %(z)s"
+    else:
+        key = "date_bin(%(b)s, ts, '2000-01-03 00:00+00')"
+    params = {"sid": series_id, "start": start, "end": end, "b": bucket, "z": zone}
+    if categorical:
+        return conn.execute(
+            f"""SELECT k, NULL::float8, NULL::float8, NULL::float8, count(*),
+                       mode() WITHIN GROUP (ORDER BY label)
+                FROM (SELECT {key} AS k, label FROM readings
+                      WHERE series_id = %(sid)s AND ts >= %(start)s AND ts < %(end)s) x
+                GROUP BY k ORDER BY k""",
+            params,
+        ).fetchall()
+    hourly = bucket % timedelta(hours=1) == timedelta(0) and _on_hour(start) and _on_hour(end)
+    if hourly:
+        hkey = key.replace("ts", "hour")
+        return conn.execute(
+            f"""SELECT k, sum(total) / nullif(sum(n), 0), min(vmin), max(vmax), sum(n)::bigint
+                FROM (SELECT {hkey} AS k, n, total, vmin, vmax FROM readings_hourly
+                      WHERE series_id = %(sid)s AND hour >= %(start)s AND hour < %(end)s) x
+                GROUP BY k HAVING sum(n) > 0 ORDER BY k""",
+            params,
+        ).fetchall()
+    return conn.execute(
+        f"""SELECT k, avg(value), min(value), max(value), count(value)
+            FROM (SELECT {key} AS k, value FROM readings
+                  WHERE series_id = %(sid)s AND ts >= %(start)s AND ts < %(end)s) x
+            GROUP BY k ORDER BY k""",
+        params,
+    ).fetchall()
+
+
+def _on_hour(ts: datetime) -> bool:
+    return (
+        ts.minute == 0
+        and ts.second == 0
+        and ts.microsecond == 0
+        and ts.utcoffset() is not None
+        and (ts.utcoffset() or timedelta(0)) % timedelta(hours=1) == timedelta(0)
+    )
+
+
+def dead_letters(
+    conn: psycopg.Connection, *, limit: int, before_id: int | None, device_id: str | None, reason: str | None
+) -> list[dict[str, Any]]:
+    """Rejected messages, newest first (admin only: the router checks the role)."""
+    return list(
+        conn.cursor(row_factory=dict_row).execute(
+            """SELECT id, received_at, topic, payload, reason, device_id, format FROM dead_letters
+               WHERE (%(before)s::bigint IS NULL OR id < %(before)s)
+                 AND (%(dev)s::text IS NULL OR device_id = %(dev)s)
+                 AND (%(reason)s::text IS NULL OR reason ILIKE '%%' || %(reason)s || '%%')
+               ORDER BY id DESC LIMIT %(limit)s""",
+            {"before": before_id, "dev": device_id, "reason": reason, "limit": limit},
+        )
+    )
+
+
+def quarantine(conn: psycopg.Connection, *, limit: int) -> list[dict[str, Any]]:
+    """Devices that sent messages but are not in the registry, with their last messages."""
+    return list(
+        conn.cursor(row_factory=dict_row).execute(
+            """SELECT q.device_id, count(*) AS messages, max(q.received_at) AS last_received,
+                      (array_agg(q.topic ORDER BY q.id DESC))[1] AS last_topic,
+                      (array_agg(q.payload ORDER BY q.id DESC))[1:5] AS last_payloads
+               FROM dead_letters q
+               WHERE q.device_id IS NOT NULL AND q.reason LIKE 'unknown device%%'
+                 AND NOT EXISTS (SELECT 1 FROM devices d WHERE d.id = q.device_id)
+               GROUP BY q.device_id ORDER BY max(q.received_at) DESC LIMIT %(limit)s""",
+            {"limit": limit},
+        )
+    )

@@ -1,0 +1,214 @@
+"""The ingest write path: binary COPY into a staging table, then one statement that inserts new
+readings (duplicates ignored), keeps the hourly rollup and each series' latest value, and marks
+the windows that late or out-of-order readings touched. One connection, one transaction per batch."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import orjson
+import psycopg
+
+from core.model import Reading, StatusChange
+
+NOTIFY_CHANNEL = "placewatch_readings"
+_NOTIFY_LIMIT = 7000  # bytes; PostgreSQL refuses payloads from 8000
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A message, or part of one, that could not be stored, with the reason."""
+
+    received_at: datetime
+    topic: str
+    payload: bytes
+    reason: str
+    device_id: str | None = None
+    format: str | None = None
+
+
+@dataclass(slots=True)
+class Batch:
+    """Everything one transaction writes."""
+
+    readings: list[Reading] = field(default_factory=list)
+    dead: list[DeadLetter] = field(default_factory=list)
+    statuses: list[StatusChange] = field(default_factory=list)
+    seen: dict[str, datetime] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    """What a committed batch changed."""
+
+    inserted: int
+    duplicates: int
+    dead: int
+    devices: tuple[str, ...]
+
+
+_STAGE = """CREATE TEMP TABLE IF NOT EXISTS pw_staging (
+    series_id integer, ts timestamptz, value double precision, label text) ON COMMIT DELETE ROWS"""
+
+_ROLLUP = """
+, roll AS (
+  INSERT INTO readings_hourly AS h (series_id, hour, n, total, vmin, vmax)
+  SELECT series_id, date_trunc('hour', ts), count(*), sum(value), min(value), max(value)
+  FROM ins WHERE value IS NOT NULL GROUP BY 1, 2 ORDER BY 1, 2
+  ON CONFLICT (series_id, hour) DO UPDATE SET
+    n = h.n + excluded.n, total = h.total + excluded.total,
+    vmin = least(h.vmin, excluded.vmin), vmax = greatest(h.vmax, excluded.vmax))"""
+
+_INSERT = """
+WITH ins AS (
+  INSERT INTO readings (series_id, ts, value, label)
+  SELECT series_id, ts, value, label FROM pw_staging
+  ON CONFLICT DO NOTHING
+  RETURNING series_id, ts, value, label
+){rollup}
+, latest AS (
+  SELECT DISTINCT ON (series_id) series_id, ts, value, label FROM ins ORDER BY series_id, ts DESC
+), upd AS (
+  UPDATE series s SET last_ts = l.ts, last_value = l.value, last_label = l.label
+  FROM latest l WHERE s.id = l.series_id AND (s.last_ts IS NULL OR s.last_ts < l.ts)
+), touched AS (
+  SELECT s.device_id, min(i.ts) AS start_ts, max(i.ts) AS end_ts,
+         bool_or(i.ts < s.last_ts OR i.ts < now() - make_interval(secs => %(late_s)s)) AS late
+  FROM ins i JOIN series s ON s.id = i.series_id GROUP BY s.device_id
+), late AS (
+  INSERT INTO late_windows (device_id, start_ts, end_ts)
+  SELECT device_id, start_ts, end_ts FROM touched WHERE late
+)
+SELECT (SELECT count(*) FROM ins), (SELECT coalesce(array_agg(device_id ORDER BY device_id), '{{}}') FROM touched)
+"""
+
+
+class Writer:
+    """Writes batches on one dedicated connection. Not thread-safe: one writer thread owns it."""
+
+    def __init__(self, conn: psycopg.Connection, *, engine: str, late_after_s: float = 3600.0) -> None:
+        if not conn.autocommit:
+            raise ValueError("the writer needs an autocommit connection: it opens its own transactions")
+        self.conn = conn
+        self.late_after_s = late_after_s
+        self._series: dict[tuple[str, str], int] = {}
+        self._sql = _INSERT.format(rollup="" if engine == "timescale" else _ROLLUP)
+        with self.conn.transaction():
+            self.conn.execute(_STAGE)
+
+    def known_devices(self, ids: Iterable[str]) -> set[str]:
+        """Which of these device ids are registered."""
+        wanted = sorted(set(ids))
+        if not wanted:
+            return set()
+        with self.conn.transaction():
+            rows = self.conn.execute("SELECT id FROM devices WHERE id = ANY(%s)", (wanted,)).fetchall()
+        return {r[0] for r in rows}
+
+    def register(self, devices: Sequence[tuple[str, str, str | None]]) -> None:
+        """Auto-register devices as (id, kind, format); existing ones are left alone."""
+        if not devices:
+            return
+        ids, kinds, formats = zip(*sorted(devices), strict=True)
+        with self.conn.transaction():
+            self.conn.execute(
+                """INSERT INTO devices (id, kind, format, source)
+                   SELECT id, kind, fmt, 'auto' FROM unnest(%s::text[], %s::text[], %s::text[]) AS x(id, kind, fmt)
+                   ON CONFLICT (id) DO NOTHING""",
+                (list(ids), list(kinds), list(formats)),
+            )
+
+    def write(self, batch: Batch) -> WriteResult:
+        """Commit one batch atomically; on any error nothing of it is kept and the caller retries."""
+        # Series ids created in a transaction that rolls back do not exist: cache them only after commit.
+        pending: dict[tuple[str, str], int] = {}
+        with self.conn.transaction():
+            inserted, devices = self._write_readings(batch.readings, pending)
+            self._write_dead(batch.dead)
+            self._write_seen(batch.seen)
+            self._write_statuses(batch.statuses)
+            if devices:
+                self._notify(devices)
+        self._series.update(pending)
+        return WriteResult(inserted, len(batch.readings) - inserted, len(batch.dead), tuple(devices))
+
+    def _series_ids(self, keys: set[tuple[str, str]], pending: dict[tuple[str, str], int]) -> None:
+        missing = sorted(k for k in keys if k not in self._series)
+        if not missing:
+            return
+        devs = [k[0] for k in missing]
+        mets = [k[1] for k in missing]
+        self.conn.execute(
+            """INSERT INTO series (device_id, metric)
+               SELECT d, m FROM unnest(%s::text[], %s::text[]) AS x(d, m) ON CONFLICT DO NOTHING""",
+            (devs, mets),
+        )
+        rows = self.conn.execute(
+            """SELECT s.id, s.device_id, s.metric FROM series s
+               JOIN unnest(%s::text[], %s::text[]) AS x(d, m) ON s.device_id = x.d AND s.metric = x.m""",
+            (devs, mets),
+        ).fetchall()
+        for sid, dev, met in rows:
+            pending[(dev, met)] = sid
+
+    def _write_readings(self, readings: list[Reading], pending: dict[tuple[str, str], int]) -> tuple[int, list[str]]:
+        if not readings:
+            return 0, []
+        self._series_ids({(r.device_id, r.metric) for r in readings}, pending)
+        ids = self._series
+        cur = self.conn.cursor()
+        with cur.copy("COPY pw_staging (series_id, ts, value, label) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(["int4", "timestamptz", "float8", "text"])
+            write = copy.write_row
+            for r in readings:
+                key = (r.device_id, r.metric)
+                sid = ids.get(key)
+                if sid is None:
+                    sid = pending[key]
+                write((sid, r.ts, r.value, r.label))
+        row = cur.execute(self._sql, {"late_s": self.late_after_s}).fetchone()
+        assert row is not None
+        return int(row[0]), list(row[1])
+
+    def _write_dead(self, dead: list[DeadLetter]) -> None:
+        if not dead:
+            return
+        cur = self.conn.cursor()
+        with cur.copy(
+            "COPY dead_letters (received_at, topic, payload, reason, device_id, format) FROM STDIN (FORMAT BINARY)"
+        ) as copy:
+            copy.set_types(["timestamptz", "text", "bytea", "text", "text", "text"])
+            for d in dead:
+                copy.write_row((d.received_at, d.topic, d.payload, d.reason, d.device_id, d.format))
+
+    def _write_seen(self, seen: dict[str, datetime]) -> None:
+        if not seen:
+            return
+        ids = sorted(seen)
+        self.conn.execute(
+            """UPDATE devices d SET last_seen = greatest(d.last_seen, x.seen)
+               FROM unnest(%s::text[], %s::timestamptz[]) AS x(id, seen) WHERE d.id = x.id""",
+            (ids, [seen[i] for i in ids]),
+        )
+
+    def _write_statuses(self, statuses: list[StatusChange]) -> None:
+        if not statuses:
+            return
+        last: dict[str, StatusChange] = {}
+        for s in statuses:
+            last[s.device_id] = s
+        ids = sorted(last)
+        self.conn.execute(
+            """UPDATE devices d SET status = x.status, status_at = x.ts
+               FROM unnest(%s::text[], %s::text[], %s::timestamptz[]) AS x(id, status, ts)
+               WHERE d.id = x.id AND (d.status_at IS NULL OR d.status_at <= x.ts)""",
+            (ids, [last[i].status for i in ids], [last[i].ts for i in ids]),
+        )
+
+    def _notify(self, devices: list[str]) -> None:
+        payload = orjson.dumps(devices)
+        if len(payload) > _NOTIFY_LIMIT:
+            payload = b'"*"'
+        self.conn.execute("SELECT pg_notify(%s, %s)", (NOTIFY_CHANNEL, payload.decode()))
