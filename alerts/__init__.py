@@ -1,0 +1,1 @@
+"""The alerting scheduler and evaluators that call core rules, and notifications."""

@@ -1,0 +1,1 @@
+"""What people look at: pages served by the API, and Grafana provisioning."""
