@@ -1,0 +1,85 @@
+"""A gritting decision as recorded and shown: what to do, at what rate, when, and why."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+from core.gritting.policy import SpreadType
+
+Action = Literal["none", "monitor", "precautionary_salt", "salt", "plough_and_salt", "escalate"]
+Wetness = Literal["dry_damp", "wet"]
+
+SEVERITY: dict[str, int] = {
+    "none": 0,
+    "monitor": 1,
+    "precautionary_salt": 2,
+    "salt": 3,
+    "plough_and_salt": 4,
+    "escalate": 5,
+}
+TREATING = frozenset({"precautionary_salt", "salt", "plough_and_salt", "escalate"})
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Decision:
+    """What a route needs tonight, when, and the sentences that justify it to a duty officer."""
+
+    route_id: str
+    action: Action
+    rule: str  # machine id of the deciding rule, e.g. "wet_road_below_trigger"
+    decided_at: datetime
+    spread_rate_g_m2: float | None = None  # per pass; None when nothing is to be spread (or escalated)
+    passes: int = 1
+    spread_type: SpreadType = "dry"
+    road_wetness: Wetness = "dry_damp"
+    call_out_by: datetime | None = None
+    start_by: datetime | None = None
+    complete_by: datetime | None = None
+    start_not_before: datetime | None = None  # rain washes salt off: do not start before it stops
+    trigger_at: datetime | None = None  # T0: when RST is expected to reach the trigger
+    worst_station: str | None = None
+    min_rst: float | None = None
+    min_rst_at: datetime | None = None
+    hazard: str | None = None  # a few words for the message, e.g. "hoar frost likely"
+    reasons: tuple[str, ...] = ()
+    confidence: float = 0.0
+    horizon_hours: float = 0.0  # how far ahead the decision rests on a nowcast; 0 on observations or a forecast
+    late: bool = False
+    material_rounding_minutes: int = 15
+
+    def material_key(self) -> tuple[object, ...]:
+        """The fields whose change makes a new decision; times rounded so jitter does not re-issue it."""
+        return (
+            self.route_id,
+            self.action,
+            self.spread_rate_g_m2,
+            self.passes,
+            self.spread_type,
+            _round_time(self.call_out_by, self.material_rounding_minutes),
+            _round_time(self.start_by, self.material_rounding_minutes),
+            _round_time(self.complete_by, self.material_rounding_minutes),
+        )
+
+    def as_dict(self) -> dict[str, object]:
+        """JSON-ready values: ISO 8601 strings for times, lists for tuples."""
+        out: dict[str, object] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, datetime):
+                value = value.isoformat()
+            elif isinstance(value, tuple):
+                value = list(value)
+            out[f.name] = value
+        return out
+
+
+def _round_time(dt: datetime | None, step_minutes: int) -> datetime | None:
+    if dt is None:
+        return None
+    step = step_minutes * 60
+    seconds = (dt - _EPOCH).total_seconds()
+    return _EPOCH + timedelta(seconds=round(seconds / step) * step)
