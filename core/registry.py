@@ -207,7 +207,7 @@ def _feature(feat: Any) -> RouteDef | DeviceDef | HomeDef | DepotDef:
             mobilisation_minutes=_opt_int(props, "mobilisation_minutes", low=0),
             depot=_text(props, "depot"),
             stations=tuple(dict.fromkeys(stations)),
-            geometry=dict(geom),
+            geometry=geom or {},
             properties=props,
         )
     if kind == "road_station":

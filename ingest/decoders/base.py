@@ -78,6 +78,17 @@ def _check_depth(doc: Any) -> None:
             stack.extend((v, depth + 1) for v in node)
 
 
+def json_kind(value: object) -> str:
+    """A JSON value's type as a person reading JSON names it ("null", "a string", "an array"...)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, (int, float)):
+        return "a number"
+    return {str: "a string", list: "an array", dict: "an object"}.get(type(value), type(value).__name__)
+
+
 def as_number(raw: object) -> object:
     """A numeric string ("24.53", as some vendor decoders send) as a float; anything else unchanged."""
     if isinstance(raw, str) and 0 < len(raw) <= 32:
