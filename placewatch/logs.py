@@ -34,5 +34,5 @@ def setup(level: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("amqtt", "transitions", "uvicorn.access", "apscheduler.executors.default"):
+    for noisy in ("amqtt", "transitions", "uvicorn.access", "apscheduler"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -1,0 +1,164 @@
+"""The alerting scheduler: one leader at a time (PostgreSQL advisory lock), periodic sweeps with
+APScheduler, and re-evaluation within seconds when ingest commits readings (LISTEN/NOTIFY, debounced)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable
+from datetime import datetime
+
+import orjson
+import psycopg
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from alerts.context import AlertContext, Evaluator
+from alerts.publisher import AlertPublisher
+from placewatch.settings import Settings
+from store import alerts_state
+from store.db import connect, open_pool
+from store.writer import NOTIFY_CHANNEL
+
+log = logging.getLogger("placewatch.alerts")
+LEADER_LOCK = 0x70770001
+DEBOUNCE_S = 0.5
+
+
+def default_evaluators(settings: Settings) -> list[Evaluator]:
+    """The evaluators this installation runs."""
+    found: list[Evaluator] = []
+    for module, cls in (
+        ("alerts.gritting", "GrittingEvaluator"),
+        ("alerts.damp", "DampEvaluator"),
+        ("alerts.health", "DeviceHealthEvaluator"),
+    ):
+        try:
+            mod = __import__(module, fromlist=[cls])
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+            continue
+        found.append(getattr(mod, cls)(settings))
+    return found
+
+
+class Scheduler:
+    """Runs evaluators while this process holds the leader lock."""
+
+    def __init__(self, settings: Settings, evaluators: list[Evaluator], *, dsn: str) -> None:
+        self.settings = settings
+        self.evaluators = evaluators
+        self.dsn = dsn
+        self._pending: set[str] = set()
+        self._pending_all = False
+        self._pending_lock = threading.Lock()
+        self._wake = threading.Event()
+
+    def run(self, stop: threading.Event) -> None:
+        """Wait to lead, then evaluate until stop is set or leadership is lost."""
+        while not stop.is_set():
+            try:
+                lock_conn = connect(self.dsn, autocommit=True)
+            except psycopg.Error as exc:
+                log.warning("database unavailable (%s); retrying", str(exc).strip())
+                stop.wait(5)
+                continue
+            try:
+                if not lock_conn.execute("SELECT pg_try_advisory_lock(%s)", (LEADER_LOCK,)).fetchone()[0]:  # type: ignore[index]
+                    log.info("another scheduler leads; standing by")
+                    lock_conn.close()
+                    stop.wait(5)
+                    continue
+                log.info("leading the alerting scheduler with %s", ", ".join(e.name for e in self.evaluators))
+                self._lead(lock_conn, stop)
+            except psycopg.Error as exc:
+                log.warning("lost the database while leading (%s)", str(exc).strip())
+            finally:
+                lock_conn.close()
+
+    def _lead(self, lock_conn: psycopg.Connection, stop: threading.Event) -> None:
+        s = self.settings
+        pool = open_pool(self.dsn, max_size=4)
+        publisher = AlertPublisher(s.mqtt_url, protocol=s.mqtt_protocol, prefix=s.topic_prefix, ca_file=s.mqtt_ca_file)
+        ctx = AlertContext(settings=s, pool=pool, publisher=publisher)
+        sched = BackgroundScheduler(timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1})
+        for ev in self.evaluators:
+            sched.add_job(
+                self._guard(ev.sweep, ev.name),
+                "interval",
+                seconds=ev.interval_s,
+                args=[ctx],
+                id=f"sweep-{ev.name}",
+                next_run_time=datetime.now().astimezone(),
+            )
+        sched.add_job(self._guard(self._late, "late"), "interval", seconds=30, args=[ctx], id="late-windows")
+        sched.start()
+        listener = threading.Thread(target=self._listen, args=(stop,), name="alerts-listen", daemon=True)
+        listener.start()
+        try:
+            while not stop.is_set():
+                if self._wake.wait(1.0):
+                    time.sleep(DEBOUNCE_S)  # gather a burst of commits into one evaluation
+                    self._wake.clear()
+                    self._dispatch(ctx)
+                lock_conn.execute("SELECT 1")  # leadership lives with this connection
+        finally:
+            sched.shutdown(wait=True)
+            publisher.close()
+            pool.close()
+
+    def _listen(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                with connect(self.dsn, autocommit=True) as conn:
+                    conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+                    while not stop.is_set():
+                        for note in conn.notifies(timeout=1.0):
+                            self._note(note.payload)
+            except psycopg.Error as exc:
+                log.warning("LISTEN connection lost (%s); reconnecting", str(exc).strip())
+                stop.wait(2)
+
+    def _note(self, payload: str) -> None:
+        try:
+            ids = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            ids = "*"
+        with self._pending_lock:
+            if ids == "*" or not isinstance(ids, list):
+                self._pending_all = True
+            else:
+                self._pending.update(str(i) for i in ids)
+        self._wake.set()
+
+    def _dispatch(self, ctx: AlertContext) -> None:
+        with self._pending_lock:
+            ids: Iterable[str] | None = None if self._pending_all else sorted(self._pending)
+            self._pending.clear()
+            self._pending_all = False
+        for ev in self.evaluators:
+            self._guard(ev.on_readings, ev.name)(ctx, ids)
+
+    def _late(self, ctx: AlertContext) -> None:
+        with ctx.pool.connection() as conn:
+            windows = alerts_state.take_late_windows(conn)
+        if windows:
+            for ev in self.evaluators:
+                self._guard(ev.on_late, ev.name)(ctx, windows)
+
+    @staticmethod
+    def _guard(fn, name: str):  # type: ignore[no-untyped-def]
+        def run(*args, **kwargs):  # type: ignore[no-untyped-def]
+            try:
+                return fn(*args, **kwargs)
+            except Exception:
+                log.exception("evaluator %s failed; it will run again", name)
+                return None
+
+        return run
+
+
+def run_scheduler(settings: Settings, stop: threading.Event) -> None:
+    """Entry point for `placewatch alerts` and `placewatch run`."""
+    Scheduler(settings, default_evaluators(settings), dsn=settings.dsn()).run(stop)
