@@ -14,13 +14,13 @@ from api.deps import Conn, SettingsDep, User
 from core.devices import device_status, parse_bucket
 from core.metrics import METRICS
 from core.timeparse import parse_any
-from store import queries
+from store import health, queries
 
 router = APIRouter(prefix="/devices", tags=["devices"])
 MAX_RAW_POINTS = 100_000
 
 
-def _device_view(row: dict[str, Any], settings: Any, now: datetime) -> dict[str, Any]:
+def _device_view(row: dict[str, Any], settings: Any, now: datetime, problems: list[dict[str, Any]]) -> dict[str, Any]:
     status = device_status(
         row["reported_status"],
         row["last_seen"],
@@ -43,6 +43,7 @@ def _device_view(row: dict[str, Any], settings: Any, now: datetime) -> dict[str,
         "status": status,
         "reported_status": row["reported_status"],
         "latest": row["latest"],
+        "problems": problems,
         "geometry": row["geometry"],
     }
 
@@ -51,7 +52,9 @@ def _device_view(row: dict[str, Any], settings: Any, now: datetime) -> dict[str,
 def list_devices(user: User, conn: Conn, settings: SettingsDep) -> list[dict[str, Any]]:
     """Every device the caller may see."""
     now = datetime.now(UTC)
-    return [_device_view(r, settings, now) for r in queries.devices(conn, user)]
+    rows = queries.devices(conn, user)
+    problems = health.open_problems(conn, [r["id"] for r in rows])
+    return [_device_view(r, settings, now, problems.get(r["id"], [])) for r in rows]
 
 
 def _time(value: str | None, name: str, default: datetime) -> datetime:
@@ -159,4 +162,5 @@ def get_device(device_id: str, user: User, conn: Conn, settings: SettingsDep) ->
     rows = queries.devices(conn, user, device_id=device_id)
     if not rows:
         raise HTTPException(404, detail=f"no device {device_id!r}")
-    return _device_view(rows[0], settings, datetime.now(UTC))
+    problems = health.open_problems(conn, [device_id])
+    return _device_view(rows[0], settings, datetime.now(UTC), problems.get(device_id, []))
