@@ -29,7 +29,10 @@ def parse_rfc3339(text: str) -> datetime:
         raise ValueError(f"time {text!r} is not RFC 3339") from None
     if dt.tzinfo is None:
         raise ValueError(f"time {text!r} has no time zone")
-    return dt.astimezone(UTC)
+    try:
+        return dt.astimezone(UTC)
+    except OverflowError:  # an offset that pushes the date past year 1 or 9999
+        raise ValueError(f"time {text!r} is out of range") from None
 
 
 def parse_local(text: str, zone: str) -> datetime:
@@ -38,9 +41,12 @@ def parse_local(text: str, zone: str) -> datetime:
         dt = datetime.fromisoformat(text.strip())
     except ValueError:
         raise ValueError(f"time {text!r} is not an ISO 8601 local time") from None
-    if dt.tzinfo is not None:
-        return dt.astimezone(UTC)
-    return dt.replace(tzinfo=ZoneInfo(zone)).astimezone(UTC)
+    try:
+        if dt.tzinfo is not None:
+            return dt.astimezone(UTC)
+        return dt.replace(tzinfo=ZoneInfo(zone)).astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"time {text!r} is out of range") from None
 
 
 def from_epoch(value: float, *, unit: str = "auto") -> datetime:

@@ -67,8 +67,8 @@ def ensure_broker(url: str, protocol: str, data_dir: Path) -> Started:
     return start_amqtt()
 
 
-def start_mosquitto(data_dir: Path, port: int | None = None) -> Started:
-    """Mosquitto on 127.0.0.1:port with persistence under data_dir."""
+def start_mosquitto(data_dir: Path, port: int | None = None, *, persistence: bool = True) -> Started:
+    """Mosquitto on 127.0.0.1:port, with persistence under data_dir unless turned off."""
     port = port or free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
     conf = data_dir / f"mosquitto-{port}.conf"
@@ -77,7 +77,7 @@ def start_mosquitto(data_dir: Path, port: int | None = None) -> Started:
             [
                 f"listener {port} 127.0.0.1",
                 "allow_anonymous true",
-                "persistence true",
+                f"persistence {'true' if persistence else 'false'}",
                 f"persistence_location {data_dir.resolve()}/",
                 f"persistence_file mosquitto-{port}.db",
                 "autosave_interval 1",

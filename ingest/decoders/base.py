@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -34,6 +34,27 @@ class Decoder(Protocol):
     def decode(self, topic: str, payload: bytes, received_at: datetime) -> Decoded:
         """Decode one message; received_at is when ingest received it (aware UTC)."""
         ...
+
+
+class FilteredTopics:
+    """Subscriptions and topic matching for a decoder configured with a list of MQTT topic filters."""
+
+    name: str
+    topics: list[str]
+
+    def set_topics(self, topics: Sequence[str], example: str) -> None:
+        """Keep the non-empty filters; refuse an empty list, naming an example filter."""
+        self.topics = [t.strip() for t in topics if t.strip()]
+        if not self.topics:
+            raise ValueError(f"{self.name} needs at least one topic filter, e.g. {example}")
+
+    def subscriptions(self) -> list[str]:
+        """The configured topic filters."""
+        return list(self.topics)
+
+    def matches(self, topic: str) -> bool:
+        """True for topics under one of the filters."""
+        return any(topic_matches(f, topic) for f in self.topics)
 
 
 def topic_matches(topic_filter: str, topic: str) -> bool:
@@ -86,7 +107,13 @@ def json_kind(value: object) -> str:
         return "true/false"
     if isinstance(value, (int, float)):
         return "a number"
-    return {str: "a string", list: "an array", dict: "an object"}.get(type(value), type(value).__name__)
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
 
 
 def as_number(raw: object) -> object:
