@@ -205,10 +205,10 @@ class IngestService:
         try:
             while True:
                 if stop.is_set() and stopping_since is None:
+                    # Never unsubscribe: the persistent session must keep queueing for us while we are down.
+                    # Commit and acknowledge what we hold (for a few seconds at most), then disconnect;
+                    # whatever is still unacknowledged is redelivered to the next ingest process.
                     stopping_since = time.monotonic()
-                    # Stop taking new messages, then drain what we hold.
-                    self.client.unsubscribe(self.subscriptions())
-                    time.sleep(0.2)
                 items = self.queue.take_batch(
                     max_rows=self.settings.ingest_batch_rows,
                     max_age_s=self.settings.ingest_batch_ms / 1000.0,
@@ -218,7 +218,7 @@ class IngestService:
                     if not self._commit(items, stop_deadline=None if stopping_since is None else stopping_since + 20):
                         break  # stopping while the database is down: leave them unacknowledged
                     self._ack(items)
-                elif stopping_since is not None:
+                if stopping_since is not None and (not items or time.monotonic() - stopping_since > 5):
                     break
         finally:
             stats_stop.set()

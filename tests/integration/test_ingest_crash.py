@@ -70,3 +70,22 @@ def test_sigterm_flushes_and_acknowledges_before_exit(database_url, db, ingest, 
     assert _stored(db, dev) == 50
     last = [ln for ln in proc.lines if "ingest stats" in ln][-1]
     assert re.search(r"committed=50\b", last)
+
+
+def test_messages_published_while_ingest_is_restarting_are_not_lost(database_url, db, ingest, publisher, uid):
+    dev = f"restart-{uid}"
+    load(database_url, station(dev))
+    prefix = f"pwtest-{uid}/v1"
+    proc = ingest(PLACEWATCH_TOPIC_PREFIX=prefix)
+    topic = f"{prefix}/devices/{dev}/readings"
+    publisher.publish(topic, json.dumps({"ts": "2026-01-17T06:00:00Z", "values": {"air_temperature": 1.0}}))
+    wait_until(lambda: _stored(db, dev) == 1)
+    assert proc.stop(15) == 0  # a rolling restart: graceful stop...
+    publisher.publish_many(
+        [  # ...while devices keep publishing
+            (topic, json.dumps({"ts": f"2026-01-17T07:{i:02d}:00Z", "values": {"air_temperature": 2.0}}))
+            for i in range(40)
+        ]
+    )
+    ingest(PLACEWATCH_TOPIC_PREFIX=prefix)
+    wait_until(lambda: _stored(db, dev) == 41, timeout=30)
