@@ -109,5 +109,7 @@ def check_value(metric: str, value: object) -> str | None:
 
 
 def _short(value: object) -> str:
+    if isinstance(value, (dict, list)):
+        return f"a {'JSON object' if isinstance(value, dict) else 'JSON array'}"  # repr of deep nesting recurses
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."

@@ -61,13 +61,8 @@ _ROLLUP = """
     n = h.n + excluded.n, total = h.total + excluded.total,
     vmin = least(h.vmin, excluded.vmin), vmax = greatest(h.vmax, excluded.vmax))"""
 
-_INSERT = """
-WITH ins AS (
-  INSERT INTO readings (series_id, ts, value, label)
-  SELECT series_id, ts, value, label FROM pw_staging
-  ON CONFLICT DO NOTHING
-  RETURNING series_id, ts, value, label
-){rollup}
+# The bookkeeping that follows new readings, given a CTE `ins` of exactly the rows that were new.
+_AFTER = """{rollup}
 , latest AS (
   SELECT DISTINCT ON (series_id) series_id, ts, value, label FROM ins ORDER BY series_id, ts DESC
 ), upd AS (
@@ -84,6 +79,21 @@ WITH ins AS (
 SELECT (SELECT count(*) FROM ins), (SELECT coalesce(array_agg(device_id ORDER BY device_id), '{{}}') FROM touched)
 """
 
+# Fast path: no row of the batch exists yet (the usual case), so a plain insert, then bookkeeping from staging.
+_FAST_INSERT = "INSERT INTO readings (series_id, ts, value, label) SELECT series_id, ts, value, label FROM pw_staging"
+_FAST_AFTER = "WITH ins AS (SELECT series_id, ts, value, label FROM pw_staging)" + _AFTER
+
+# Slow path, after a unique violation (a redelivered message): insert what is new and learn which rows those were.
+_CONFLICT = (
+    """WITH ins AS (
+  INSERT INTO readings (series_id, ts, value, label)
+  SELECT series_id, ts, value, label FROM pw_staging
+  ON CONFLICT DO NOTHING
+  RETURNING series_id, ts, value, label
+)"""
+    + _AFTER
+)
+
 
 class Writer:
     """Writes batches on one dedicated connection. Not thread-safe: one writer thread owns it."""
@@ -94,7 +104,9 @@ class Writer:
         self.conn = conn
         self.late_after_s = late_after_s
         self._series: dict[tuple[str, str], int] = {}
-        self._sql = _INSERT.format(rollup="" if engine == "timescale" else _ROLLUP)
+        rollup = "" if engine == "timescale" else _ROLLUP
+        self._fast_after = _FAST_AFTER.format(rollup=rollup)
+        self._conflict = _CONFLICT.format(rollup=rollup)
         with self.conn.transaction():
             self.conn.execute(_STAGE)
 
@@ -168,7 +180,13 @@ class Writer:
                 if sid is None:
                     sid = pending[key]
                 write((sid, r.ts, r.value, r.label))
-        row = cur.execute(self._sql, {"late_s": self.late_after_s}).fetchone()
+        params = {"late_s": self.late_after_s}
+        try:
+            with self.conn.transaction():  # a savepoint: a duplicate undoes only this insert
+                cur.execute(_FAST_INSERT)
+            row = cur.execute(self._fast_after, params).fetchone()
+        except psycopg.errors.UniqueViolation:
+            row = cur.execute(self._conflict, params).fetchone()
         assert row is not None
         return int(row[0]), list(row[1])
 

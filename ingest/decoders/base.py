@@ -71,8 +71,12 @@ def topic_matches(topic_filter: str, topic: str) -> bool:
     return len(f_parts) == len(t_parts)
 
 
-def load_json(payload: bytes) -> Any:
-    """Parse a JSON payload strictly (UTF-8, no NaN/Infinity), raising DecodeError with a readable reason."""
+def load_json(payload: bytes, *, check_depth: bool = True) -> Any:
+    """Parse a JSON payload strictly (UTF-8, no NaN/Infinity), raising DecodeError with a readable reason.
+
+    check_depth refuses nesting deeper than MAX_NESTING; a decoder that never walks into nested values
+    may skip it (orjson itself refuses nesting past 1024).
+    """
     if not payload:
         raise DecodeError("empty payload")
     try:
@@ -83,7 +87,8 @@ def load_json(payload: bytes) -> Any:
         except UnicodeDecodeError:
             raise DecodeError("payload is not UTF-8 text") from None
         raise DecodeError(f"payload is not valid JSON: {exc}") from None
-    _check_depth(doc)
+    if check_depth:
+        _check_depth(doc)
     return doc
 
 

@@ -7,12 +7,14 @@ from typing import Any
 
 import orjson
 
+from core.metrics import METRICS
 from core.model import Decoded, DecodeError, Reading, StatusChange
 from core.timeparse import parse_any
 
 from .base import decoded, load_json, reading
 
 MAX_ENTRIES = 10_000
+_NUMERIC = {m.name: (m.low, m.high) for m in METRICS.values() if m.categories is None}
 
 
 class NativeDecoder:
@@ -49,7 +51,7 @@ class NativeDecoder:
         device_id, kind = self.device_and_kind(topic)
         if kind == "status":
             return decode_status(device_id, payload, received_at, fmt=self.name)
-        doc = load_json(payload)
+        doc = load_json(payload, check_depth=False)  # values are checked as scalars; nothing recurses
         entries: list[Any]
         if isinstance(doc, dict):
             entries = [doc]
@@ -94,6 +96,12 @@ class NativeDecoder:
                     continue
             before = len(rejections)
             for metric, raw in values.items():
+                # Fast path for the common case: a plain number in range for a numeric metric, no unit given.
+                bounds = _NUMERIC.get(metric)
+                if bounds is not None and type(raw) in (int, float) and metric not in units:
+                    if bounds[0] <= raw <= bounds[1]:
+                        out.append(Reading(device_id, metric, ts, float(raw), None))
+                        continue
                 unit = units.get(metric)
                 out.append(reading(device_id, metric, ts, raw, unit if isinstance(unit, str) else None, rejections))
             if where:
