@@ -94,7 +94,9 @@ class Scheduler:
             )
         sched.add_job(self._guard(self._late, "late"), "interval", seconds=30, args=[ctx], id="late-windows")
         sched.start()
-        listener = threading.Thread(target=self._listen, args=(stop,), name="alerts-listen", daemon=True)
+        # The listener ends with this term of leadership, so leading again does not start a second one.
+        lead_over = threading.Event()
+        listener = threading.Thread(target=self._listen, args=(stop, lead_over), name="alerts-listen", daemon=True)
         listener.start()
         try:
             while not stop.is_set():
@@ -104,16 +106,17 @@ class Scheduler:
                     self._dispatch(ctx)
                 lock_conn.execute("SELECT 1")  # leadership lives with this connection
         finally:
+            lead_over.set()
             sched.shutdown(wait=True)
             publisher.close()
             pool.close()
 
-    def _listen(self, stop: threading.Event) -> None:
-        while not stop.is_set():
+    def _listen(self, stop: threading.Event, lead_over: threading.Event) -> None:
+        while not (stop.is_set() or lead_over.is_set()):
             try:
                 with connect(self.dsn, autocommit=True) as conn:
                     conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
-                    while not stop.is_set():
+                    while not (stop.is_set() or lead_over.is_set()):
                         for note in conn.notifies(timeout=1.0):
                             self._note(note.payload)
             except psycopg.Error as exc:

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from simulators.faults import FAULTS
 from simulators.home import PROFILES
-from simulators.publisher import DEFAULT_PREFIX
+from simulators.publisher import DEFAULT_PREFIX, RUN_ID
 from simulators.road import SCENARIOS
 
 DEMO_REGISTRY = Path(__file__).resolve().parent.parent / "registry" / "demo.geojson"
@@ -286,7 +286,7 @@ def _run_one(args: argparse.Namespace, *, mqtt_url: str, protocol: str, stop: th
     pub = Publisher(
         mqtt_url,
         protocol=protocol,
-        client_id=f"pw-sim-{args.device}",
+        client_id=f"pw-sim-{args.device}-{RUN_ID}",
         device_id=args.device,
         prefix=args.prefix,
         timeout=None,  # ride out broker restarts: paho reconnects and resends

@@ -18,7 +18,7 @@ from pathlib import Path
 from core.registry import parse_registry
 from simulators.home import DEFAULT_INTERVAL as HOME_INTERVAL
 from simulators.home import PROFILES, HomeSensor, profile_for
-from simulators.publisher import DEFAULT_PREFIX, Publisher, floor_time, run_device
+from simulators.publisher import DEFAULT_PREFIX, RUN_ID, Publisher, floor_time, run_device
 from simulators.road import BIRMINGHAM, SCENARIOS, RoadStation, scenario_for
 from simulators.road import DEFAULT_INTERVAL as ROAD_INTERVAL
 
@@ -82,7 +82,7 @@ def _connect(mqtt_url: str, protocol: str, device: str, prefix: str, stop: threa
             return Publisher(
                 mqtt_url,
                 protocol=protocol,
-                client_id=f"pw-sim-{device}",
+                client_id=f"pw-sim-{device}-{RUN_ID}",
                 device_id=device,
                 prefix=prefix,
                 timeout=None,

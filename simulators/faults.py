@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 
-from simulators.publisher import DEFAULT_PREFIX, Publisher, SimClock, readings_topic, rfc3339
+from simulators.publisher import DEFAULT_PREFIX, RUN_ID, Publisher, SimClock, readings_topic, rfc3339
 from simulators.road import RoadStation
 
 DEFAULT_INTERVAL = timedelta(minutes=10)
@@ -246,7 +246,7 @@ def run_fault(
 
     def connect() -> Publisher:
         return Publisher(
-            mqtt_url, protocol=protocol, client_id=f"pw-sim-{device}", device_id=device, prefix=prefix
+            mqtt_url, protocol=protocol, client_id=f"pw-sim-{device}-{RUN_ID}", device_id=device, prefix=prefix
         ).connect()
 
     pub = connect()

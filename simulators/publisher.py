@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -16,6 +17,9 @@ import paho.mqtt.client as mqtt
 from placewatch.mqttclient import connect_args, make_client
 
 DEFAULT_PREFIX = "placewatch/v1"
+# Client ids carry this run's id: two simulators of the same device on one broker must not take over
+# each other's connection (MQTT drops the older client with the same id).
+RUN_ID = uuid.uuid4().hex[:6]
 # Paho sends at most this many QoS 1 messages before their PUBACKs and queues the rest itself.
 # Mosquitto advertises Receive Maximum 20 to MQTT 5 clients; more in flight gains nothing.
 PAHO_INFLIGHT = 20

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 from core.metrics import f_to_c
 from simulators import Noise
-from simulators.publisher import DEFAULT_PREFIX, Message, Publisher, SimClock, readings_topic
+from simulators.publisher import DEFAULT_PREFIX, RUN_ID, Message, Publisher, SimClock, readings_topic
 
 SEATTLE_ZONE = "America/Los_Angeles"
 SEATTLE_CSV = "seattle-road-weather-2020-02.csv"
@@ -318,7 +318,7 @@ def replay(
     try:
         for device in dict.fromkeys(m.device_id for m in messages):
             publishers[device] = Publisher(
-                mqtt_url, protocol=protocol, client_id=f"pw-replay-{device}", device_id=device, prefix=prefix
+                mqtt_url, protocol=protocol, client_id=f"pw-replay-{device}-{RUN_ID}", device_id=device, prefix=prefix
             ).connect()
         clock = SimClock(messages[0].ts, speed) if messages else None
         for m in messages:
