@@ -18,6 +18,7 @@ class DeviceHealthEvaluator:
     """Sweeps every device every few minutes; publishes a retained alert per device whose problems change."""
 
     name = "device-health"
+    first_delay_s = 120.0  # give devices time to report after a (re)start before calling them stale
 
     def __init__(self, settings: Settings) -> None:
         self.interval_s = 300.0

@@ -7,7 +7,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import orjson
 import psycopg
@@ -90,7 +90,7 @@ class Scheduler:
                 seconds=ev.interval_s,
                 args=[ctx],
                 id=f"sweep-{ev.name}",
-                next_run_time=datetime.now().astimezone(),
+                next_run_time=datetime.now().astimezone() + timedelta(seconds=getattr(ev, "first_delay_s", 0.0)),
             )
         sched.add_job(self._guard(self._late, "late"), "interval", seconds=30, args=[ctx], id="late-windows")
         sched.start()
