@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 
-from api.routers import admin, auth, devices, health
+from api.routers import admin, auth, devices, gritting, health
 from placewatch.settings import Settings
 from store.db import open_pool
 
@@ -33,5 +33,6 @@ def create_app(settings: Settings, *, dsn: str | None = None) -> FastAPI:
     v1.include_router(auth.router)
     v1.include_router(devices.router)
     v1.include_router(admin.router)
+    v1.include_router(gritting.router)
     app.include_router(v1)
     return app

@@ -102,16 +102,10 @@ def cmd_users_add(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def build_decoders(settings: Settings) -> list:  # type: ignore[type-arg]
-    """The decoders enabled by PLACEWATCH_FORMATS and PLACEWATCH_FORMAT_OPTIONS."""
-    try:
-        from ingest.decoders.registry import build_decoders as build
-    except ImportError:  # pragma: no cover - before the format decoders exist
-        from ingest.decoders.native import NativeDecoder
+    """The decoders enabled by PLACEWATCH_FORMATS and PLACEWATCH_FORMAT_OPTIONS (checked with the settings)."""
+    from ingest.decoders.registry import build_decoders as build
 
-        return [NativeDecoder(settings.topic_prefix)]
-    config = {name: dict(settings.format_options.get(name, {})) for name in settings.format_list}
-    config.setdefault("native", {}).setdefault("prefix", settings.topic_prefix)
-    return build(config)
+    return build(settings.decoder_config())
 
 
 def cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
@@ -193,6 +187,9 @@ def parser() -> argparse.ArgumentParser:
         sub.choices["simulate"].set_defaults(fn=cmd_simulate)
     except ImportError:  # pragma: no cover
         pass
+    from alerts import forecast_cli
+
+    forecast_cli.register(sub)
     return p
 
 

@@ -71,6 +71,7 @@ class Settings(BaseSettings):
     alerts_interval_minutes: int = Field(default=10, ge=1)
     damp_interval_minutes: int = Field(default=60, ge=1)
     local_zone: str = "Europe/London"
+    gritting_policy_file: Path | None = None
 
     # `placewatch run`
     simulate: bool = True
@@ -103,12 +104,33 @@ class Settings(BaseSettings):
     @field_validator("formats")
     @classmethod
     def _formats(cls, v: str) -> str:
-        known = {"native", "tts", "chirpstack", "zigbee2mqtt", "tasmota", "senml"}
+        from ingest.decoders.registry import FORMATS
+
+        known = set(FORMATS)
         names = [n.strip() for n in v.split(",") if n.strip()]
         bad = [n for n in names if n not in known]
         if bad:
             raise ValueError(f"unknown format(s) {', '.join(bad)}; known: {', '.join(sorted(known))}")
         return ",".join(names)
+
+    @model_validator(mode="after")
+    def _format_options_fit_formats(self) -> Settings:
+        from ingest.decoders.registry import build_decoders
+
+        try:
+            build_decoders(self.decoder_config())
+        except ValueError as exc:
+            raise ValueError(f"PLACEWATCH_FORMAT_OPTIONS: {exc}") from None
+        return self
+
+    def decoder_config(self) -> dict[str, dict[str, Any]]:
+        """The format configuration ingest builds its decoders from."""
+        unused = set(self.format_options) - set(self.format_list)
+        if unused:
+            raise ValueError(f"options for format(s) not in PLACEWATCH_FORMATS: {', '.join(sorted(unused))}")
+        config = {name: dict(self.format_options.get(name, {})) for name in self.format_list}
+        config["native"].setdefault("prefix", self.topic_prefix)
+        return config
 
     @model_validator(mode="after")
     def _refuse_unsafe_secret(self) -> Settings:
@@ -143,6 +165,6 @@ def load_settings(**overrides: Any) -> Settings:
         lines = []
         for err in exc.errors():
             loc = err.get("loc") or ()
-            name = "PLACEWATCH_" + str(loc[0]).upper() if loc else "settings"
-            lines.append(f"{name}: {err.get('msg')}")
+            msg = str(err.get("msg", "")).removeprefix("Value error, ")
+            lines.append(f"PLACEWATCH_{str(loc[0]).upper()}: {msg}" if loc else msg)
         raise SettingsError("bad setting: " + "; ".join(lines)) from None

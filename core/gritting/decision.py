@@ -49,20 +49,23 @@ class Decision:
     confidence: float = 0.0
     horizon_hours: float = 0.0  # how far ahead the decision rests on a nowcast; 0 on observations or a forecast
     late: bool = False
+    # Conditions are on the road now: call out at once. The times then follow `now`, so they are not
+    # part of material_key (else every re-evaluation of an icy road would issue a "new" decision).
+    treat_now: bool = False
     material_rounding_minutes: int = 15
 
     def material_key(self) -> tuple[object, ...]:
         """The fields whose change makes a new decision; times rounded so jitter does not re-issue it."""
-        return (
-            self.route_id,
-            self.action,
-            self.spread_rate_g_m2,
-            self.passes,
-            self.spread_type,
-            _round_time(self.call_out_by, self.material_rounding_minutes),
-            _round_time(self.start_by, self.material_rounding_minutes),
-            _round_time(self.complete_by, self.material_rounding_minutes),
-        )
+        times: tuple[object, ...]
+        if self.treat_now:
+            times = ("now",)  # "treat now" stays the same instruction while `now` moves on
+        else:
+            times = (
+                _round_time(self.call_out_by, self.material_rounding_minutes),
+                _round_time(self.start_by, self.material_rounding_minutes),
+                _round_time(self.complete_by, self.material_rounding_minutes),
+            )
+        return (self.route_id, self.action, self.spread_rate_g_m2, self.passes, self.spread_type, *times)
 
     def as_dict(self) -> dict[str, object]:
         """JSON-ready values: ISO 8601 strings for times, lists for tuples."""

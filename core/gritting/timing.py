@@ -23,6 +23,7 @@ class Timing:
     start_not_before: datetime | None = None
     trigger_at: datetime | None = None
     late: bool = False
+    treat_now: bool = False  # conditions are on the road: the times follow `now`
     reasons: list[str] = field(default_factory=list)
 
 
@@ -44,6 +45,7 @@ def plan_timing(
     if any(j.reactive for j in treating):
         reactive = next(j for j in treating if j.reactive)
         out.trigger_at = reactive.trigger_at
+        out.treat_now = True
         out.call_out_by, out.start_by = now, now + m
         out.complete_by = out.start_by + d
         out.reasons.append(

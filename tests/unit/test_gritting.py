@@ -487,6 +487,17 @@ def test_material_key_changes_with_rate_or_a_real_time_shift() -> None:
     assert dataclasses.replace(d, reasons=(), confidence=0.1).material_key() == d.material_key()
 
 
+def test_ice_on_the_road_is_the_same_decision_twenty_minutes_later() -> None:
+    # "Treat now" times follow the clock; re-evaluating an icy road must not issue a new decision each time.
+    first = decide(route(steady_station(rst=-1.0, state="ice")), NOW, POLICY)
+    later = NOW + timedelta(minutes=20)
+    again = decide(route(steady_station(rst=-1.0, state="ice", now=later)), later, POLICY)
+    assert first.treat_now and again.treat_now and first.action == again.action == "salt"
+    assert first.call_out_by != again.call_out_by
+    assert first.material_key() == again.material_key()
+    assert dataclasses.replace(again, spread_rate_g_m2=40.0).material_key() != first.material_key()
+
+
 def test_as_dict_is_json_ready() -> None:
     import json
 

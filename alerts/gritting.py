@@ -1,0 +1,363 @@
+"""The gritting evaluator: each route's decision from its stations' recent readings and its road forecast
+(core.gritting.decide), kept as a record with history, escalated when nobody acknowledges it in time, and
+published as a retained MQTT alert on placewatch/v1/alerts/gritting/{route_id}.
+
+- A route is re-decided on every sweep (every PLACEWATCH_ALERTS_INTERVAL_MINUTES), when a reading arrives
+  for one of its stations (ingest's notification, debounced by the scheduler), and when late readings
+  touch the hours its current decision rests on.
+- A new decision is stored only when it differs materially from the route's current one: action, spread
+  rate, passes or spread type, or a call-out, start or completion time moved by at least the policy's
+  material_rounding_minutes (Decision.material_key with a tolerance, so a time that wobbles across a
+  rounding boundary does not re-issue it; "treat now" decisions ignore their clock-following times).
+  The new decision links to the previous one, which becomes superseded unless it was already completed
+  or cancelled.
+- A treating decision still 'issued' at its call-out time (or ESCALATION_GRACE after being issued, when it
+  was issued at or after its call-out time) becomes 'escalated', with an event, and is published again.
+- The retained alert is published when a route's current decision or its status changes, and only then;
+  what was last published is kept in the database, so a failed publish is retried and a restart does not
+  publish everything again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from alerts.context import AlertContext
+from core.gritting import (
+    Decision,
+    Forecast,
+    GrittingPolicy,
+    RouteInput,
+    StationObs,
+    StationSample,
+    decide,
+    format_message,
+)
+from core.metrics import SURFACE_STATES
+from core.physics import dew_point
+from placewatch.settings import Settings
+from store import gritting as store
+
+log = logging.getLogger("placewatch.alerts.gritting")
+KIND = "gritting"
+ESCALATION_CHECK_S = 60.0  # how often unacknowledged decisions are checked between full sweeps
+ESCALATION_GRACE = timedelta(minutes=15)  # for decisions issued at or after their call-out time
+FUTURE_TOLERANCE = timedelta(minutes=10)  # readings this far ahead are passed on: core notes a clock ahead
+RECENT_SAMPLES = 6  # per station, kept in a decision's evidence
+
+
+def load_policy(path: Path | None) -> GrittingPolicy:
+    """The council's policy from a JSON file of GrittingPolicy fields, or DOMAIN.md's defaults."""
+    if path is None:
+        return GrittingPolicy()
+    try:
+        values = json.loads(Path(path).read_text(encoding="utf-8"))
+        if not isinstance(values, dict):
+            raise ValueError("expected a JSON object of policy values")
+        return GrittingPolicy.from_mapping(values)
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"gritting policy file {path}: {exc}") from None
+
+
+class GrittingEvaluator:
+    """Decides, records, escalates and publishes every route's gritting decision."""
+
+    name = "gritting"
+
+    def __init__(self, settings: Settings, *, policy: GrittingPolicy | None = None) -> None:
+        self.settings = settings
+        self.policy = policy if policy is not None else load_policy(settings.gritting_policy_file)
+        self.full_interval_s = settings.alerts_interval_minutes * 60.0
+        # The scheduler calls sweep() this often; a full evaluation runs every full_interval_s, and in
+        # between only escalation is checked, so a missed call-out escalates within a minute.
+        self.interval_s = min(ESCALATION_CHECK_S, self.full_interval_s)
+        self.lookback = timedelta(minutes=self.policy.no_data_after_minutes) + timedelta(
+            hours=self.policy.nowcast_window_hours
+        )
+        self._policy_values = _plain(dataclasses.asdict(self.policy))
+        self._lock = threading.Lock()  # sweeps (scheduler thread) and notifications (main thread) take turns
+        self._last_full: float | None = None
+
+    # -- the Evaluator protocol ------------------------------------------------------------------------
+
+    def sweep(self, ctx: AlertContext) -> None:
+        """Every route, when a full sweep is due; otherwise escalation and publication only."""
+        with self._lock:
+            mono = time.monotonic()
+            if self._last_full is None or mono - self._last_full >= self.full_interval_s - 1.0:
+                self._last_full = mono
+                self._run(ctx, route_ids=None, station_ids=None)
+            else:
+                self._escalate_and_publish(ctx, None)
+
+    def on_readings(self, ctx: AlertContext, device_ids: Iterable[str] | None) -> None:
+        """Re-decide the routes these stations represent (every route when device_ids is None)."""
+        ids = None if device_ids is None else sorted(set(device_ids))
+        if ids is not None and not ids:
+            return
+        with self._lock:
+            self._run(ctx, route_ids=None, station_ids=ids)
+
+    def on_late(self, ctx: AlertContext, windows: list[tuple[str, datetime, datetime]]) -> None:
+        """Re-decide routes whose stations' late readings fall in the hours current decisions rest on.
+
+        Older late readings cannot change a current decision; past decisions stay as they were issued."""
+        cutoff = ctx.now() - self.lookback
+        ids = sorted({dev for dev, _start, end in windows if end >= cutoff})
+        if len(ids) < len({w[0] for w in windows}):
+            log.debug("late readings older than %s ignored: they cannot change a current decision", cutoff)
+        if ids:
+            with self._lock:
+                self._run(ctx, route_ids=None, station_ids=ids)
+
+    # -- evaluation -------------------------------------------------------------------------------------
+
+    def evaluate(self, ctx: AlertContext, route_ids: Sequence[str] | None = None) -> list[int]:
+        """Re-decide these routes (all when None) now; return the ids of decisions stored."""
+        with self._lock:
+            return self._run(ctx, route_ids=route_ids, station_ids=None)
+
+    def escalate(self, ctx: AlertContext, route_ids: Sequence[str] | None = None) -> list[int]:
+        """Escalate overdue unacknowledged decisions (of these routes) and publish; return their ids."""
+        with self._lock:
+            return self._escalate_and_publish(ctx, route_ids)
+
+    def _run(
+        self, ctx: AlertContext, *, route_ids: Sequence[str] | None, station_ids: Sequence[str] | None
+    ) -> list[int]:
+        """Decide the routes named (or represented by these stations; all when both are None), record
+        material changes, then escalate and publish for them."""
+        started = time.perf_counter()
+        now = ctx.now()
+        policy = self.policy
+        with ctx.pool.connection() as conn:
+            routes = store.routes_to_evaluate(conn, route_ids=route_ids, station_ids=station_ids)
+            if not routes:
+                return []
+            stations = sorted({s for r in routes for s in r.stations})
+            samples = store.station_samples(
+                conn, station_ids=stations, since=now - self.lookback, until=now + FUTURE_TOLERANCE
+            )
+            forecasts = store.latest_forecasts(
+                conn,
+                route_ids=[r.id for r in routes],
+                since=now - timedelta(hours=policy.forecast_max_age_hours),
+            )
+            obs = {sid: _station_obs(sid, samples.get(sid, ())) for sid in stations}
+            new: list[dict[str, Any]] = []
+            for r in routes:
+                try:
+                    fc_row = forecasts.get(r.id)
+                    route = RouteInput(
+                        route_id=r.id,
+                        name=r.name,
+                        priority=r.priority,
+                        treatment_minutes=r.treatment_minutes,
+                        mobilisation_minutes=r.mobilisation_minutes,
+                        stations=tuple(obs[s] for s in r.stations),
+                        forecast=_forecast(fc_row) if fc_row is not None else None,
+                    )
+                    d = decide(route, now, policy)
+                except ValueError as exc:  # a bad forecast or route: say so, keep evaluating the others
+                    log.warning("route %s not evaluated: %s", r.id, exc)
+                    continue
+                if material_change(r.current, d, policy):
+                    new.append(self._row(d, r, fc_row, samples))
+            stored, skipped = store.record_decisions(conn, decisions=new, evaluated=[r.id for r in routes], at=now)
+        for rid in skipped:
+            log.info("route %s: its current decision changed meanwhile; it is decided again next time", rid)
+        messages = {row["route_id"]: row["message"] for row in new}
+        for did, rid in stored:
+            log.info("route %s: decision %d issued: %s", rid, did, messages.get(rid, ""))
+        evaluated = None if route_ids is None and station_ids is None else [r.id for r in routes]
+        self._escalate_and_publish(ctx, evaluated)
+        log.debug(
+            "gritting: %d routes evaluated in %.3f s; %d new decisions",
+            len(routes),
+            time.perf_counter() - started,
+            len(stored),
+        )
+        return [did for did, _ in stored]
+
+    def _escalate_and_publish(self, ctx: AlertContext, route_ids: Sequence[str] | None) -> list[int]:
+        now = ctx.now()
+        grace = ESCALATION_GRACE.total_seconds() / 60.0
+        with ctx.pool.connection() as conn:
+            escalated = store.escalate_overdue(conn, now=now, grace_minutes=grace, route_ids=route_ids)
+            pending = store.pending_publications(conn, route_ids=route_ids)
+        for did in escalated:
+            log.warning("gritting decision %d escalated: not acknowledged by its call-out time", did)
+        done: list[tuple[str, int, str]] = []
+        for body in pending:
+            try:
+                ok = ctx.publisher.publish(KIND, body["route_id"], body)
+            except (ValueError, TypeError, RuntimeError) as exc:  # e.g. a route id that is no valid topic
+                log.warning("gritting alert for route %s not published: %s", body["route_id"], exc)
+                continue
+            if not ok:
+                break  # the broker is away: the rest stay pending and are retried next time
+            done.append((body["route_id"], int(body["id"]), str(body["status"])))
+        if done:
+            with ctx.pool.connection() as conn:
+                store.mark_published(conn, items=done, at=now)
+        return escalated
+
+    def _row(
+        self,
+        d: Decision,
+        r: store.RouteRow,
+        fc_row: dict[str, Any] | None,
+        samples: dict[str, list[store.Sample]],
+    ) -> dict[str, Any]:
+        """A decision as store.record_decisions takes it, with the evidence it rests on."""
+        policy = self.policy
+        evidence = {
+            "rule": d.rule,
+            "reasons": list(d.reasons),
+            "confidence": d.confidence,
+            "decision": d.as_dict(),
+            "route": {
+                "id": r.id,
+                "priority": r.priority,
+                "treatment_minutes": r.treatment_minutes or policy.treatment_minutes,
+                "mobilisation_minutes": (
+                    r.mobilisation_minutes if r.mobilisation_minutes is not None else policy.mobilisation_minutes
+                ),
+                "treatment_from": "route" if r.treatment_minutes is not None else "policy",
+                "mobilisation_from": "route or depot" if r.mobilisation_minutes is not None else "policy",
+                "stations": list(r.stations),
+            },
+            "stations": [_station_summary(sid, samples.get(sid, [])) for sid in r.stations],
+            "forecast_id": fc_row["id"] if fc_row is not None else None,
+            "forecast": _plain(fc_row) if fc_row is not None else None,
+            "policy": self._policy_values,
+            "lookback_minutes": int(self.lookback.total_seconds() // 60),
+            "previous_id": r.current.id if r.current is not None else None,
+        }
+        return {
+            "route_id": r.id,
+            "previous_id": r.current.id if r.current is not None else None,
+            "action": d.action,
+            "rule": d.rule,
+            "spread_rate_g_m2": d.spread_rate_g_m2,
+            "passes": d.passes,
+            "spread_type": d.spread_type,
+            "road_wetness": d.road_wetness,
+            "call_out_by": d.call_out_by,
+            "start_by": d.start_by,
+            "complete_by": d.complete_by,
+            "start_not_before": d.start_not_before,
+            "trigger_at": d.trigger_at,
+            "treat_now": d.treat_now,
+            "late": d.late,
+            "worst_station": d.worst_station,
+            "min_rst": d.min_rst,
+            "min_rst_at": d.min_rst_at,
+            "hazard": d.hazard,
+            "reasons": list(d.reasons),
+            "message": format_message([d]),
+            "confidence": d.confidence,
+            "horizon_hours": d.horizon_hours,
+            "forecast_id": fc_row["id"] if fc_row is not None else None,
+            "material_key": _plain(list(d.material_key())),
+            "evidence": evidence,
+            "issued_at": d.decided_at,
+        }
+
+
+def material_change(current: store.Current | None, d: Decision, policy: GrittingPolicy) -> bool:
+    """True when d is a different instruction from the route's current decision (see the module text)."""
+    if current is None:
+        return True
+    if (current.action, current.spread_rate_g_m2, current.passes, current.spread_type, current.treat_now) != (
+        d.action,
+        d.spread_rate_g_m2,
+        d.passes,
+        d.spread_type,
+        d.treat_now,
+    ):
+        return True
+    if d.treat_now:
+        return False
+    tolerance = timedelta(minutes=policy.material_rounding_minutes)
+    for before, after in (
+        (current.call_out_by, d.call_out_by),
+        (current.start_by, d.start_by),
+        (current.complete_by, d.complete_by),
+    ):
+        if (before is None) != (after is None):
+            return True
+        if before is not None and after is not None and abs(after - before) >= tolerance:
+            return True
+    return False
+
+
+def _station_obs(station_id: str, rows: Iterable[store.Sample]) -> StationObs:
+    samples = []
+    for ts, rst, air, dew, state, fp, rh in rows:
+        if dew is None and air is not None and rh is not None and rh > 0:
+            dew = dew_point(air, rh)  # CONTRACT.md: dew point may be derived from air temperature and humidity
+        if state is not None and state.strip().lower() not in SURFACE_STATES:
+            state = None
+        if rst is None and air is None and dew is None and state is None and fp is None:
+            continue
+        samples.append(StationSample(ts, rst, air, dew, state, fp))
+    return StationObs(station_id, tuple(samples))
+
+
+def _forecast(row: dict[str, Any]) -> Forecast:
+    trace = tuple((datetime.fromisoformat(t), float(v)) for t, v in row.get("rst_trace") or ())
+    return Forecast(
+        issued_at=row["issued_at"],
+        min_rst=row["min_rst"],
+        min_rst_at=row["min_rst_at"],
+        precipitation=row["precipitation"],
+        precipitation_mm=row["precipitation_mm"],
+        precipitation_start=row["precipitation_start"],
+        precipitation_end=row["precipitation_end"],
+        dew_point=row["dew_point"],
+        rst_trace=trace,
+    )
+
+
+def _station_summary(station_id: str, rows: Sequence[store.Sample]) -> dict[str, Any]:
+    """What a station's readings looked like when the decision was made."""
+    rst = [(r[0], r[1]) for r in rows if r[1] is not None]
+    latest: dict[str, Any] = {}
+    names = ("road_surface_temperature", "air_temperature", "dew_point", "surface_state", "freezing_point")
+    for i, name in enumerate(names, start=1):
+        found = next(((r[0], r[i]) for r in reversed(rows) if r[i] is not None), None)
+        if found is not None:
+            latest[name] = {"ts": found[0], "value": found[1]}
+    summary: dict[str, Any] = _plain(
+        {
+            "station_id": station_id,
+            "samples": len(rows),
+            "first_ts": rows[0][0] if rows else None,
+            "last_ts": rows[-1][0] if rows else None,
+            "rst_min": min((v for _, v in rst), default=None),
+            "rst_max": max((v for _, v in rst), default=None),
+            "latest": latest,
+            "recent": [list(r[:6]) for r in rows[-RECENT_SAMPLES:]],
+        }
+    )
+    return summary
+
+
+def _plain(value: Any) -> Any:
+    """JSON-ready: datetimes as ISO 8601, tuples as lists."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value

@@ -1,0 +1,403 @@
+"""Gritting for highways staff and admins: routes with their current decision, decisions with their history,
+the duty officer's acknowledge / start / complete / cancel, road forecasts in, and a CAP 1.2 feed out.
+
+Officers and tenants get 403 on every endpoint here (and the store's queries return nothing to them).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import Response
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+from alerts import cap
+from api.deps import Conn, require
+from core.gritting import Forecast
+from core.model import Principal
+from core.timeparse import parse_any
+from store import gritting as store
+
+router = APIRouter(tags=["gritting"])
+Highways = Annotated[Principal, Depends(require("admin", "highways"))]
+
+ActionName = Literal["none", "monitor", "precautionary_salt", "salt", "plough_and_salt", "escalate"]
+StatusName = Literal["issued", "acknowledged", "in_progress", "completed", "cancelled", "superseded", "escalated"]
+Precipitation = Literal["none", "rain", "sleet", "snow", "freezing_rain"]
+
+
+class DecisionOut(BaseModel):
+    """A gritting decision: what to do on a route, at what rate, when, why, and where it stands."""
+
+    id: int
+    route_id: str
+    route_name: str | None = None
+    action: ActionName
+    rule: str = Field(description="machine id of the rule that decided, e.g. wet_road_below_trigger")
+    spread_rate_g_m2: float | None = Field(description="per pass; null when nothing is spread or it is escalated")
+    passes: int
+    spread_type: str = Field(description="dry or pre-wetted")
+    road_wetness: str | None = None
+    call_out_by: datetime | None = None
+    start_by: datetime | None = None
+    complete_by: datetime | None = None
+    start_not_before: datetime | None = Field(None, description="rain washes salt off: not before it stops")
+    trigger_at: datetime | None = Field(None, description="when RST is expected to reach the trigger (T0)")
+    treat_now: bool = Field(description="conditions are on the road: call out at once")
+    late: bool = Field(description="issued after its call-out time")
+    worst_station: str | None = None
+    min_rst: float | None = None
+    min_rst_at: datetime | None = None
+    hazard: str | None = None
+    reasons: list[str] = Field(description="the sentences that justify the decision")
+    message: str = Field(description="the duty officer's one-line summary (times in Europe/London)")
+    confidence: float
+    horizon_hours: float = Field(description="how far ahead it rests on a station nowcast; 0 on observations")
+    forecast_id: int | None = None
+    issued_at: datetime
+    status: StatusName
+    status_at: datetime
+    status_by: str = Field(description="who set the status: a user name, or 'evaluator'")
+    escalated_at: datetime | None = None
+    previous_id: int | None = Field(None, description="the decision this one updates")
+    superseded_by: int | None = Field(None, description="the decision that updates this one")
+
+
+class EventOut(BaseModel):
+    """One step of a decision's history."""
+
+    at: datetime
+    event: Literal["issued", "acknowledged", "started", "completed", "cancelled", "superseded", "escalated"]
+    from_status: str | None
+    to_status: str
+    actor: str
+    note: str | None
+
+
+class DecisionDetail(DecisionOut):
+    """A decision with its history (oldest first) and the evidence it rests on."""
+
+    history: list[EventOut]
+    evidence: dict[str, Any] = Field(
+        description="inputs (station summaries, forecast), policy values, rule, reasons and confidence"
+    )
+
+
+class RouteOut(BaseModel):
+    """A precautionary salting route with its current decision."""
+
+    id: str
+    name: str
+    priority: int
+    treatment_minutes: int
+    mobilisation_minutes: int
+    depot: str | None = None
+    domain: str | None = None
+    stations: list[str]
+    geometry: dict[str, Any] | None = None
+    evaluated_at: datetime | None = Field(None, description="when the evaluator last looked at the route")
+    decision: DecisionOut | None = Field(None, description="the current (newest, never superseded) decision")
+
+
+class ActionBody(BaseModel):
+    """Why, in a few words (recorded in the decision's history with the user and the time)."""
+
+    model_config = ConfigDict(extra="forbid")
+    note: str | None = Field(None, max_length=2000)
+
+
+class TracePoint(BaseModel):
+    """One point of a forecast road surface temperature curve."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    ts: AwareDatetime
+    rst: float = Field(ge=-60, le=80)
+
+
+class ForecastItem(BaseModel):
+    """A road forecast for some routes (`route_ids`) or every route of a forecast domain (`domain`,
+    the routes' `properties.domain` in the registry)."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    route_ids: list[str] | None = Field(None, min_length=1)
+    domain: str | None = Field(None, min_length=1)
+    issued_at: AwareDatetime | None = Field(None, description="defaults to the load's issued_at")
+    min_rst: float | None = Field(None, ge=-60, le=80, description="forecast minimum RST, degC")
+    min_rst_at: AwareDatetime | None = None
+    precipitation: Precipitation = "none"
+    precipitation_mm: float | None = Field(None, ge=0, description="snow: the amount (light snow is under 10 mm)")
+    precipitation_start: AwareDatetime | None = None
+    precipitation_end: AwareDatetime | None = None
+    dew_point: float | None = Field(None, ge=-80, le=60, description="near the time of the minimum, degC")
+    rst_trace: list[TracePoint] = Field(default_factory=list, description="forecast RST curve, when given")
+
+    @model_validator(mode="after")
+    def _one_target(self) -> ForecastItem:
+        if (self.route_ids is None) == (self.domain is None):
+            raise ValueError("give either route_ids or domain")
+        return self
+
+
+class ForecastLoad(BaseModel):
+    """Road forecasts as a provider issues them (around 06:00, 12:00 and 18:00, covering 36 hours).
+
+    Example: `{"issued_at": "2026-01-15T12:00:00Z", "source": "Met Office OpenRoad", "forecasts": [
+    {"domain": "B", "min_rst": -3.2, "min_rst_at": "2026-01-16T04:00:00Z", "dew_point": -2.5},
+    {"route_ids": ["P1", "P2"], "min_rst": -1.0, "min_rst_at": "2026-01-16T05:00:00Z",
+     "precipitation": "snow", "precipitation_mm": 4, "precipitation_start": "2026-01-16T01:00:00Z"}]}`
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    issued_at: AwareDatetime
+    source: str | None = Field(None, max_length=200)
+    forecasts: list[ForecastItem] = Field(min_length=1, max_length=10_000)
+
+
+class ForecastLoaded(BaseModel):
+    """What a forecast load stored."""
+
+    loaded: int
+    forecasts: list[dict[str, Any]] = Field(description='[{"id": forecast id, "routes": [route ids]}]')
+    routes: list[str]
+
+
+def forecast_inputs(load: ForecastLoad) -> list[store.ForecastInput]:
+    """The load as store inputs, each checked by core's Forecast; ValueError names the bad item."""
+    out = []
+    for i, item in enumerate(load.forecasts):
+        issued = (item.issued_at or load.issued_at).astimezone(UTC)
+        trace = tuple((p.ts.astimezone(UTC), p.rst) for p in item.rst_trace)
+        try:
+            Forecast(
+                issued_at=issued,
+                min_rst=item.min_rst,
+                min_rst_at=item.min_rst_at,
+                precipitation=item.precipitation,
+                precipitation_mm=item.precipitation_mm,
+                precipitation_start=item.precipitation_start,
+                precipitation_end=item.precipitation_end,
+                dew_point=item.dew_point,
+                rst_trace=trace,
+            )
+        except ValueError as exc:
+            raise ValueError(f"forecasts[{i}]: {exc}") from None
+        out.append(
+            store.ForecastInput(
+                issued_at=issued,
+                route_ids=tuple(item.route_ids or ()),
+                domain=item.domain,
+                source=load.source,
+                min_rst=item.min_rst,
+                min_rst_at=item.min_rst_at,
+                precipitation=item.precipitation,
+                precipitation_mm=item.precipitation_mm,
+                precipitation_start=item.precipitation_start,
+                precipitation_end=item.precipitation_end,
+                dew_point=item.dew_point,
+                rst_trace=trace,
+            )
+        )
+    return out
+
+
+# -- routes -----------------------------------------------------------------------------------------
+
+
+@router.get("/routes", summary="Routes with their current gritting decision", response_model=list[RouteOut])
+def list_routes(user: Highways, conn: Conn) -> list[dict[str, Any]]:
+    """Every route, highest priority first, each with its current decision (null before the first)."""
+    return store.list_routes(conn, user)
+
+
+@router.get("/routes/{route_id:path}", summary="One route with its current gritting decision", response_model=RouteOut)
+def get_route(route_id: str, user: Highways, conn: Conn) -> dict[str, Any]:
+    """One route, else 404."""
+    rows = store.list_routes(conn, user, route_id=route_id)
+    if not rows:
+        raise HTTPException(404, detail=f"no route {route_id!r}")
+    return rows[0]
+
+
+# -- decisions --------------------------------------------------------------------------------------
+
+
+def _names(values: list[str] | None, allowed: tuple[str, ...], what: str) -> list[str] | None:
+    if not values:
+        return None
+    names = [v.strip() for value in values for v in value.split(",") if v.strip()]
+    bad = [n for n in names if n not in allowed]
+    if bad:
+        raise HTTPException(422, detail=f"unknown {what} {', '.join(bad)}; one of {', '.join(allowed)}")
+    return names or None
+
+
+@router.get(
+    "/gritting/decisions",
+    summary="Gritting decisions, newest first (filters: route_id, status, action, since)",
+    response_model=list[DecisionOut],
+)
+def list_decisions(
+    user: Highways,
+    conn: Conn,
+    route_id: str | None = None,
+    status: Annotated[list[str] | None, Query(description="e.g. issued,escalated (repeat or comma-separate)")] = None,
+    action: Annotated[list[str] | None, Query(description="e.g. precautionary_salt,salt")] = None,
+    since: Annotated[str | None, Query(description="issued at or after (RFC 3339 or epoch ms)")] = None,
+    before_id: Annotated[int | None, Query(description="page on: decisions with a smaller id")] = None,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 200,
+) -> list[dict[str, Any]]:
+    """Decisions the caller may see."""
+    since_ts = None
+    if since:
+        try:
+            since_ts = parse_any(int(since) if since.isdigit() else since)
+        except ValueError as exc:
+            raise HTTPException(422, detail=f"since: {exc}") from None
+    return store.list_decisions(
+        conn,
+        user,
+        route_id=route_id,
+        statuses=_names(status, store.STATUSES, "status"),
+        actions=_names(action, store.ACTIONS, "action"),
+        since=since_ts,
+        before_id=before_id,
+        limit=limit,
+    )
+
+
+@router.get("/gritting/decisions/{decision_id}", summary="One decision with its history", response_model=DecisionDetail)
+def get_decision(decision_id: int, user: Highways, conn: Conn) -> dict[str, Any]:
+    """One decision with its history and evidence, else 404."""
+    row = store.get_decision(conn, user, decision_id)
+    if row is None:
+        raise HTTPException(404, detail=f"no gritting decision {decision_id}")
+    return row
+
+
+def _conflict(d: dict[str, Any], action: str) -> str:
+    did, status = d["id"], d["status"]
+    t = store.TRANSITIONS[action]
+    if status == "superseded":
+        return f"decision {did} was superseded by decision {d['superseded_by']}: act on that one"
+    if status in ("completed", "cancelled"):
+        return f"decision {did} is already {status}: nothing more can happen to it"
+    if t.treating_only and d["action"] not in store.TREATING:
+        return f"decision {did} is '{d['action']}': there is no treatment to {action}"
+    if action == "complete":
+        return f"decision {did} is {status}: treatment has not started, so it cannot be completed"
+    if action == "start":
+        return f"treatment of decision {did} has already started"
+    return f"decision {did} is already {status.replace('_', ' ')}"
+
+
+def _transition(decision_id: int, action: str, user: Principal, conn: Any, body: ActionBody | None) -> dict[str, Any]:
+    note = body.note if body is not None else None
+    row, applied = store.transition(conn, user, decision_id=decision_id, action=action, note=note, at=datetime.now(UTC))
+    if row is None:
+        raise HTTPException(404, detail=f"no gritting decision {decision_id}")
+    if not applied:
+        raise HTTPException(409, detail=_conflict(row, action))
+    return row
+
+
+@router.post(
+    "/gritting/decisions/{decision_id}/acknowledge",
+    summary="The duty officer has seen the decision (issued or escalated -> acknowledged)",
+    response_model=DecisionDetail,
+    responses={409: {"description": "the decision's status does not allow it; the detail says why"}},
+)
+def acknowledge(decision_id: int, user: Highways, conn: Conn, body: ActionBody | None = None) -> dict[str, Any]:
+    """Acknowledge, recording who, when and the note."""
+    return _transition(decision_id, "acknowledge", user, conn, body)
+
+
+@router.post(
+    "/gritting/decisions/{decision_id}/start",
+    summary="Treatment has started (issued, escalated or acknowledged -> in_progress)",
+    response_model=DecisionDetail,
+    responses={409: {"description": "the decision's status does not allow it; the detail says why"}},
+)
+def start(decision_id: int, user: Highways, conn: Conn, body: ActionBody | None = None) -> dict[str, Any]:
+    """Start treatment, recording who, when and the note."""
+    return _transition(decision_id, "start", user, conn, body)
+
+
+@router.post(
+    "/gritting/decisions/{decision_id}/complete",
+    summary="Treatment is complete (in_progress -> completed)",
+    response_model=DecisionDetail,
+    responses={409: {"description": "the decision's status does not allow it; the detail says why"}},
+)
+def complete(decision_id: int, user: Highways, conn: Conn, body: ActionBody | None = None) -> dict[str, Any]:
+    """Complete treatment, recording who, when and the note."""
+    return _transition(decision_id, "complete", user, conn, body)
+
+
+@router.post(
+    "/gritting/decisions/{decision_id}/cancel",
+    summary="Cancel the decision (any active status -> cancelled)",
+    response_model=DecisionDetail,
+    responses={409: {"description": "the decision's status does not allow it; the detail says why"}},
+)
+def cancel(decision_id: int, user: Highways, conn: Conn, body: ActionBody | None = None) -> dict[str, Any]:
+    """Cancel, recording who, when and why."""
+    return _transition(decision_id, "cancel", user, conn, body)
+
+
+# -- forecasts in -----------------------------------------------------------------------------------
+
+
+@router.put(
+    "/gritting/forecast",
+    summary="Load road forecasts for routes or whole forecast domains (they lead over station nowcasts)",
+    response_model=ForecastLoaded,
+)
+def put_forecast(load: ForecastLoad, user: Highways, conn: Conn) -> dict[str, Any]:
+    """Store the forecasts (all or nothing) and have the affected routes re-evaluated."""
+    try:
+        inputs = forecast_inputs(load)
+        stored = store.load_forecasts(conn, inputs, loaded_by=user.name)
+    except store.UnknownRoutes as exc:
+        raise HTTPException(422, detail=str(exc)) from None
+    except ValueError as exc:
+        raise HTTPException(422, detail=str(exc)) from None
+    routes = sorted({r for f in stored for r in f["routes"]})
+    return {"loaded": len(stored), "forecasts": stored, "routes": routes}
+
+
+# -- CAP out ----------------------------------------------------------------------------------------
+
+
+def _sender(request: Request) -> str:
+    return f"placewatch@{request.url.hostname or 'localhost'}"
+
+
+@router.get(
+    "/gritting/cap.xml",
+    summary="CAP 1.2 alerts of the active gritting decisions, as an Atom feed",
+    response_class=Response,
+    responses={200: {"content": {"application/xml": {}}}},
+)
+def cap_feed(request: Request, user: Highways, conn: Conn) -> Response:
+    """One entry per route whose current decision is active (or recently cancelled or cleared)."""
+    now = datetime.now(UTC)
+    sender = _sender(request)
+    body = cap.feed_xml(store.cap_decisions(conn, user), sender=sender, now=now, feed_id=f"{sender},gritting-decisions")
+    return Response(body, media_type="application/xml")
+
+
+@router.get(
+    "/gritting/decisions/{decision_id}/cap.xml",
+    summary="One decision as a CAP 1.2 alert",
+    response_class=Response,
+    responses={200: {"content": {"application/cap+xml": {}}}},
+)
+def cap_alert(decision_id: int, request: Request, user: Highways, conn: Conn) -> Response:
+    """The decision's CAP alert (msgType Alert, Update or Cancel), else 404."""
+    rows = store.cap_decisions(conn, user, decision_id=decision_id)
+    if not rows:
+        raise HTTPException(404, detail=f"no gritting decision {decision_id}")
+    body = cap.alert_xml(rows[0], sender=_sender(request), now=datetime.now(UTC))
+    return Response(body, media_type="application/cap+xml")

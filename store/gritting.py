@@ -1,0 +1,615 @@
+"""Gritting in PostgreSQL: what the evaluator reads (routes, station readings, forecasts) in a few batched
+queries, the decisions it records with their history, and the API's reads and status changes.
+
+Roads, routes and decisions are for highways staff and admins: every API read here takes the Principal
+and limits rows in SQL (ROUTE_SCOPE), so an officer or tenant gets nothing even if a router forgot to ask.
+
+A decision's life: issued -> acknowledged -> in_progress (treatment started) -> completed, or cancelled
+from any active status. 'escalated' is a status too: an issued treating decision that nobody acknowledged
+by its call-out time becomes escalated (escalated_at stays set), and is then acknowledged, started or
+cancelled like an issued one. A materially different evaluation is a new decision linked by previous_id /
+superseded_by; the old one becomes 'superseded' if it was still active (completed and cancelled ones keep
+their status). Every change is a row in gritting_decision_events: who (a user, or 'evaluator'), when, why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import psycopg
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
+from core.model import Principal
+from store.writer import NOTIFY_CHANNEL
+
+ROLES = ("admin", "highways")
+ROUTE_SCOPE = "(%(role)s = ANY(ARRAY['admin', 'highways']))"
+ACTIVE = ("issued", "acknowledged", "in_progress", "escalated")
+TREATING = ("precautionary_salt", "salt", "plough_and_salt", "escalate")
+STATUSES = ("issued", "acknowledged", "in_progress", "completed", "cancelled", "superseded", "escalated")
+ACTIONS = ("none", "monitor", "precautionary_salt", "salt", "plough_and_salt", "escalate")
+_METRICS = ("road_surface_temperature", "air_temperature", "dew_point", "surface_state", "freezing_point",
+            "relative_humidity")  # fmt: skip
+_NOTIFY_LIMIT = 7000
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """A status change people make through the API."""
+
+    to_status: str
+    allowed_from: tuple[str, ...]
+    event: str
+    treating_only: bool  # only a decision that treats the road can be started or completed
+
+
+TRANSITIONS: dict[str, Transition] = {
+    "acknowledge": Transition("acknowledged", ("issued", "escalated"), "acknowledged", False),
+    "start": Transition("in_progress", ("issued", "escalated", "acknowledged"), "started", True),
+    "complete": Transition("completed", ("in_progress",), "completed", True),
+    "cancel": Transition("cancelled", ("issued", "escalated", "acknowledged", "in_progress"), "cancelled", False),
+}
+
+
+def _jsonb(value: Any) -> Jsonb:
+    return Jsonb(value, dumps=lambda v: orjson.dumps(v).decode())
+
+
+def _scope(p: Principal) -> dict[str, Any]:
+    return {"role": p.role}
+
+
+# -- what the evaluator reads ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Current:
+    """A route's current (newest) decision: what a new evaluation is compared with."""
+
+    id: int
+    action: str
+    spread_rate_g_m2: float | None
+    passes: int
+    spread_type: str
+    call_out_by: datetime | None
+    start_by: datetime | None
+    complete_by: datetime | None
+    treat_now: bool
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
+class RouteRow:
+    """A route as the evaluator needs it; None for treatment or mobilisation means the policy's default."""
+
+    id: str
+    name: str
+    priority: int
+    treatment_minutes: int | None
+    mobilisation_minutes: int | None
+    domain: str | None
+    stations: tuple[str, ...]
+    current: Current | None
+
+
+def routes_to_evaluate(
+    conn: psycopg.Connection, *, route_ids: Sequence[str] | None = None, station_ids: Sequence[str] | None = None
+) -> list[RouteRow]:
+    """Routes (all, these ids, or those represented by these stations) with their current decision."""
+    rows = conn.execute(
+        """SELECT r.id, r.name, r.priority,
+                  CASE WHEN jsonb_typeof(r.properties->'treatment_minutes') = 'number' THEN r.treatment_minutes END,
+                  CASE WHEN jsonb_typeof(r.properties->'mobilisation_minutes') = 'number' THEN r.mobilisation_minutes
+                       ELSE dp.mobilisation_minutes END,
+                  r.properties->>'domain',
+                  coalesce((SELECT array_agg(rs.device_id ORDER BY rs.device_id)
+                            FROM route_stations rs WHERE rs.route_id = r.id), '{}'),
+                  d.id, d.action, d.spread_rate_g_m2, d.passes, d.spread_type, d.call_out_by, d.start_by,
+                  d.complete_by, d.treat_now, d.status
+           FROM routes r
+           LEFT JOIN depots dp ON dp.id = r.depot
+           LEFT JOIN gritting_route_state st ON st.route_id = r.id
+           LEFT JOIN gritting_decisions d ON d.id = st.decision_id
+           WHERE (%(ids)s::text[] IS NULL OR r.id = ANY(%(ids)s))
+             AND (%(stations)s::text[] IS NULL
+                  OR r.id IN (SELECT route_id FROM route_stations WHERE device_id = ANY(%(stations)s)))
+           ORDER BY r.id""",
+        {
+            "ids": None if route_ids is None else list(route_ids),
+            "stations": None if station_ids is None else list(station_ids),
+        },
+    ).fetchall()
+    out = []
+    for r in rows:
+        current = None
+        if r[7] is not None:
+            current = Current(r[7], r[8], r[9], r[10], r[11], r[12], r[13], r[14], r[15], r[16])
+        out.append(RouteRow(r[0], r[1], r[2], r[3], r[4], r[5], tuple(r[6]), current))
+    return out
+
+
+# (ts, road_surface_temperature, air_temperature, dew_point, surface_state, freezing_point, relative_humidity)
+Sample = tuple[datetime, float | None, float | None, float | None, str | None, float | None, float | None]
+
+
+def station_samples(
+    conn: psycopg.Connection, *, station_ids: Sequence[str], since: datetime, until: datetime
+) -> dict[str, list[Sample]]:
+    """Each station's readings in [since, until], one row per time with every metric, oldest first."""
+    if not station_ids:
+        return {}
+    rows = conn.execute(
+        """SELECT s.device_id, r.ts,
+                  max(r.value) FILTER (WHERE s.metric = 'road_surface_temperature'),
+                  max(r.value) FILTER (WHERE s.metric = 'air_temperature'),
+                  max(r.value) FILTER (WHERE s.metric = 'dew_point'),
+                  max(r.label) FILTER (WHERE s.metric = 'surface_state'),
+                  max(r.value) FILTER (WHERE s.metric = 'freezing_point'),
+                  max(r.value) FILTER (WHERE s.metric = 'relative_humidity')
+           FROM series s JOIN readings r ON r.series_id = s.id
+           WHERE s.device_id = ANY(%s) AND s.metric = ANY(%s) AND r.ts >= %s AND r.ts <= %s
+           GROUP BY s.device_id, r.ts
+           ORDER BY s.device_id, r.ts""",
+        (list(station_ids), list(_METRICS), since, until),
+    ).fetchall()
+    out: dict[str, list[Sample]] = {}
+    for r in rows:
+        out.setdefault(r[0], []).append((r[1], r[2], r[3], r[4], r[5], r[6], r[7]))
+    return out
+
+
+def latest_forecasts(
+    conn: psycopg.Connection, *, route_ids: Sequence[str], since: datetime
+) -> dict[str, dict[str, Any]]:
+    """The newest forecast issued since `since` for each route (one naming the route beats its domain's)."""
+    if not route_ids:
+        return {}
+    rows = (
+        conn.cursor(row_factory=dict_row)
+        .execute(
+            """SELECT DISTINCT ON (fr.route_id) fr.route_id, f.id, f.issued_at, f.source, f.domain, f.min_rst,
+                      f.min_rst_at, f.precipitation, f.precipitation_mm, f.precipitation_start,
+                      f.precipitation_end, f.dew_point, f.rst_trace
+               FROM gritting_forecast_routes fr JOIN gritting_forecasts f ON f.id = fr.forecast_id
+               WHERE fr.route_id = ANY(%s) AND fr.issued_at >= %s
+               ORDER BY fr.route_id, fr.issued_at DESC, fr.by_route DESC, fr.forecast_id DESC""",
+            (list(route_ids), since),
+        )
+        .fetchall()
+    )
+    return {r.pop("route_id"): r for r in rows}
+
+
+# -- what the evaluator writes ---------------------------------------------------------------------
+
+_RECORD = """
+WITH x AS (
+  SELECT * FROM jsonb_to_recordset(%(rows)s::jsonb) AS x(
+    route_id text, previous_id bigint, action text, rule text, spread_rate_g_m2 float8, passes int,
+    spread_type text, road_wetness text, call_out_by timestamptz, start_by timestamptz, complete_by timestamptz,
+    start_not_before timestamptz, trigger_at timestamptz, treat_now boolean, late boolean, worst_station text,
+    min_rst float8, min_rst_at timestamptz, hazard text, reasons jsonb, message text, confidence float8,
+    horizon_hours float8, forecast_id bigint, material_key jsonb, evidence jsonb, issued_at timestamptz)
+), ins AS (
+  INSERT INTO gritting_decisions (
+    route_id, previous_id, action, rule, spread_rate_g_m2, passes, spread_type, road_wetness, call_out_by,
+    start_by, complete_by, start_not_before, trigger_at, treat_now, late, worst_station, min_rst, min_rst_at,
+    hazard, reasons, message, confidence, horizon_hours, forecast_id, material_key, evidence, issued_at,
+    status, status_at, status_by)
+  SELECT route_id, previous_id, action, rule, spread_rate_g_m2, passes, spread_type, road_wetness, call_out_by,
+    start_by, complete_by, start_not_before, trigger_at, treat_now, late, worst_station, min_rst, min_rst_at,
+    hazard, reasons, message, confidence, horizon_hours,
+    (SELECT f.id FROM gritting_forecasts f WHERE f.id = x.forecast_id), material_key, evidence, issued_at,
+    'issued', issued_at, 'evaluator'
+  FROM x
+  RETURNING id, route_id, previous_id, issued_at
+), old AS (
+  SELECT d.id, d.status FROM gritting_decisions d WHERE d.id IN (SELECT previous_id FROM ins)
+), sup AS (
+  UPDATE gritting_decisions d SET
+    superseded_by = ins.id,
+    status = CASE WHEN d.status = ANY(%(active)s) THEN 'superseded' ELSE d.status END,
+    status_at = CASE WHEN d.status = ANY(%(active)s) THEN ins.issued_at ELSE d.status_at END,
+    status_by = CASE WHEN d.status = ANY(%(active)s) THEN 'evaluator' ELSE d.status_by END
+  FROM ins WHERE d.id = ins.previous_id
+  RETURNING d.id
+), ev AS (
+  INSERT INTO gritting_decision_events (decision_id, at, event, from_status, to_status, actor, note)
+  SELECT ins.id, ins.issued_at, 'issued', NULL, 'issued', 'evaluator',
+         CASE WHEN ins.previous_id IS NOT NULL THEN 'updates decision ' || ins.previous_id END
+  FROM ins
+  UNION ALL
+  SELECT old.id, ins.issued_at, 'superseded', old.status, 'superseded', 'evaluator',
+         'superseded by decision ' || ins.id
+  FROM old JOIN ins ON ins.previous_id = old.id WHERE old.status = ANY(%(active)s)
+), st AS (
+  UPDATE gritting_route_state s SET decision_id = ins.id FROM ins WHERE s.route_id = ins.route_id
+)
+SELECT id, route_id FROM ins ORDER BY id
+"""
+
+
+def record_decisions(
+    conn: psycopg.Connection, *, decisions: Sequence[dict[str, Any]], evaluated: Sequence[str], at: datetime
+) -> tuple[list[tuple[int, str]], list[str]]:
+    """In one transaction: mark routes evaluated, and store new decisions, each superseding the route's
+    previous one. A decision whose route's current decision is no longer its `previous_id` (someone else
+    recorded one meanwhile) is not stored. Returns ((id, route_id) stored, route ids skipped)."""
+    stored: list[tuple[int, str]] = []
+    skipped: list[str] = []
+    with conn.transaction():
+        if evaluated:
+            # Upserting takes each route's row lock: nobody else moves its current decision until commit.
+            conn.execute(
+                """INSERT INTO gritting_route_state AS s (route_id, evaluated_at)
+                   SELECT id, %s FROM unnest(%s::text[]) AS x(id)
+                   WHERE EXISTS (SELECT 1 FROM routes r WHERE r.id = x.id)
+                   ON CONFLICT (route_id) DO UPDATE SET evaluated_at = excluded.evaluated_at""",
+                (at, sorted(set(evaluated))),
+            )
+        if not decisions:
+            return stored, skipped
+        routes = sorted({d["route_id"] for d in decisions})
+        heads: dict[str, int | None] = dict(
+            conn.execute(
+                "SELECT route_id, decision_id FROM gritting_route_state WHERE route_id = ANY(%s) FOR UPDATE",
+                (routes,),
+            ).fetchall()
+        )
+        fresh = []
+        for d in decisions:
+            if d["route_id"] in heads and heads[d["route_id"]] == d["previous_id"]:
+                fresh.append(d)
+            else:
+                skipped.append(d["route_id"])
+        if fresh:
+            rows = conn.execute(_RECORD, {"rows": _jsonb(fresh), "active": list(ACTIVE)}).fetchall()
+            stored = [(int(r[0]), str(r[1])) for r in rows]
+    return stored, skipped
+
+
+def escalate_overdue(
+    conn: psycopg.Connection, *, now: datetime, grace_minutes: float, route_ids: Sequence[str] | None = None
+) -> list[int]:
+    """Escalate current treating decisions still unacknowledged at their call-out time (or `grace_minutes`
+    after issue, for those issued at or after it); return their ids."""
+    with conn.transaction():
+        rows = conn.execute(
+            """WITH due AS (
+                 SELECT d.id, d.call_out_by FROM gritting_route_state st
+                 JOIN gritting_decisions d ON d.id = st.decision_id
+                 WHERE d.status = 'issued' AND d.action = ANY(%(treating)s)
+                   AND greatest(d.call_out_by, d.issued_at + make_interval(secs => %(grace)s)) <= %(now)s
+                   AND (%(ids)s::text[] IS NULL OR st.route_id = ANY(%(ids)s))
+                 FOR UPDATE OF d SKIP LOCKED
+               ), upd AS (
+                 UPDATE gritting_decisions d SET status = 'escalated', status_at = %(now)s, status_by = 'evaluator',
+                   escalated_at = %(now)s
+                 FROM due WHERE d.id = due.id AND d.status = 'issued'
+                 RETURNING d.id, due.call_out_by
+               ), ev AS (
+                 INSERT INTO gritting_decision_events (decision_id, at, event, from_status, to_status, actor, note)
+                 SELECT id, %(now)s, 'escalated', 'issued', 'escalated', 'evaluator',
+                        'not acknowledged by its call-out time'
+                 FROM upd
+               )
+               SELECT id FROM upd ORDER BY id""",
+            {
+                "treating": list(TREATING),
+                "grace": grace_minutes * 60.0,
+                "now": now,
+                "ids": None if route_ids is None else list(route_ids),
+            },
+        ).fetchall()
+    return [int(r[0]) for r in rows]
+
+
+_PUBLIC = """d.id, d.route_id, r.name AS route_name, d.action, d.rule, d.spread_rate_g_m2, d.passes, d.spread_type,
+  d.road_wetness, d.call_out_by, d.start_by, d.complete_by, d.start_not_before, d.trigger_at, d.treat_now, d.late,
+  d.worst_station, d.min_rst, d.min_rst_at, d.hazard, d.reasons, d.message, d.confidence, d.horizon_hours,
+  d.forecast_id, d.issued_at, d.status, d.status_at, d.status_by, d.escalated_at, d.previous_id, d.superseded_by"""
+
+
+def pending_publications(conn: psycopg.Connection, *, route_ids: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    """Current decisions whose (decision, status) differs from what was last published for their route."""
+    rows = (
+        conn.cursor(row_factory=dict_row)
+        .execute(
+            f"""SELECT {_PUBLIC}
+                FROM gritting_route_state st
+                JOIN gritting_decisions d ON d.id = st.decision_id
+                LEFT JOIN routes r ON r.id = d.route_id
+                WHERE (st.published_decision_id, st.published_status) IS DISTINCT FROM (d.id, d.status)
+                  AND (%(ids)s::text[] IS NULL OR st.route_id = ANY(%(ids)s))
+                ORDER BY d.id""",
+            {"ids": None if route_ids is None else list(route_ids)},
+        )
+        .fetchall()
+    )
+    return [public(r) for r in rows]
+
+
+def mark_published(conn: psycopg.Connection, *, items: Iterable[tuple[str, int, str]], at: datetime) -> None:
+    """Remember that (route, decision, status) is now the route's retained alert."""
+    items = list(items)
+    if not items:
+        return
+    routes, ids, statuses = (list(c) for c in zip(*items, strict=True))
+    with conn.transaction():
+        conn.execute(
+            """UPDATE gritting_route_state s SET published_decision_id = x.id, published_status = x.status,
+                 published_at = %s
+               FROM unnest(%s::text[], %s::bigint[], %s::text[]) AS x(route_id, id, status)
+               WHERE s.route_id = x.route_id""",
+            (at, routes, ids, statuses),
+        )
+
+
+def nudge(conn: psycopg.Connection, route_ids: Sequence[str]) -> None:
+    """Ask the leading scheduler to look at these routes now (after a forecast or a status change), as
+    ingest does for new readings: a notification on the readings channel naming the routes' stations.
+    Delivered on commit; routes without stations wait for the next sweep."""
+    conn.execute(
+        """SELECT pg_notify(%s, CASE WHEN length(j) > %s THEN '"*"' ELSE j END)
+           FROM (SELECT json_agg(DISTINCT device_id)::text AS j FROM route_stations WHERE route_id = ANY(%s)) x
+           WHERE j IS NOT NULL""",
+        (NOTIFY_CHANNEL, _NOTIFY_LIMIT, list(route_ids)),
+    )
+
+
+# -- what the API reads and changes ----------------------------------------------------------------
+
+
+def _iso(ts: datetime | None) -> str | None:
+    return None if ts is None else ts.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def public(row: dict[str, Any]) -> dict[str, Any]:
+    """A decision row as the API and the MQTT alert show it: times as RFC 3339 UTC strings."""
+    return {k: _iso(v) if isinstance(v, datetime) else v for k, v in row.items()}
+
+
+def list_routes(conn: psycopg.Connection, p: Principal, *, route_id: str | None = None) -> list[dict[str, Any]]:
+    """Routes p may see (one if route_id is given), each with its current decision (or None)."""
+    rows = (
+        conn.cursor(row_factory=dict_row)
+        .execute(
+            f"""SELECT r.id, r.name, r.priority, r.treatment_minutes, r.mobilisation_minutes, r.depot,
+                       r.properties->>'domain' AS domain, r.geometry,
+                       coalesce((SELECT array_agg(rs.device_id ORDER BY rs.device_id)
+                                 FROM route_stations rs WHERE rs.route_id = r.id), '{{}}') AS stations,
+                       st.evaluated_at, st.decision_id
+                FROM routes r LEFT JOIN gritting_route_state st ON st.route_id = r.id
+                WHERE {ROUTE_SCOPE} AND (%(id)s::text IS NULL OR r.id = %(id)s)
+                ORDER BY r.priority, r.id""",
+            _scope(p) | {"id": route_id},
+        )
+        .fetchall()
+    )
+    decisions = {d["id"]: d for d in _decisions_by_id(conn, [r["decision_id"] for r in rows if r["decision_id"]])}
+    out = []
+    for r in rows:
+        did = r.pop("decision_id")
+        r["evaluated_at"] = _iso(r["evaluated_at"])
+        r["decision"] = decisions.get(did)
+        out.append(r)
+    return out
+
+
+def _decisions_by_id(conn: psycopg.Connection, ids: list[int]) -> list[dict[str, Any]]:
+    if not ids:
+        return []
+    rows = (
+        conn.cursor(row_factory=dict_row)
+        .execute(
+            f"""SELECT {_PUBLIC} FROM gritting_decisions d LEFT JOIN routes r ON r.id = d.route_id
+                WHERE d.id = ANY(%s)""",
+            (ids,),
+        )
+        .fetchall()
+    )
+    return [public(r) for r in rows]
+
+
+def list_decisions(
+    conn: psycopg.Connection,
+    p: Principal,
+    *,
+    route_id: str | None = None,
+    statuses: Sequence[str] | None = None,
+    actions: Sequence[str] | None = None,
+    since: datetime | None = None,
+    before_id: int | None = None,
+    limit: int = 100,
+) -> list[dict[str, Any]]:
+    """Decisions p may see, newest first, filtered by route, status, action and issue time."""
+    rows = (
+        conn.cursor(row_factory=dict_row)
+        .execute(
+            f"""SELECT {_PUBLIC} FROM gritting_decisions d LEFT JOIN routes r ON r.id = d.route_id
+                WHERE {ROUTE_SCOPE}
+                  AND (%(route)s::text IS NULL OR d.route_id = %(route)s)
+                  AND (%(statuses)s::text[] IS NULL OR d.status = ANY(%(statuses)s))
+                  AND (%(actions)s::text[] IS NULL OR d.action = ANY(%(actions)s))
+                  AND (%(since)s::timestamptz IS NULL OR d.issued_at >= %(since)s)
+                  AND (%(before)s::bigint IS NULL OR d.id < %(before)s)
+                ORDER BY d.issued_at DESC, d.id DESC LIMIT %(limit)s""",
+            _scope(p)
+            | {
+                "route": route_id,
+                "statuses": None if statuses is None else list(statuses),
+                "actions": None if actions is None else list(actions),
+                "since": since,
+                "before": before_id,
+                "limit": limit,
+            },
+        )
+        .fetchall()
+    )
+    return [public(r) for r in rows]
+
+
+def get_decision(conn: psycopg.Connection, p: Principal, decision_id: int) -> dict[str, Any] | None:
+    """One decision p may see, with its history (oldest first) and the evidence it rests on; else None."""
+    cur = conn.cursor(row_factory=dict_row)
+    row = cur.execute(
+        f"""SELECT {_PUBLIC}, d.evidence FROM gritting_decisions d LEFT JOIN routes r ON r.id = d.route_id
+            WHERE {ROUTE_SCOPE} AND d.id = %(id)s""",
+        _scope(p) | {"id": decision_id},
+    ).fetchone()
+    if row is None:
+        return None
+    out = public(row)
+    events = cur.execute(
+        """SELECT at, event, from_status, to_status, actor, note FROM gritting_decision_events
+           WHERE decision_id = %s ORDER BY at, id""",
+        (decision_id,),
+    ).fetchall()
+    out["history"] = [public(e) for e in events]
+    return out
+
+
+def transition(
+    conn: psycopg.Connection,
+    p: Principal,
+    *,
+    decision_id: int,
+    action: str,
+    note: str | None,
+    at: datetime,
+) -> tuple[dict[str, Any] | None, bool]:
+    """Apply a status change by p (TRANSITIONS[action]) if the decision's status allows it, recording who,
+    when and why. Returns (the decision as it now stands, applied); (None, False) if p may not see it."""
+    t = TRANSITIONS[action]
+    with conn.transaction():
+        row = conn.execute(
+            f"""SELECT d.status, d.action, d.route_id FROM gritting_decisions d
+                WHERE {ROUTE_SCOPE} AND d.id = %(id)s FOR UPDATE""",
+            _scope(p) | {"id": decision_id},
+        ).fetchone()
+        if row is None:
+            return None, False
+        status, what, route_id = row
+        applied = status in t.allowed_from and (not t.treating_only or what in TREATING)
+        if applied:
+            conn.execute(
+                """WITH upd AS (
+                     UPDATE gritting_decisions SET status = %(to)s, status_at = %(at)s, status_by = %(actor)s
+                     WHERE id = %(id)s RETURNING id)
+                   INSERT INTO gritting_decision_events (decision_id, at, event, from_status, to_status, actor, note)
+                   SELECT id, %(at)s, %(event)s, %(from)s, %(to)s, %(actor)s, %(note)s FROM upd""",
+                {
+                    "to": t.to_status,
+                    "at": at,
+                    "actor": p.name,
+                    "id": decision_id,
+                    "event": t.event,
+                    "from": status,
+                    "note": note,
+                },
+            )
+            nudge(conn, [route_id])
+    return get_decision(conn, p, decision_id), applied
+
+
+@dataclass(frozen=True, slots=True)
+class ForecastInput:
+    """One forecast to load: for these routes, or for every route of a domain."""
+
+    issued_at: datetime
+    route_ids: tuple[str, ...] = ()
+    domain: str | None = None
+    source: str | None = None
+    min_rst: float | None = None
+    min_rst_at: datetime | None = None
+    precipitation: str = "none"
+    precipitation_mm: float | None = None
+    precipitation_start: datetime | None = None
+    precipitation_end: datetime | None = None
+    dew_point: float | None = None
+    rst_trace: tuple[tuple[datetime, float], ...] = ()
+
+
+class UnknownRoutes(LookupError):
+    """A forecast names routes, or a domain, that the registry does not have."""
+
+
+def load_forecasts(
+    conn: psycopg.Connection, items: Sequence[ForecastInput], *, loaded_by: str | None
+) -> list[dict[str, Any]]:
+    """Store forecasts and attach each to its routes, all or nothing; then ask the scheduler to re-evaluate
+    them. Raises UnknownRoutes naming what is missing. Returns [{"id", "routes"}] per item."""
+    out: list[dict[str, Any]] = []
+    with conn.transaction():
+        known = {r[0]: r[1] for r in conn.execute("SELECT id, properties->>'domain' FROM routes")}
+        touched: set[str] = set()
+        for i, f in enumerate(items):
+            if f.domain is not None:
+                routes = sorted(rid for rid, dom in known.items() if dom == f.domain)
+                if not routes:
+                    raise UnknownRoutes(f"forecasts[{i}]: no route has domain {f.domain!r}")
+            else:
+                missing = [rid for rid in f.route_ids if rid not in known]
+                if missing:
+                    raise UnknownRoutes(f"forecasts[{i}]: unknown route(s) {', '.join(map(repr, missing))}")
+                routes = sorted(set(f.route_ids))
+            row = conn.execute(
+                """INSERT INTO gritting_forecasts (issued_at, loaded_by, source, domain, min_rst, min_rst_at,
+                     precipitation, precipitation_mm, precipitation_start, precipitation_end, dew_point, rst_trace)
+                   VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id""",
+                (
+                    f.issued_at,
+                    loaded_by,
+                    f.source,
+                    f.domain,
+                    f.min_rst,
+                    f.min_rst_at,
+                    f.precipitation,
+                    f.precipitation_mm,
+                    f.precipitation_start,
+                    f.precipitation_end,
+                    f.dew_point,
+                    _jsonb([[_iso(t), v] for t, v in f.rst_trace]),
+                ),
+            ).fetchone()
+            assert row is not None
+            fid = int(row[0])
+            conn.execute(
+                """INSERT INTO gritting_forecast_routes (route_id, forecast_id, issued_at, by_route)
+                   SELECT unnest(%s::text[]), %s, %s, %s""",
+                (routes, fid, f.issued_at, f.domain is None),
+            )
+            touched.update(routes)
+            out.append({"id": fid, "routes": routes})
+        nudge(conn, sorted(touched))
+    return out
+
+
+def cap_decisions(conn: psycopg.Connection, p: Principal, *, decision_id: int | None = None) -> list[dict[str, Any]]:
+    """Every route's current decision (or the one decision asked for) with the route's name and geometry
+    and the previous decision's action and issue time (for CAP's msgType and references)."""
+    source = (
+        "gritting_route_state st JOIN gritting_decisions d ON d.id = st.decision_id"
+        if decision_id is None
+        else "gritting_decisions d"
+    )
+    rows = (
+        conn.cursor(row_factory=dict_row)
+        .execute(
+            f"""SELECT {_PUBLIC}, r.geometry AS route_geometry,
+                       prev.action AS previous_action, prev.issued_at AS previous_issued_at
+                FROM {source}
+                LEFT JOIN routes r ON r.id = d.route_id
+                LEFT JOIN gritting_decisions prev ON prev.id = d.previous_id
+                WHERE {ROUTE_SCOPE} AND (%(id)s::bigint IS NULL OR d.id = %(id)s)
+                ORDER BY r.priority, d.route_id""",
+            _scope(p) | {"id": decision_id},
+        )
+        .fetchall()
+    )
+    return [public(r) for r in rows]
