@@ -23,7 +23,14 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/placewatch run
 
-test: $(STAMP)
+CHROMIUM := /usr/bin/chromium
+
+$(CHROMIUM):
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  apt-get install -y -qq chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium; }; \
+	else echo "Chromium is missing: the browser tests will be skipped (sudo apt-get install chromium)"; fi
+
+test: $(STAMP) $(CHROMIUM)
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 test-fast: $(STAMP)
