@@ -10,7 +10,7 @@ e.g. PLACEWATCH_FORMATS="native,tts,chirpstack,zigbee2mqtt,tasmota,senml" and
 PLACEWATCH_FORMAT_OPTIONS='{"tts": {"codecs": "lht-1=dragino-lht65", "app_codecs": "homes=milesight-em300-th"}}'.
 A `formats` key (a comma-separated string or a list of names) may name the enabled formats instead;
 then the other keys are options, and options for a format it does not name are refused. The native
-decoder is always built, first, so its topics win.
+decoder, when enabled, is built first, so its topics win.
 
 Formats and their options (all optional):
 - native: prefix (default "placewatch/v1"): placewatch/v1/devices/{id}/readings and /status.
@@ -68,7 +68,12 @@ class FormatConfig:
         unknown = [n for n in names if n not in OPTIONS]
         if unknown:
             raise ValueError(f"unknown format(s) {', '.join(unknown)}; known: {', '.join(FORMATS)}")
-        formats = ("native", *dict.fromkeys(n for n in names if n != "native"))
+        if "formats" in config and not names:
+            raise ValueError("no device format is enabled; enable at least one, e.g. native")
+        names = names or ["native"]  # an empty configuration means the defaults
+        # Native first when enabled, so its topics win; leave it out for a broker that carries none of
+        # ours (an ingest pointed at a LoRaWAN network server's own MQTT broker).
+        formats = (*(["native"] if "native" in names else []), *dict.fromkeys(n for n in names if n != "native"))
         options: dict[str, Mapping[str, Any]] = {}
         for key, value in config.items():
             if key == "formats":

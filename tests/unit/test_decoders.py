@@ -671,9 +671,15 @@ def test_registry_default_is_the_native_decoder_alone() -> None:
     assert all_subscriptions(decoders) == ["placewatch/v1/devices/#"]
 
 
-def test_registry_native_always_comes_first() -> None:
-    decoders = build_decoders({"formats": "senml,tasmota,zigbee2mqtt,chirpstack,tts"})
+def test_registry_native_comes_first_when_enabled() -> None:
+    decoders = build_decoders({"formats": "senml,tasmota,native,zigbee2mqtt,chirpstack,tts"})
     assert [d.name for d in decoders] == ["native", "senml", "tasmota", "zigbee2mqtt", "chirpstack", "tts"]
+
+
+def test_registry_leaves_native_out_for_a_network_servers_own_broker() -> None:
+    decoders = build_decoders({"formats": "tts"})
+    assert [d.name for d in decoders] == ["tts"]
+    assert all_subscriptions(decoders) == ["v3/+/devices/+/up"]
 
 
 def test_registry_subscribes_each_format_once() -> None:
@@ -751,7 +757,7 @@ def test_registry_builds_the_formats_named_in_settings() -> None:
 
 
 def test_registry_accepts_a_checked_format_config() -> None:
-    fc = FormatConfig.from_mapping({"formats": "tts", "tts": {"codecs": {"a": "dragino-lht65"}}})
+    fc = FormatConfig.from_mapping({"formats": "tts,native", "tts": {"codecs": {"a": "dragino-lht65"}}})
     assert fc.formats == ("native", "tts")
     assert isinstance(build_decoders(fc)[0], NativeDecoder)
 
