@@ -174,7 +174,9 @@ def _pg_backend_pids(dsn: str, app: str) -> list[int]:
         return [
             r[0]
             for r in conn.execute(
-                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = %s", (app,)
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = %s"
+                " AND pid <> pg_backend_pid()",
+                (app,),
             )
         ]
 
