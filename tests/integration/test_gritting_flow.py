@@ -90,7 +90,9 @@ def wait_decision(api_url: str, headers: dict[str, str], route_id: str, check: A
 
     def ready() -> dict[str, Any] | None:
         d = current(api_url, headers, route_id)["decision"]
-        return d if d is not None and (check is None or check(d)) else None
+        if d is None or d["rule"] == "no_data":  # a sweep that ran before the test's readings were committed
+            return None
+        return d if check is None or check(d) else None
 
     return dict(wait_until(ready, timeout=20))
 
@@ -124,12 +126,13 @@ def test_wet_road_cooling_toward_frost_gets_precautionary_salt_before_call_out_a
         assert d["start_by"] < d["complete_by"] and d["status"] == "issued"
         assert all(isinstance(s, str) and s.endswith(".") for s in d["reasons"]) and len(d["reasons"]) >= 3
         listed = decisions(api_url, headers, rid)
-        assert [x["id"] for x in listed] == [d["id"]]
+        assert listed[0]["id"] == d["id"]  # newest first
         assert set(listed[0]) >= {"route_id", "action", "spread_rate_g_m2", "call_out_by", "start_by"}
         assert set(listed[0]) >= {"complete_by", "reasons", "issued_at", "status"}
-        wait_until(lambda: len(alerts_on(got)) == 1)
-        alert = alerts_on(got)[0]
-        assert alert["id"] == d["id"] and alert["action"] == "precautionary_salt" and alert["status"] == "issued"
+        wait_until(lambda: len([a for a in alerts_on(got) if a["id"] == d["id"]]) == 1)
+        alert = next(a for a in alerts_on(got) if a["id"] == d["id"])
+        assert alert["action"] == "precautionary_salt" and alert["status"] == "issued"
+        sent = len(alerts_on(got))
 
         # More readings that change nothing: re-evaluated (evaluated_at moves), no new decision, no new alert.
         before = current(api_url, headers, rid)["evaluated_at"]
@@ -137,8 +140,8 @@ def test_wet_road_cooling_toward_frost_gets_precautionary_salt_before_call_out_a
         nxt = real + timedelta(minutes=1)
         publisher.publish(readings_topic(dev), payload_of([(nxt, model.values_at(sim(14, 21) + timedelta(minutes=1)))]))
         wait_until(lambda: current(api_url, headers, rid)["evaluated_at"] != before)
-        assert [x["id"] for x in decisions(api_url, headers, rid)] == [d["id"]]
-        assert len(alerts_on(got)) == 1
+        assert decisions(api_url, headers, rid)[0]["id"] == d["id"]
+        assert len(alerts_on(got)) == sent
 
         # The alert is retained: a late subscriber gets it at once.
         late_sub, late_got = subscribe_collect(
@@ -322,7 +325,8 @@ def test_decision_not_acknowledged_by_call_out_escalates_and_is_republished(
         replay(publisher, dev, "freezes_at_0200", sim(14, 21), now_s())
         d = wait_decision(api_url, headers, rid)
         assert d["status"] == "issued"
-        wait_until(lambda: len(alerts_on(got)) == 1)
+        mine = lambda: [a["status"] for a in alerts_on(got) if a["id"] == d["id"]]  # noqa: E731
+        wait_until(lambda: mine() == ["issued"])
         # The clock passes the call-out time with nobody acknowledging: the evaluator escalates.
         after = datetime.fromisoformat(d["call_out_by"]) + timedelta(minutes=1)
         ctx = AlertContext(settings=settings, pool=pool, publisher=pub, now=lambda: after)
@@ -330,7 +334,7 @@ def test_decision_not_acknowledged_by_call_out_escalates_and_is_republished(
         esc = httpx.get(f"{api_url}/api/v1/gritting/decisions/{d['id']}", headers=headers).json()
         assert esc["status"] == "escalated" and esc["escalated_at"] is not None
         assert [h["event"] for h in esc["history"]] == ["issued", "escalated"]
-        wait_until(lambda: [a["status"] for a in alerts_on(got)] == ["issued", "escalated"])
+        wait_until(lambda: mine() == ["issued", "escalated"])
         assert GrittingEvaluator(settings).escalate(ctx, [rid]) == []  # once only
         # Acknowledging late is still possible, and recorded.
         r = httpx.post(f"{api_url}/api/v1/gritting/decisions/{d['id']}/acknowledge", headers=headers)
