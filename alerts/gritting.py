@@ -29,6 +29,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from alerts.context import AlertContext
 from core.gritting import (
@@ -45,6 +46,7 @@ from core.metrics import SURFACE_STATES
 from core.physics import dew_point
 from placewatch.settings import Settings
 from store import gritting as store
+from store import notifications
 
 log = logging.getLogger("placewatch.alerts.gritting")
 KIND = "gritting"
@@ -74,6 +76,7 @@ class GrittingEvaluator:
 
     def __init__(self, settings: Settings, *, policy: GrittingPolicy | None = None) -> None:
         self.settings = settings
+        self.zone = settings.local_zone
         self.policy = policy if policy is not None else load_policy(settings.gritting_policy_file)
         self.full_interval_s = settings.alerts_interval_minutes * 60.0
         # The scheduler calls sweep() this often; a full evaluation runs every full_interval_s, and in
@@ -171,7 +174,9 @@ class GrittingEvaluator:
                     continue
                 if material_change(r.current, d, policy):
                     new.append(self._row(d, r, fc_row, samples))
-            stored, skipped = store.record_decisions(conn, decisions=new, evaluated=[r.id for r in routes], at=now)
+            with conn.transaction():  # the decisions and their notifications commit together
+                stored, skipped = store.record_decisions(conn, decisions=new, evaluated=[r.id for r in routes], at=now)
+                self._notify(conn, "gritting.decision", [did for did, _ in stored], now)
         for rid in skipped:
             log.info("route %s: its current decision changed meanwhile; it is decided again next time", rid)
         messages = {row["route_id"]: row["message"] for row in new}
@@ -191,7 +196,9 @@ class GrittingEvaluator:
         now = ctx.now()
         grace = ESCALATION_GRACE.total_seconds() / 60.0
         with ctx.pool.connection() as conn:
-            escalated = store.escalate_overdue(conn, now=now, grace_minutes=grace, route_ids=route_ids)
+            with conn.transaction():
+                escalated = store.escalate_overdue(conn, now=now, grace_minutes=grace, route_ids=route_ids)
+                self._notify(conn, "gritting.escalation", escalated, now)
             pending = store.pending_publications(conn, route_ids=route_ids)
         for did in escalated:
             log.warning("gritting decision %d escalated: not acknowledged by its call-out time", did)
@@ -209,6 +216,33 @@ class GrittingEvaluator:
             with ctx.pool.connection() as conn:
                 store.mark_published(conn, items=done, at=now)
         return escalated
+
+    def _notify(self, conn: Any, kind: str, decision_ids: list[int], now: datetime) -> None:
+        """Tell the highways team about decisions that need crews, and about escalations (in the caller's
+        transaction, so a decision is never recorded without its notification, nor notified twice)."""
+        for d in store.decisions_by_id(conn, decision_ids):
+            if kind == "gritting.decision" and d["action"] not in store.TREATING:
+                continue
+            when = "NOT ACKNOWLEDGED by its call-out time. " if kind == "gritting.escalation" else ""
+            reasons = "\n".join(f"- {r}" for r in d.get("reasons") or [])
+            notifications.enqueue(
+                conn,
+                kind=kind,
+                subject=d["route_id"],
+                audience=["team:highways"],
+                title=f"{'ESCALATED: ' if when else ''}Route {d['route_id']}: {d['message']}"[:200],
+                body=f"{when}{d['message']}\n\nCall out by {self._local(d['call_out_by'])}; start by "
+                f"{self._local(d['start_by'])}; complete by {self._local(d['complete_by'])}.\n\nWhy:\n{reasons}",
+                payload=d,
+                dedupe_key=f"{kind}:{d['id']}",
+                now=now,
+            )
+
+    def _local(self, iso: str | None) -> str:
+        """An ISO time as people read it: 'Tue 24 Nov 19:00' in the council's zone."""
+        if not iso:
+            return "-"
+        return datetime.fromisoformat(iso).astimezone(ZoneInfo(self.zone)).strftime("%a %d %b %H:%M")
 
     def _row(
         self,

@@ -5,13 +5,39 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 from alerts.context import AlertContext
 from core.health import HealthPolicy, check
+from core.notifications import team_audience
 from placewatch.settings import Settings
-from store import health
+from store import health, notifications
 
 log = logging.getLogger("placewatch.alerts.health")
+
+
+def _notify_opened(conn: Any, problems: dict[str, list[dict[str, Any]]], teams: dict[str, str], now: datetime) -> None:
+    """One device.problem notification per device with problems opened in this sweep, to its owning team."""
+    for dev, probs in sorted(problems.items()):
+        new = [p for p in probs if datetime.fromisoformat(p["opened_at"]) == now]
+        if not new:
+            continue
+        team = teams.get(dev, "admin")
+        notifications.enqueue(
+            conn,
+            kind="device.problem",
+            subject=dev,
+            audience=[team_audience(team)],
+            title=f"Device {dev}: {'; '.join(p['message'] for p in new)}"[:200],
+            body="\n".join(
+                [f"Device {dev} has {'a new problem' if len(new) == 1 else 'new problems'}:"]
+                + [f"- {p['message']}" for p in new]
+                + ["", f"Opened {now.isoformat(timespec='minutes')} (UTC); looked after by {team}."]
+            ),
+            payload={"device_id": dev, "team": team, "problems": new},
+            dedupe_key=f"device.problem:{dev}:{','.join(sorted(p['code'] for p in new))}:{now.isoformat()}",
+            now=now,
+        )
 
 
 class DeviceHealthEvaluator:
@@ -35,6 +61,7 @@ class DeviceHealthEvaluator:
             teams = health.owning_teams(conn)
             changed = health.sync(conn, found, teams, now)
             problems = health.open_problems(conn, sorted(changed))
+            _notify_opened(conn, problems, teams, now)  # same transaction as the problems it tells of
         for dev in sorted(changed):
             probs = problems.get(dev, [])
             body = {"device_id": dev, "team": teams.get(dev, "admin"), "problems": probs, "updated_at": now.isoformat()}

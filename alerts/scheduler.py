@@ -32,6 +32,8 @@ def default_evaluators(settings: Settings) -> list[Evaluator]:
         ("alerts.gritting", "GrittingEvaluator"),
         ("alerts.damp", "DampEvaluator"),
         ("alerts.health", "DeviceHealthEvaluator"),
+        ("alerts.maintenance", "RetentionEvaluator"),
+        ("alerts.notify", "NotificationEvaluator"),
     ):
         try:
             mod = __import__(module, fromlist=[cls])

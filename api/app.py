@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
-from fastapi import APIRouter, FastAPI
+import psycopg
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse
 
+from api.ratelimit import SlidingWindowLimiter
 from api.routers import admin, auth, devices, gritting, health
+from api.routers import metrics as metrics_router
+from api.security_headers import SecurityHeadersMiddleware
 from placewatch.settings import Settings
 from store.db import open_pool
 
@@ -28,11 +34,71 @@ def create_app(settings: Settings, *, dsn: str | None = None) -> FastAPI:
 
     app = FastAPI(title="Placewatch", version=VERSION, lifespan=lifespan, openapi_url="/openapi.json")
     app.state.settings = settings
+    app.state.login_limiter = SlidingWindowLimiter(settings.login_attempts_per_minute)
+    app.add_middleware(SecurityHeadersMiddleware)
+    app.add_exception_handler(psycopg.DataError, _unusable_value)
+    app.openapi = _with_error_responses(app)  # type: ignore[method-assign]
+    app.include_router(metrics_router.router)
     v1 = APIRouter(prefix="/api/v1")
     v1.include_router(health.router)
     v1.include_router(auth.router)
     v1.include_router(devices.router)
     v1.include_router(admin.router)
     v1.include_router(gritting.router)
+    v1.include_router(__import__("api.routers.notifications", fromlist=["router"]).router)
     app.include_router(v1)
     return app
+
+
+async def _unusable_value(request: Request, exc: Exception) -> JSONResponse:
+    """A value the database cannot hold or compare (a NUL character in text, a number past bigint) is the
+    request's fault, not the server's: 422, never 500."""
+    reason = (str(exc).strip().splitlines() or ["bad value"])[0][:200]
+    return JSONResponse({"detail": f"a value in the request cannot be used: {reason}"}, status_code=422)
+
+
+_ERROR = {"$ref": "#/components/schemas/Error"}
+
+
+def _with_error_responses(app: FastAPI) -> Callable[[], dict[str, Any]]:
+    """app.openapi, documenting the error answers the operations give, each {"detail": ...}: 400 (a body
+    that does not parse), 401 and 403, 404 (a path naming nothing the caller may see), 422 (its detail is
+    FastAPI's list of errors or the routers' sentence) and 503 (health)."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = generate()
+        schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+        schemas["Error"] = {
+            "title": "Error",
+            "type": "object",
+            "properties": {"detail": {"title": "Detail", "description": "what is wrong, for a person to read"}},
+            "required": ["detail"],
+        }
+        invalid = schemas.get("HTTPValidationError", {}).get("properties", {})
+        if "detail" in invalid:
+            invalid["detail"] = {
+                "title": "Detail",
+                "anyOf": [invalid["detail"], {"type": "string"}, {"type": "object"}],
+            }
+        for path, operations in schema.get("paths", {}).items():
+            for method, op in operations.items():
+                errors = []
+                if op.get("security"):
+                    errors += [("401", "Missing, invalid or expired bearer token"), ("403", "The role may not do this")]
+                if "{" in path:
+                    errors.append(("404", "Nothing by that name that the caller may see"))
+                if "requestBody" in op:
+                    errors.append(("400", "The body could not be parsed"))
+                if op.get("parameters") or method in ("put", "post", "patch"):
+                    errors.append(("422", "A value in the request is not acceptable"))
+                if path.endswith("/health"):
+                    errors.append(("503", "The database or the broker is unreachable"))
+                answers = op.setdefault("responses", {})
+                for code, text in errors:
+                    answers.setdefault(code, {"description": text, "content": {"application/json": {"schema": _ERROR}}})
+        return schema
+
+    return openapi

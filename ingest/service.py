@@ -22,6 +22,7 @@ from core.model import Decoded, DecodeError, Reading
 from core.timeparse import check_time
 from ingest.decoders.base import Decoder, topic_matches
 from ingest.queue import BoundedQueue
+from placewatch.metrics import MetricsServer, ingest_metrics
 from placewatch.mqttclient import connect_args, make_client
 from placewatch.settings import Settings
 from store.db import connect
@@ -190,6 +191,7 @@ class IngestService:
         self._writer = self._connect_writer(stop)
         if self._writer is None:
             return
+        metrics = self._start_metrics_server()
         self.client.connect_async(
             **connect_args(  # type: ignore[arg-type]
                 self.client, keepalive=self.settings.mqtt_keepalive, receive_maximum=self.settings.ingest_max_inflight
@@ -222,12 +224,22 @@ class IngestService:
                     break
         finally:
             stats_stop.set()
+            if metrics is not None:
+                metrics.stop()
             self._log_stats()
             time.sleep(0.1)  # let paho write the last PUBACKs
             self.client.disconnect()
             self.client.loop_stop()
             if self._writer is not None:
                 self._writer.conn.close()
+
+    def _start_metrics_server(self) -> MetricsServer | None:
+        """Serve the counters on PLACEWATCH_METRICS_PORT (off when 0); it only reads them."""
+        if not self.settings.metrics_port:
+            return None
+        return MetricsServer(
+            self.settings.api_host, self.settings.metrics_port, lambda: ingest_metrics(self.counters, len(self.queue))
+        ).start()
 
     def _stats_loop(self, stop: threading.Event) -> None:
         while not stop.wait(self.settings.stats_seconds):
@@ -287,7 +299,18 @@ class IngestService:
             except psycopg.Error as exc:
                 # Not an outage: something in this batch the database refuses. Isolate it.
                 log.error("database refused a batch (%s); writing its messages one by one", str(exc).strip())
-                self._commit_one_by_one(items)
+                try:
+                    self._commit_one_by_one(items)
+                except (psycopg.OperationalError, psycopg.InterfaceError) as outage:
+                    # An outage or a passing error on the way: retry the whole batch, never dead-letter good data.
+                    self.counters.db_errors += 1
+                    log.warning("database write failed (%s) while isolating a batch; retrying", str(outage).strip())
+                    if stop_deadline is not None and time.monotonic() > stop_deadline:
+                        return False
+                    time.sleep(delay)
+                    delay = min(delay * 2, 5.0)
+                    self._reconnect_writer()
+                    continue
                 return True
         c = self.counters
         c.batches += 1
@@ -304,6 +327,8 @@ class IngestService:
         for it in items:
             try:
                 self._writer.write(self._assemble([it]))
+            except (psycopg.OperationalError, psycopg.InterfaceError):
+                raise  # not this message's fault: the caller retries
             except psycopg.Error as exc:
                 reason = f"the database refused this message: {str(exc).strip()[:300]}"
                 self._writer.write(
@@ -346,7 +371,7 @@ class IngestService:
                 new = [
                     (dev, _guess_kind(it.decoded), it.format)
                     for dev, it in named.items()
-                    if dev not in self._known and self._auto_allowed(it.topic)
+                    if dev not in self._known and self._auto_allowed(it.topic) and "\x00" not in dev
                 ]
                 self._writer.register(new)
                 self._known |= {d for d, _, _ in new}

@@ -125,7 +125,8 @@ def cmd_api(settings: Settings, args: argparse.Namespace) -> int:
     from api.app import create_app
 
     app = create_app(settings)
-    uvicorn.run(app, host=settings.api_host, port=settings.api_port, log_level=settings.log_level)
+    # log_config=None: uvicorn's loggers go through the root handler of logs.setup (JSON when asked).
+    uvicorn.run(app, host=settings.api_host, port=settings.api_port, log_level=settings.log_level, log_config=None)
     return 0
 
 
@@ -190,6 +191,9 @@ def parser() -> argparse.ArgumentParser:
     from alerts import forecast_cli
 
     forecast_cli.register(sub)
+    from placewatch import mqtt_security
+
+    mqtt_security.register(sub)
     return p
 
 

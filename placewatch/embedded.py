@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import shutil
 import socket
 import subprocess
@@ -84,20 +85,30 @@ def start_mosquitto(data_dir: Path, port: int | None = None, *, persistence: boo
                 "max_inflight_messages 0",
                 "max_queued_messages 1000000",
                 "message_size_limit 1048576",
-                "log_dest stderr",
+                # As root, Mosquitto drops to the 'mosquitto' user, which cannot write our data directory.
+                *(["user root"] if os.geteuid() == 0 else []),
+                f"log_dest file {(data_dir / f'mosquitto-{port}.log').resolve()}",
                 "log_type error",
                 "log_type warning",
                 "",
             ]
         )
     )
-    proc = subprocess.Popen(["mosquitto", "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # noqa: S603,S607
+    # stderr to a file, never a pipe nobody reads (a full pipe would stall the broker).
+    errors = (data_dir / f"mosquitto-{port}.err").open("wb")
+    proc = subprocess.Popen(["mosquitto", "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=errors)  # noqa: S603,S607
     url = f"mqtt://127.0.0.1:{port}"
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-            raise RuntimeError(f"mosquitto exited: {err.strip()}")
+            errors.close()
+            err = (data_dir / f"mosquitto-{port}.err").read_text(errors="replace")
+            log_text = (
+                (data_dir / f"mosquitto-{port}.log").read_text(errors="replace")
+                if (data_dir / f"mosquitto-{port}.log").exists()
+                else ""
+            )
+            raise RuntimeError(f"mosquitto exited: {(err + log_text).strip()[-2000:]}")
         if probe(url, timeout=0.5):
             log.info("started Mosquitto on %s", url)
 

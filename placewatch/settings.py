@@ -60,18 +60,32 @@ class Settings(BaseSettings):
     stale_after_factor: float = Field(default=3.0, gt=0)
     default_interval_seconds: int = Field(default=900, ge=1)
     stats_seconds: float = Field(default=10.0, gt=0, description="how often ingest logs its counters")
+    metrics_port: int = Field(default=0, ge=0, le=65535, description="ingest serves /metrics here; 0: off")
 
     # API
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=0, le=65535)
     secret_key: SecretStr = SecretStr(DEV_SECRET)
     token_minutes: int = Field(default=12 * 60, ge=1)
+    login_attempts_per_minute: int = Field(default=10, ge=0, description="failed logins per address and per user")
 
     # Alerts
     alerts_interval_minutes: int = Field(default=10, ge=1)
     damp_interval_minutes: int = Field(default=60, ge=1)
     local_zone: str = "Europe/London"
     gritting_policy_file: Path | None = None
+
+    # Notifications (alerts/notify.py): who gets what is each user's email, role and scope, plus the rules file
+    notifications_file: Path | None = Field(default=None, description="JSON array of routing rules")
+    smtp_host: str | None = Field(default=None, description="mail server; empty means email is not sent")
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str = "Placewatch <placewatch@localhost>"
+    smtp_starttls: bool = True
+    smtp_ssl: bool = Field(default=False, description="TLS from the first byte (port 465); wins over STARTTLS")
+    webhook_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    notify_max_attempts: int = Field(default=6, ge=1, le=50)
 
     # `placewatch run`
     simulate: bool = True
@@ -129,7 +143,8 @@ class Settings(BaseSettings):
         if unused:
             raise ValueError(f"options for format(s) not in PLACEWATCH_FORMATS: {', '.join(sorted(unused))}")
         config = {name: dict(self.format_options.get(name, {})) for name in self.format_list}
-        config["native"].setdefault("prefix", self.topic_prefix)
+        if "native" in config:
+            config["native"].setdefault("prefix", self.topic_prefix)
         return config
 
     @model_validator(mode="after")
@@ -142,9 +157,9 @@ class Settings(BaseSettings):
 
     @property
     def format_list(self) -> list[str]:
-        """The enabled device formats, native always first."""
+        """The enabled device formats, native first when enabled."""
         names = [n for n in self.formats.split(",") if n]
-        return ["native", *[n for n in names if n != "native"]]
+        return [*(["native"] if "native" in names else []), *[n for n in names if n != "native"]]
 
     def dsn(self) -> str:
         """The database connection string; raises if none is configured."""

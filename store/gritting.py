@@ -391,7 +391,7 @@ def list_routes(conn: psycopg.Connection, p: Principal, *, route_id: str | None 
         )
         .fetchall()
     )
-    decisions = {d["id"]: d for d in _decisions_by_id(conn, [r["decision_id"] for r in rows if r["decision_id"]])}
+    decisions = {d["id"]: d for d in decisions_by_id(conn, [r["decision_id"] for r in rows if r["decision_id"]])}
     out = []
     for r in rows:
         did = r.pop("decision_id")
@@ -401,7 +401,8 @@ def list_routes(conn: psycopg.Connection, p: Principal, *, route_id: str | None 
     return out
 
 
-def _decisions_by_id(conn: psycopg.Connection, ids: list[int]) -> list[dict[str, Any]]:
+def decisions_by_id(conn: psycopg.Connection, ids: list[int]) -> list[dict[str, Any]]:
+    """Decisions by id, as the API shows them (no scope check: for the evaluator)."""
     if not ids:
         return []
     rows = (

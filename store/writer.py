@@ -112,7 +112,9 @@ class Writer:
 
     def known_devices(self, ids: Iterable[str]) -> set[str]:
         """Which of these device ids are registered."""
-        wanted = sorted(set(ids))
+        # An id with a NUL (a hostile SenML name or DevEUI) cannot be registered, since PostgreSQL text cannot
+        # hold one; sending it would fail the whole batch and force the slow one-by-one path. It is unknown.
+        wanted = sorted({i for i in ids if "\x00" not in i})
         if not wanted:
             return set()
         with self.conn.transaction():
@@ -199,7 +201,9 @@ class Writer:
         ) as copy:
             copy.set_types(["timestamptz", "text", "bytea", "text", "text", "text"])
             for d in dead:
-                copy.write_row((d.received_at, d.topic, d.payload, d.reason, d.device_id, d.format))
+                # Reasons quote what a device sent, which may hold NUL; PostgreSQL text cannot, so escape it.
+                reason, device = _text(d.reason), _text(d.device_id)
+                copy.write_row((d.received_at, d.topic, d.payload, reason, device, d.format))
 
     def _write_seen(self, seen: dict[str, datetime]) -> None:
         if not seen:
@@ -230,3 +234,8 @@ class Writer:
         if len(payload) > _NOTIFY_LIMIT:
             payload = b'"*"'
         self.conn.execute("SELECT pg_notify(%s, %s)", (NOTIFY_CHANNEL, payload.decode()))
+
+
+def _text(value: str | None) -> str | None:
+    """value with NUL written as the four characters \\x00 (PostgreSQL text cannot hold NUL)."""
+    return value.replace("\x00", "\\x00") if value is not None and "\x00" in value else value

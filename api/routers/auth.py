@@ -9,6 +9,7 @@ from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel
 
 from api.deps import Conn, SettingsDep, User
+from api.ratelimit import login_rate_limit
 from api.security import make_token, verify_password
 from core.model import Principal
 from store import users
@@ -33,7 +34,15 @@ class Me(BaseModel):
     patch: str | None
 
 
-@router.post("/token", response_model=Token)
+@router.post(
+    "/token",
+    response_model=Token,
+    dependencies=[Depends(login_rate_limit)],
+    responses={
+        401: {"description": "Wrong username or password"},
+        429: {"description": "Too many failed sign-ins from this address or for this user; see Retry-After"},
+    },
+)
 def token(form: Annotated[OAuth2PasswordRequestForm, Depends()], conn: Conn, settings: SettingsDep) -> Token:
     """Exchange a username and password for a bearer token."""
     row = users.get_user(conn, form.username)

@@ -54,6 +54,8 @@ class ChirpStackDecoder(FilteredTopics):
         info = doc.get("deviceInfo")
         info = info if isinstance(info, dict) else {}
         dev_eui = info.get("devEui")
+        if dev_eui is not None and not isinstance(dev_eui, str):
+            raise DecodeError(f"deviceInfo.devEui must be a string, not {json_kind(dev_eui)}")
         if dev_eui is None:
             dev_eui = topic_eui
         if not isinstance(dev_eui, str) or not dev_eui:

@@ -11,7 +11,7 @@ from core.metrics import METRICS
 from core.model import Decoded, DecodeError, Reading, StatusChange
 from core.timeparse import parse_any
 
-from .base import decoded, load_json, reading
+from .base import decoded, json_kind, load_json, reading
 
 MAX_ENTRIES = 10_000
 _NUMERIC = {m.name: (m.low, m.high) for m in METRICS.values() if m.categories is None}
@@ -62,18 +62,21 @@ class NativeDecoder:
                 raise DecodeError(f"payload has {len(doc)} entries; at most {MAX_ENTRIES} per message")
             entries = doc
         else:
-            raise DecodeError(f"payload must be a JSON object or an array of objects, not {type(doc).__name__}")
+            raise DecodeError(f"payload must be a JSON object or an array of objects, not {json_kind(doc)}")
         rejections: list[str] = []
         out: list[Reading | None] = []
         many = len(entries) > 1
         for i, entry in enumerate(entries):
             where = f"entry {i}: " if many else ""
             if not isinstance(entry, dict):
-                rejections.append(f"{where}must be an object, not {type(entry).__name__}")
+                rejections.append(f"{where}must be an object, not {json_kind(entry)}")
                 continue
             named = entry.get("device_id")
+            if named is not None and not isinstance(named, str):
+                # Never repr a JSON value into a reason: a deeply nested one overflows the recursion limit.
+                raise DecodeError(f"payload's device_id must be a string, not {json_kind(named)}")
             if named is not None and named != device_id:
-                raise DecodeError(f"payload names device {named!r} but the topic names {device_id!r}")
+                raise DecodeError(f"payload names device {named[:100]!r} but the topic names {device_id!r}")
             values = entry.get("values")
             if not isinstance(values, dict):
                 rejections.append(f"{where}'values' must be an object of metric: value")
@@ -88,6 +91,10 @@ class NativeDecoder:
             ts_raw = entry.get("ts")
             if ts_raw is None:
                 ts = received_at
+            elif isinstance(ts_raw, (dict, list)):
+                kind = json_kind(ts_raw)
+                rejections.append(f"{where}time must be an RFC 3339 string or epoch milliseconds, not {kind}")
+                continue
             else:
                 try:
                     ts = parse_any(ts_raw)
@@ -131,5 +138,6 @@ def decode_status(device_id: str, payload: bytes, received_at: datetime, *, fmt:
         word = doc.get("state", doc.get("status")) if isinstance(doc, dict) else doc
     state = _STATES.get(str(word).strip().lower()) if isinstance(word, (str, bool)) else None
     if state is None:
-        raise DecodeError(f"status must be 'online' or 'offline', got {str(word)[:60]!r}")
+        got = repr(word[:60]) if isinstance(word, str) else json_kind(word)  # str() of deep JSON would recurse
+        raise DecodeError(f"status must be 'online' or 'offline', got {got}")
     return Decoded(device_id=device_id, status=(StatusChange(device_id, state, received_at),), format=fmt)  # type: ignore[arg-type]

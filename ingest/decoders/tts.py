@@ -53,6 +53,8 @@ class TTSDecoder(FilteredTopics):
         ids = doc.get("end_device_ids")
         ids = ids if isinstance(ids, dict) else {}
         device_id = ids.get("device_id")
+        if device_id is not None and not isinstance(device_id, str):
+            raise DecodeError(f"end_device_ids.device_id must be a string, not {json_kind(device_id)}")
         if device_id is None:
             device_id = topic_device
         if not isinstance(device_id, str) or not device_id:

@@ -401,3 +401,43 @@ def test_council_policy_file_and_a_forecast_loaded_from_the_command_line(
     broken.write_text(json.dumps({"trigger_rst": 0.5}))
     with pytest.raises(ValueError, match="trigger_rst"):
         GrittingEvaluator(Settings(database_url=database_url, gritting_policy_file=broken))
+
+
+def test_a_treating_decision_and_its_escalation_notify_the_highways_team_once_each(
+    database_url, mqtt_broker, db, ingest, publisher, api_url, token_for, uid
+):
+    dev, rid = one_station_route(database_url, uid, "ntf")
+    ingest()
+    headers = token_for("highways")
+    settings = Settings(database_url=database_url, mqtt_url=mqtt_broker.url, mqtt_protocol=mqtt_broker.protocol)
+    pool = open_pool(database_url, max_size=2)
+    pub = AlertPublisher(settings.mqtt_url, protocol=settings.mqtt_protocol, prefix=settings.topic_prefix)
+    try:
+        real = now_s()
+        replay(publisher, dev, "freezes_at_0200", sim(14, 21), real)
+        wait_until(
+            lambda: (
+                db.execute(
+                    "SELECT count(*) FROM readings r JOIN series s ON s.id = r.series_id WHERE s.device_id = %s", (dev,)
+                ).fetchone()[0]
+                > 0
+            )
+        )
+        ev = GrittingEvaluator(settings)
+        ctx = AlertContext(settings=settings, pool=pool, publisher=pub, now=lambda: real)
+        [did] = ev.evaluate(ctx, [rid])
+        ev.evaluate(ctx, [rid])  # nothing changed: no new decision, no new notification
+        d = httpx.get(f"{api_url}/api/v1/gritting/decisions/{did}", headers=headers).json()
+        later = datetime.fromisoformat(d["call_out_by"]) + timedelta(minutes=1)
+        ev.escalate(AlertContext(settings=settings, pool=pool, publisher=pub, now=lambda: later), [rid])
+        events = db.execute(
+            "SELECT kind, audience, title FROM notification_events WHERE subject = %s ORDER BY id", (rid,)
+        ).fetchall()
+        assert [(k, a) for k, a, _ in events] == [
+            ("gritting.decision", ["team:highways"]),
+            ("gritting.escalation", ["team:highways"]),
+        ]
+        assert events[1][2].startswith("ESCALATED: ")
+    finally:
+        pub.close()
+        pool.close()

@@ -1,0 +1,89 @@
+"""Retention of raw readings: bounded deletes on plain PostgreSQL, TimescaleDB's own policy on TimescaleDB.
+
+Only raw readings go. The hourly rollup (readings_hourly: a table on plain PostgreSQL, a continuous
+aggregate on TimescaleDB) is kept, so long-range charts and the year's evidence stay.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+import psycopg
+
+
+@dataclass(frozen=True, slots=True)
+class Deleted:
+    """What one retention pass removed."""
+
+    rows: int
+    chunks: int
+    finished: bool  # False when the time or chunk budget ran out with more still to delete
+
+
+def delete_old_readings(
+    conn: psycopg.Connection,
+    *,
+    before: datetime,
+    chunk_rows: int = 10_000,
+    max_chunks: int = 1_000,
+    max_seconds: float = 20.0,
+) -> Deleted:
+    """Delete raw readings older than `before`, `chunk_rows` at a time, each chunk committed on its own.
+
+    Short transactions keep locks and WAL bursts small and let ingest write alongside; the budget keeps
+    one pass from holding the scheduler (the rest goes next pass).
+    """
+    deadline = time.monotonic() + max_seconds
+    rows = chunks = 0
+    while chunks < max_chunks:
+        with conn.transaction():
+            # ctid = ANY(ARRAY(...)) is a TID scan: the subquery finds a chunk (BRIN on ts), the delete takes it.
+            n = conn.execute(
+                """DELETE FROM readings
+                   WHERE ctid = ANY(ARRAY(SELECT ctid FROM readings WHERE ts < %s LIMIT %s))""",
+                (before, chunk_rows),
+            ).rowcount
+        rows += n
+        chunks += 1
+        if n < chunk_rows:
+            return Deleted(rows, chunks, finished=True)
+        if time.monotonic() > deadline:
+            break
+    return Deleted(rows, chunks, finished=False)
+
+
+def retention_policy_days(conn: psycopg.Connection) -> float | None:
+    """TimescaleDB's retention on readings, in days, or None when there is none."""
+    row = conn.execute(
+        """SELECT extract(epoch FROM (config->>'drop_after')::interval) / 86400
+           FROM timescaledb_information.jobs
+           WHERE proc_name = 'policy_retention' AND hypertable_schema = current_schema()
+             AND hypertable_name = 'readings'"""
+    ).fetchone()
+    return None if row is None else float(row[0])
+
+
+def set_retention_policy(conn: psycopg.Connection, days: int) -> bool:
+    """Make TimescaleDB drop raw chunks older than `days` (0: keep everything); True when it changed anything.
+
+    The continuous aggregate's refresh window is narrowed to stay inside the kept data: refreshing over
+    dropped chunks would empty the hourly rollup for those hours.
+    """
+    current = retention_policy_days(conn)
+    if (current is None and days == 0) or (current is not None and abs(current - days) < 1e-6):
+        return False
+    with conn.transaction():
+        if current is not None:
+            conn.execute("SELECT remove_retention_policy('readings', if_exists => true)")
+        if days > 0:
+            conn.execute("SELECT add_retention_policy('readings', drop_after => make_interval(days => %s))", (days,))
+            conn.execute("SELECT remove_continuous_aggregate_policy('readings_hourly', if_exists => true)")
+            conn.execute(
+                """SELECT add_continuous_aggregate_policy('readings_hourly',
+                       start_offset => make_interval(days => %s) - interval '1 hour',
+                       end_offset => interval '1 hour', schedule_interval => interval '5 minutes')""",
+                (days,),
+            )
+    return True

@@ -1,0 +1,154 @@
+"""Figures for /metrics, read from the database: cheap queries only (estimates where a count would scan).
+
+Tables other parts of Placewatch may not have created yet (gritting, damp, notifications) are looked up
+with to_regclass first, and every figure is read in its own savepoint: one that fails is left out, never
+the whole scrape.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import psycopg
+
+from store.migrate import engine
+
+log = logging.getLogger("placewatch.store.metrics")
+EXACT_BELOW = 100_000  # rows: under this (estimated) a table is counted exactly
+STATEMENT_TIMEOUT_MS = 5000
+
+
+@dataclass
+class Figures:
+    """What the database says; None where the table (or the figure) is not available."""
+
+    readings: int | None = None
+    dead_letters: int | None = None
+    dead_letters_last_hour: int | None = None
+    late_windows: int | None = None
+    devices: dict[tuple[str, str], int] = field(default_factory=dict)  # (kind, status) -> count
+    device_problems: dict[str, int] = field(default_factory=dict)  # open problems by code
+    decisions: dict[tuple[str, str], int] | None = None  # (action, status) -> count
+    cases: dict[tuple[str, str], int] | None = None  # (level, status) -> count
+    deliveries: dict[tuple[str, str], int] | None = None  # (channel, status) -> count
+    failed: list[str] = field(default_factory=list)  # figures that could not be read
+
+
+def estimate_rows(conn: psycopg.Connection, table: str) -> int | None:
+    """Rows in one of our tables: exact when small, else the statistics' live-row count (no scan)."""
+    if not _exists(conn, table):
+        return None
+    if table == "readings" and engine(conn) == "timescale":
+        # A hypertable's rows live in its chunks: TimescaleDB's own estimate covers them.
+        estimate = conn.execute("SELECT approximate_row_count('readings')").fetchone()[0]  # type: ignore[index]
+    else:
+        # n_live_tup follows inserts and deletes within seconds, analysed or not.
+        row = conn.execute("SELECT n_live_tup FROM pg_stat_user_tables WHERE relid = to_regclass(%s)", (table,))
+        found = row.fetchone()
+        estimate = found[0] if found else None
+    if estimate is not None and estimate >= EXACT_BELOW:
+        return int(estimate)
+    # Small: count, reading at most the threshold's worth of rows (statistics that lag cannot make it scan more).
+    counted = int(
+        conn.execute(
+            f"SELECT count(*) FROM (SELECT 1 FROM {table} LIMIT %s) t",
+            (EXACT_BELOW,),
+        ).fetchone()[0]  # type: ignore[index]
+    )
+    return counted if counted < EXACT_BELOW else max(counted, int(estimate or 0))
+
+
+def _exists(conn: psycopg.Connection, name: str) -> bool:
+    return conn.execute("SELECT to_regclass(%s) IS NOT NULL", (name,)).fetchone()[0]  # type: ignore[index,no-any-return]
+
+
+def _columns(conn: psycopg.Connection, table: str) -> set[str]:
+    rows = conn.execute(
+        "SELECT attname FROM pg_attribute WHERE attrelid = to_regclass(%s) AND attnum > 0 AND NOT attisdropped",
+        (table,),
+    ).fetchall()
+    return {r[0] for r in rows}
+
+
+def _grouped(conn: psycopg.Connection, table: str, a: str, b: str) -> dict[tuple[str, str], int] | None:
+    """count(*) grouped by two columns, or None when the table or a column is missing."""
+    if not _exists(conn, table) or not {a, b} <= _columns(conn, table):
+        return None
+    rows = conn.execute(f"SELECT {a}::text, {b}::text, count(*) FROM {table} GROUP BY 1, 2").fetchall()
+    return {(str(r[0]), str(r[1])): int(r[2]) for r in rows}
+
+
+def figures(conn: psycopg.Connection, *, now: datetime, default_interval_s: int, stale_factor: float) -> Figures:
+    """Read every figure; each in a savepoint, with a statement timeout so a scrape cannot hold the database."""
+    out = Figures()
+
+    def readings() -> None:
+        out.readings = estimate_rows(conn, "readings")
+
+    def dead() -> None:
+        out.dead_letters = estimate_rows(conn, "dead_letters")
+        out.dead_letters_last_hour = conn.execute(
+            "SELECT count(*) FROM dead_letters WHERE received_at > %s", (now - timedelta(hours=1),)
+        ).fetchone()[0]  # type: ignore[index]
+
+    def late() -> None:
+        out.late_windows = conn.execute("SELECT count(*) FROM late_windows").fetchone()[0]  # type: ignore[index]
+
+    def devices() -> None:
+        # The rule of core.devices.device_status, in SQL so a scrape does not fetch every device.
+        rows = conn.execute(
+            """SELECT kind,
+                      CASE WHEN status = 'offline' THEN 'offline'
+                           WHEN last_seen IS NULL THEN 'stale'
+                           WHEN %(now)s - last_seen > make_interval(
+                                secs => coalesce(expected_interval_s, %(interval)s) * %(factor)s) THEN 'stale'
+                           ELSE 'online' END,
+                      count(*)
+               FROM devices GROUP BY 1, 2""",
+            {"now": now, "interval": default_interval_s, "factor": stale_factor},
+        ).fetchall()
+        out.devices = {(str(r[0]), str(r[1])): int(r[2]) for r in rows}
+
+    def problems() -> None:
+        if _exists(conn, "device_problems"):
+            rows = conn.execute(
+                "SELECT code, count(*) FROM device_problems WHERE closed_at IS NULL GROUP BY 1"
+            ).fetchall()
+            out.device_problems = {str(r[0]): int(r[1]) for r in rows}
+
+    def decisions() -> None:
+        out.decisions = _grouped(conn, "gritting_decisions", "action", "status")
+
+    def cases() -> None:
+        out.cases = _grouped(conn, "damp_cases", "level", "status")
+
+    def deliveries() -> None:
+        for table in ("notification_deliveries", "deliveries"):
+            found = _grouped(conn, table, "channel", "status")
+            if found is not None:
+                out.deliveries = found
+                return
+
+    steps: dict[str, Callable[[], None]] = {
+        "readings": readings,
+        "dead_letters": dead,
+        "late_windows": late,
+        "devices": devices,
+        "device_problems": problems,
+        "decisions": decisions,
+        "cases": cases,
+        "deliveries": deliveries,
+    }
+    with conn.transaction():
+        conn.execute(f"SET LOCAL statement_timeout = {STATEMENT_TIMEOUT_MS}")
+        for name, step in steps.items():
+            try:
+                with conn.transaction():
+                    step()
+            except psycopg.Error as exc:
+                log.warning("metrics: could not read %s (%s)", name, str(exc).strip())
+                out.failed.append(name)
+    return out

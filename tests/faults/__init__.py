@@ -1,0 +1,1 @@
+"""Fault injection: ingest killed, PostgreSQL stopped, Mosquitto restarted, while readings keep arriving."""
