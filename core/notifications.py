@@ -24,8 +24,10 @@ CHANNELS: tuple[Channel, ...] = ("email", "webhook")
 AUDIENCE_TYPES = ("team", "patch", "home", "user", "role")
 
 # An event's audience key: no wildcards. A rule's audience may use * (e.g. 'patch:*', or '*' for everyone).
-_AUDIENCE_KEY = re.compile(r"^(team|patch|home|user|role):[^\s*?\[\]]+$")
-_AUDIENCE_PATTERN = re.compile(r"^(\*|(team|patch|home|user|role):\S+)$")
+# Ids come from councils' registries: a patch may be 'Knowle West'. Keys refuse control characters and
+# wildcards (rules match keys by pattern).
+_AUDIENCE_KEY = re.compile(r"^(team|patch|home|user|role):[^\x00-\x1f\x7f*?\[\]]+$")
+_AUDIENCE_PATTERN = re.compile(r"^(\*|(team|patch|home|user|role):[^\x00-\x1f\x7f]+)$")
 _KIND = re.compile(r"^[a-z0-9_-]+(\.[a-z0-9_-]+)*$")
 _KIND_PATTERN = re.compile(r"^[a-z0-9_.*-]+$")
 _EMAIL = re.compile(r"^[^@\s<>,;:\"()\[\]]+@[^@\s<>,;:\"()\[\]]+\.[^@\s<>,;:\"()\[\]]+$")

@@ -258,3 +258,12 @@ def test_the_readme_example_rules_file_is_accepted():
     text = "\n".join(line[4:] for line in block.strip("\n").splitlines())
     rules = parse_rules(text, env={"PAGER_HOOK_SECRET": SECRET})
     assert [r.channel for r in rules] == ["email", "webhook", "email", "email"]
+
+
+def test_audience_ids_may_hold_spaces_as_council_registries_do() -> None:
+    from core.notifications import check_audience
+
+    assert check_audience(["patch:Knowle West", "home:Flat 3, 12 High St"]) == [
+        "patch:Knowle West",
+        "home:Flat 3, 12 High St",
+    ]
