@@ -11,7 +11,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from api.ratelimit import SlidingWindowLimiter
-from api.routers import admin, auth, devices, gritting, health
+from api.routers import admin, auth, damp, devices, gritting, health, homes
 from api.routers import metrics as metrics_router
 from api.security_headers import SecurityHeadersMiddleware
 from placewatch.settings import Settings
@@ -45,8 +45,12 @@ def create_app(settings: Settings, *, dsn: str | None = None) -> FastAPI:
     v1.include_router(devices.router)
     v1.include_router(admin.router)
     v1.include_router(gritting.router)
+    v1.include_router(homes.router)
+    v1.include_router(damp.router)
     v1.include_router(__import__("api.routers.notifications", fromlist=["router"]).router)
     app.include_router(v1)
+    app.include_router(__import__("dashboards.open_data", fromlist=["router"]).router)
+    app.include_router(__import__("dashboards.pages", fromlist=["router"]).router)
     return app
 
 

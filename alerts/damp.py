@@ -1,0 +1,900 @@
+"""Damp and mould: every home with sensors judged by core.damp from its hourly readings, red homes opened as
+cases on Awaab's Law clocks, overdue steps escalated, and a retained MQTT alert per home when its level or
+case changes (placewatch/v1/alerts/damp/{home_id}).
+
+When it runs: a sweep over all homes every `damp_interval_minutes` (in chunks, so memory stays bounded);
+when readings arrive, the homes they belong to once a new whole hour can be judged (and at most once every
+`debounce_s` per home); at once for late or out-of-order readings inside the judged window.
+
+What it keeps: each home's level and hysteresis state (core.damp.PreviousLevel) in damp_home_state; an
+assessment with all its evidence only when the level or the reasons change; cases and their audit log.
+
+Awareness: Placewatch treats a sustained high-risk (red) reading as the landlord becoming aware, which
+starts the 10-working-day investigation clock. Whether sensor data alone makes a landlord aware is not
+settled in law; this is the conservative choice, and the case history says so. Sensors never decide
+alone that something is an emergency: only a person's confirm_emergency starts the 24-hour clock.
+
+Notifications: besides the retained MQTT alert, events go to the notification outbox
+(store.notifications) in the transaction of the change: 'damp.case' when a case opens (the patch's officer
+and the tenant), 'damp.overdue' when a step is escalated (the patch and admins), 'damp.advice' to the tenant
+when their home's level goes up.
+
+The case rules (which action is allowed when, the status a case is in, which steps are overdue) are pure
+functions here, shared with the API.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import multiprocessing
+import resource
+import threading
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
+
+import numpy as np
+import orjson
+import pandas as pd
+import psycopg
+
+from alerts.context import AlertContext
+from core.damp import Assessment, DampPolicy, Level, PreviousLevel, assess, level_rank
+from core.notifications import check_audience
+from core.workdays import LONDON, case_deadlines, emergency_by, working_days_between
+from placewatch.settings import Settings
+from store import damp as damp_store
+from store import notifications
+from store.db import connect
+
+log = logging.getLogger("placewatch.alerts.damp")
+
+SWEEP_LOCK = 0x70770D01  # one damp sweep at a time, across processes
+SYSTEM = "placewatch"
+# After an officer closes a case while the home is still red, a new case opens only when the home goes red
+# again, or when it has stayed red this long after the close (the hazard was not dealt with).
+REOPEN_AFTER = timedelta(days=14)
+ALERTING_LEVELS = frozenset({"advice", "watch", "red"})
+_HOUR = 3600
+
+# ---------------------------------------------------------------------------------------------
+# Cases: pure rules over a case as a mapping of its columns (store.damp.CASE_COLUMNS)
+
+ACTIONS = (
+    "acknowledge",
+    "visit",
+    "investigation_done",
+    "summary_sent",
+    "safety_work_done",
+    "works_started",
+    "confirm_emergency",
+    "close",
+)
+STEP_TEXT = {
+    "emergency": "making the home safe after the confirmed emergency",
+    "investigate": "the investigation",
+    "summary": "the written summary to the tenant",
+    "safety_work": "the safety work",
+    "preventative_begin": "beginning the preventative work",
+    "preventative_start": "physically starting the preventative work",
+}
+
+
+class CaseConflict(Exception):
+    """An action that the case's state does not allow; the text says why."""
+
+
+def outstanding(case: Mapping[str, Any]) -> list[tuple[str, datetime]]:
+    """Steps not done yet, with their deadlines, soonest first (none once closed). Mirrors store.damp.NEXT_DUE."""
+    if case["closed_at"] is not None:
+        return []
+    steps: list[tuple[str, datetime | None, bool]] = [
+        (
+            "emergency",
+            case["emergency_by"],
+            case["investigation_done_at"] is not None and case["safety_work_done_at"] is not None,
+        ),
+        ("investigate", case["investigate_by"], case["investigation_done_at"] is not None),
+        ("summary", case["summary_by"], case["summary_sent_at"] is not None),
+        ("safety_work", case["safety_work_by"], case["safety_work_done_at"] is not None),
+        ("preventative_begin", case["preventative_begin_by"], case["works_started_at"] is not None),
+        ("preventative_start", case["preventative_physically_started_by"], case["works_started_at"] is not None),
+    ]
+    return sorted(((name, due) for name, due, done in steps if due is not None and not done), key=lambda s: s[1])
+
+
+def overdue_steps(case: Mapping[str, Any], now: datetime) -> list[str]:
+    """Steps past their deadline and not done."""
+    return [name for name, due in outstanding(case) if due < now]
+
+
+def derive_status(case: Mapping[str, Any]) -> str:
+    """The status a case is in: its first step not yet done."""
+    if case["closed_at"] is not None:
+        return "closed"
+    if case["investigation_done_at"] is None:
+        return "investigating" if case["acknowledged_at"] or case["visited_at"] else "open"
+    if case["summary_sent_at"] is None:
+        return "investigated"
+    if case["safety_work_done_at"] is None:
+        return "safety_work"
+    if case["works_started_at"] is None:
+        return "preventative_work"
+    return "works_started"
+
+
+def tenant_deadline(case: Mapping[str, Any]) -> datetime | None:
+    """The deadline the tenant is told about for the case's status (an emergency's 24 hours come first)."""
+    steps = dict(outstanding(case))
+    if "emergency" in steps:
+        return steps["emergency"]
+    by_status = {
+        "open": "investigate",
+        "investigating": "investigate",
+        "investigated": "summary",
+        "safety_work": "safety_work",
+        "preventative_work": "preventative_begin",
+    }
+    step = by_status.get(case["status"])
+    return steps.get(step) if step else None
+
+
+def when(at: datetime, *, clock: bool = False) -> str:
+    """A time as people read it: 'Tuesday 8 December 2026' (with the London time if clock)."""
+    local = at.astimezone(LONDON)
+    text = f"{local:%A} {local.day} {local:%B} {local.year}"
+    return f"{text} {local:%H:%M}" if clock else text
+
+
+def case_summary(case: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+    """What an officer's list and an alert show of a case: status, the next step and how long is left."""
+    steps = outstanding(case)
+    nxt: dict[str, Any] | None = None
+    if steps:
+        name, due = steps[0]
+        nxt = {"step": name, "what": STEP_TEXT[name], "due": _iso(due), "overdue": due < now}
+        if name == "emergency":
+            nxt["hours_left"] = round((due - now).total_seconds() / _HOUR, 1)
+        else:
+            nxt["working_days_left"] = working_days_between(now, due)
+    return {
+        "id": case["id"],
+        "home_id": case["home_id"],
+        "level": case["level"],
+        "status": case["status"],
+        "emergency": case["emergency_confirmed_at"] is not None,
+        "opened_at": _iso(case["opened_at"]),
+        "aware_at": _iso(case["aware_at"]),
+        "investigate_by": _iso(case["investigate_by"]),
+        "next_step": nxt,
+        "overdue": [name for name, due in steps if due < now],
+        "escalated": bool(case["overdue_steps"]),
+    }
+
+
+def apply_action(case: Mapping[str, Any], action: str, at: datetime, note: str | None) -> dict[str, Any]:
+    """The column changes an officer's action makes (status included); CaseConflict when not allowed now."""
+    if action not in ACTIONS:
+        raise ValueError(f"unknown action {action!r}; one of {', '.join(ACTIONS)}")
+    if case["closed_at"] is not None:
+        raise CaseConflict(f"the case was closed on {when(case['closed_at'])}; nothing more can be recorded on it")
+    done = case["investigation_done_at"]
+
+    def once(column: str, what: str) -> None:
+        if case[column] is not None:
+            raise CaseConflict(f"{what} was already recorded on {when(case[column], clock=True)}")
+
+    def after_investigation(what: str) -> None:
+        if done is None:
+            raise CaseConflict(f"{what} follows the investigation: record investigation_done first")
+
+    changes: dict[str, Any] = {}
+    if action == "acknowledge":
+        once("acknowledged_at", "the acknowledgement")
+        changes["acknowledged_at"] = at
+    elif action == "visit":
+        changes["visited_at"] = at
+    elif action == "investigation_done":
+        once("investigation_done_at", "the end of the investigation")
+        d = case_deadlines(case["aware_at"], investigation_done_at=at)
+        changes |= {
+            "investigation_done_at": at,
+            "summary_by": d.summary_by,
+            "safety_work_by": d.safety_work_by,
+            "preventative_begin_by": d.preventative_begin_by,
+            "preventative_physically_started_by": d.preventative_physically_started_by,
+        }
+    elif action == "summary_sent":
+        after_investigation("the written summary")
+        once("summary_sent_at", "the written summary")
+        changes["summary_sent_at"] = at
+    elif action == "safety_work_done":
+        after_investigation("the safety work")
+        once("safety_work_done_at", "the safety work")
+        changes["safety_work_done_at"] = at
+    elif action == "works_started":
+        after_investigation("the preventative work")
+        once("works_started_at", "the start of the preventative work")
+        changes["works_started_at"] = at
+    elif action == "confirm_emergency":
+        once("emergency_confirmed_at", "the emergency")
+        changes |= {"emergency_confirmed_at": at, "emergency_by": emergency_by(at), "level": "emergency"}
+    elif action == "close":
+        if done is None and not (note and note.strip()):
+            raise CaseConflict("closing a case before its investigation is recorded needs a note saying why")
+        changes["closed_at"] = at
+    changes["status"] = derive_status({**case, **changes})
+    return changes
+
+
+def case_from_row(row: Mapping[str, Any], prefix: str = "case_") -> dict[str, Any] | None:
+    """A case mapping out of a row whose case columns carry a prefix; None when the row has no case."""
+    if row.get(f"{prefix}id") is None:
+        return None
+    return {col: row[f"{prefix}{col}"] for col in damp_store.CASE_COLUMNS}
+
+
+def alert_body(row: Mapping[str, Any], now: datetime) -> tuple[dict[str, Any] | None, str | None]:
+    """The retained alert for a home (store.damp.alert_rows row) and its signature; (None, None) for no alert.
+
+    A home has an alert while its level is advice, watch or red, or it has an open case. The signature covers
+    what should make a new notification (level, worst room, case status, step, overdue), not the hourly figures.
+    """
+    case = case_from_row(row)
+    if row["level"] not in ALERTING_LEVELS and case is None:
+        return None, None
+    summary = case_summary(case, now) if case is not None else None
+    key = [row["level"], row["worst_room"]]
+    if summary is not None:
+        step = summary["next_step"] or {}
+        key += [summary["id"], summary["status"], summary["level"], summary["overdue"], step.get("step")]
+    signature = hashlib.md5(orjson.dumps(key), usedforsecurity=False).hexdigest()
+    body = {
+        "home_id": row["home_id"],
+        "patch": row["patch"],
+        "level": row["level"],
+        "assessed_at": _iso(row["assessed_at"]),
+        "worst_room": row["worst_room"],
+        "reasons": list(row["reasons"] or [])[:5],
+        "case": summary,
+        "published_at": _iso(now),
+    }
+    return body, signature
+
+
+# ---------------------------------------------------------------------------------------------
+# Evaluating a chunk of homes
+
+
+def policy_values(policy: DampPolicy) -> dict[str, Any]:
+    """A policy as JSON-ready values (DampPolicy.from_mapping reads them back)."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(policy).items()}
+
+
+def policy_id(values: Mapping[str, Any]) -> str:
+    """A stable id for a set of policy values."""
+    return hashlib.sha256(orjson.dumps(values, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
+
+
+def window_end(now: datetime) -> datetime:
+    """The end of the judged window: the start of the hour containing now (as core.damp.assess)."""
+    s = int(now.timestamp())
+    return datetime.fromtimestamp(s - s % _HOUR, UTC)
+
+
+@dataclass
+class Counts:
+    """What evaluations did."""
+
+    homes: int = 0
+    stored: int = 0
+    opened: int = 0
+    rows: int = 0
+    changed: set[str] = field(default_factory=set)  # homes whose alert may need publishing
+    peak_rss_mb: float = 0.0  # of a worker process, in a parallel sweep
+
+    def add(self, other: Counts) -> None:
+        """Accumulate another count."""
+        self.homes += other.homes
+        self.stored += other.stored
+        self.opened += other.opened
+        self.rows += other.rows
+        self.changed |= other.changed
+        self.peak_rss_mb = max(self.peak_rss_mb, other.peak_rss_mb)
+
+
+def _signature(level: str, reasons: Sequence[str]) -> str:
+    return hashlib.md5(orjson.dumps([level, list(reasons)]), usedforsecurity=False).hexdigest()
+
+
+def _iso(at: datetime | None) -> str | None:
+    return None if at is None else at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def evaluate_homes(
+    conn: psycopg.Connection,
+    home_ids: Sequence[str],
+    now: datetime,
+    policy: DampPolicy,
+    pid: str,
+    *,
+    outdoor_known: dict[int, np.ndarray] | None = None,
+    nearest_km: float = damp_store.NEAREST_STATION_KM,
+) -> Counts:
+    """Judge these homes at `now`, store what changed, open cases for red homes; one transaction.
+    The connection must be in autocommit mode (the writes open their own transaction). `outdoor_known`:
+    outdoor feeds already read for this same `now` (see store.damp.hourly_inputs)."""
+    now = now.astimezone(UTC)
+    end = window_end(now)
+    start = end - timedelta(days=policy.history_days)
+    inputs = damp_store.hourly_inputs(conn, home_ids, start, end, outdoor_known=outdoor_known, nearest_km=nearest_km)
+    states = damp_store.home_states(conn, home_ids)
+    hours = inputs.hours
+    grid = pd.date_range(start, periods=hours, freq="h")
+    tiled: dict[int, pd.DatetimeIndex] = {1: grid}
+    missing = np.full(hours, np.nan)
+    outdoor_series: dict[int, pd.Series | None] = {}
+    counts = Counts(rows=inputs.rows)
+
+    new: list[damp_store.NewAssessment] = []
+    pending: list[tuple[str, Assessment, str, dict[str, Any] | None]] = []  # home, judgement, signature, evidence
+    for hid in home_ids:
+        sensors = inputs.sensors.get(hid)
+        if not sensors:
+            continue  # lost its sensors since it was listed
+        n = len(sensors)
+        if n not in tiled:
+            tiled[n] = grid[np.tile(np.arange(hours), n)]
+        frame = pd.DataFrame(
+            {
+                "ts": tiled[n],
+                "room": np.repeat(np.array([s.room for s in sensors], dtype=object), hours),
+                "temperature": np.concatenate([_or(inputs.series(s.temperature_series), missing) for s in sensors]),
+                "relative_humidity": np.concatenate([_or(inputs.series(s.humidity_series), missing) for s in sensors]),
+            }
+        )
+        feed = inputs.outdoor.get(hid)
+        outdoor = None
+        if feed is not None and feed.series_id is not None:
+            if feed.series_id not in outdoor_series:
+                values = inputs.series(feed.series_id)
+                outdoor_series[feed.series_id] = None if values is None else pd.Series(values, index=grid)
+            outdoor = outdoor_series[feed.series_id]
+        st = states.get(hid)
+        previous = (
+            PreviousLevel(cast(Level, st.hold_level), st.hold_since)
+            if st is not None and st.hold_level is not None and st.hold_since is not None
+            else None
+        )
+        a = assess(frame, now, policy, outdoor=outdoor, previous=previous)
+        sig = _signature(a.level, a.reasons)
+        evidence = None
+        if st is None or st.signature != sig:
+            rooms: dict[str, list[str]] = {}
+            for s in sensors:
+                rooms.setdefault(s.room, []).append(s.device_id)
+            evidence = a.as_dict() | {
+                "policy_id": pid,
+                "window": {"start": _iso(start), "end": _iso(end), "hours": hours},
+                "inputs": {
+                    "source": "hourly means (readings_hourly)",
+                    "rooms": rooms,
+                    "outdoor": None
+                    if feed is None
+                    else {
+                        "device_id": feed.device_id,
+                        "metric": feed.metric,
+                        "how": feed.how,
+                        "distance_km": feed.distance_km,
+                        "has_readings": outdoor is not None,
+                    },
+                },
+            }
+            new.append(
+                damp_store.NewAssessment(
+                    home_id=hid,
+                    assessed_at=now,
+                    level=a.level,
+                    raw_level=a.raw_level,
+                    worst_room=a.worst_room,
+                    coverage=a.coverage,
+                    reasons_json=orjson.dumps(list(a.reasons)).decode(),
+                    evidence_json=orjson.dumps(evidence).decode(),
+                    policy_id=pid,
+                    window_start=start,
+                    window_end=end,
+                )
+            )
+        pending.append((hid, a, sig, evidence))
+
+    with conn.transaction():
+        ids = damp_store.insert_assessments(conn, new)
+        rows: list[damp_store.StateRow] = []
+        events: list[tuple[int, damp_store.Event]] = []
+        for hid, a, sig, evidence in pending:
+            st = states.get(hid)
+            was = st.level if st is not None else None
+            red_since = None
+            if a.level == "red":
+                red_since = st.red_since if st is not None and was == "red" and st.red_since else now
+            assessment_id = ids.get(hid, st.assessment_id if st is not None else None)
+            rows.append(
+                damp_store.StateRow(
+                    home_id=hid,
+                    level=a.level,
+                    raw_level=a.raw_level,
+                    hold_level=a.state.level if a.state else None,
+                    hold_since=a.state.since if a.state else None,
+                    red_since=red_since,
+                    assessed_at=now,
+                    window_end=end,
+                    signature=sig,
+                    assessment_id=assessment_id,
+                )
+            )
+            if was != a.level:
+                counts.changed.add(hid)
+                if was is not None and was != "insufficient_data" and level_rank(a.level) > level_rank(was):
+                    _notify_rise(conn, hid, was, a, now)
+                if st is not None and st.open_case_id is not None and was is not None:
+                    events.append(
+                        (
+                            st.open_case_id,
+                            damp_store.Event(
+                                at=now,
+                                actor=SYSTEM,
+                                actor_role="system",
+                                action="level_changed",
+                                note=f"The home's damp and mould level went from {was} to {a.level}."
+                                + (f" {a.reasons[0]}" if a.reasons else ""),
+                                from_status=st.open_case_status,
+                                to_status=st.open_case_status,
+                                details={"from_level": was, "to_level": a.level, "assessment_id": assessment_id},
+                            ),
+                        )
+                    )
+            if a.level == "red" and (st is None or st.open_case_id is None) and _may_open(st, red_since, now):
+                if _open_case(conn, hid, st.patch if st else None, a, now, assessment_id, evidence, red_since):
+                    counts.opened += 1
+                    counts.changed.add(hid)
+        damp_store.upsert_states(conn, rows)
+        damp_store.add_events(conn, events)
+    counts.homes = len(pending)
+    counts.stored = len(new)
+    return counts
+
+
+def _or(values: np.ndarray | None, default: np.ndarray) -> np.ndarray:
+    return default if values is None else values
+
+
+def _may_open(st: damp_store.HomeState | None, red_since: datetime | None, now: datetime) -> bool:
+    """A red home gets a new case unless an officer closed one during this same red spell (see REOPEN_AFTER)."""
+    if st is None or st.last_closed_at is None:
+        return True
+    return (red_since is not None and red_since > st.last_closed_at) or now - st.last_closed_at >= REOPEN_AFTER
+
+
+def _open_case(
+    conn: psycopg.Connection,
+    home_id: str,
+    patch: str | None,
+    a: Assessment,
+    now: datetime,
+    assessment_id: int | None,
+    evidence: dict[str, Any] | None,
+    red_since: datetime | None,
+) -> bool:
+    deadlines = case_deadlines(now)
+    if evidence is None:  # the red assessment was stored earlier (a case closed during this red spell)
+        evidence = a.as_dict()
+    note = (
+        f"Opened by Placewatch: the home's damp and mould level is red. {a.reasons[0] if a.reasons else ''} "
+        "A sustained high-risk reading from the home's sensors is treated as the landlord becoming aware "
+        "(the conservative reading of Awaab's Law; whether sensor data alone makes a landlord aware is not "
+        f"settled), so the clock starts now: investigate by the end of {when(deadlines.investigate_by)} "
+        "(10 working days). Whether this is an emergency is for a person to confirm, not the sensors."
+    )
+    case_id = damp_store.open_case(
+        conn,
+        home_id=home_id,
+        opened_at=now,
+        aware_at=deadlines.aware_at,
+        investigate_by=deadlines.investigate_by,
+        assessment_id=assessment_id,
+        evidence_json=orjson.dumps(evidence).decode(),
+        event=damp_store.Event(
+            at=now,
+            actor=SYSTEM,
+            actor_role="system",
+            action="opened",
+            note=note,
+            from_status=None,
+            to_status="open",
+            details={
+                "aware_at": _iso(deadlines.aware_at),
+                "aware_source": "sensors",
+                "investigate_by": _iso(deadlines.investigate_by),
+                "assessment_id": assessment_id,
+                "red_since": _iso(red_since),
+            },
+        ),
+    )
+    if case_id is None:
+        return False
+    reasons = "\n".join(f"- {r}" for r in a.reasons[:3])
+    notify(
+        conn,
+        kind="damp.case",
+        subject=str(case_id),
+        audience=audience(patch, home_id),
+        title=f"Damp and mould case {case_id} opened for home {home_id}: "
+        f"investigate by {when(deadlines.investigate_by)}",
+        body=(
+            f"The sensors in home {home_id} show a high risk of damp and mould:\n{reasons}\n\n"
+            f"Case {case_id} is open. The landlord must investigate by the end of {when(deadlines.investigate_by)} "
+            "(10 working days, Awaab's Law) and keep the tenant informed throughout."
+        ),
+        payload={
+            "case_id": case_id,
+            "home_id": home_id,
+            "patch": patch,
+            "level": "red",
+            "aware_at": _iso(deadlines.aware_at),
+            "investigate_by": _iso(deadlines.investigate_by),
+            "reasons": list(a.reasons),
+        },
+        dedupe_key=f"damp.case:{case_id}:opened",
+        now=now,
+    )
+    return True
+
+
+_RISE_TITLES = {
+    "advice": "Some advice about damp in your home",
+    "watch": "Your home's readings show a risk of damp and mould",
+    "red": "Your home's readings show a high risk of damp and mould",
+}
+
+
+def _notify_rise(conn: psycopg.Connection, home_id: str, was: str, a: Assessment, now: datetime) -> None:
+    """Tell the tenant when their home's level goes up, with the advice tied to their readings."""
+    notify(
+        conn,
+        kind="damp.advice",
+        subject=home_id,
+        audience=audience(None, home_id),
+        title=_RISE_TITLES.get(a.level, "Your home's damp and mould readings have changed"),
+        body="\n".join(a.advice),
+        payload={"home_id": home_id, "from_level": was, "level": a.level, "advice": list(a.advice)},
+        dedupe_key=f"damp.advice:{home_id}:{a.level}:{_iso(now)}",
+        now=now,
+    )
+
+
+def audience(patch: str | None, home_id: str | None, *extra: str) -> list[str]:
+    """Notification audience keys for a home's officer (patch) and tenant (home); ids that cannot be keys are left
+    out (and logged) rather than failing the evaluation."""
+    keys = []
+    for key in (f"patch:{patch}" if patch else None, f"home:{home_id}" if home_id else None, *extra):
+        if key is None:
+            continue
+        try:
+            keys += check_audience([key])
+        except ValueError:
+            log.warning("no notification for %r: not usable as an audience key", key)
+    return keys
+
+
+def notify(conn: psycopg.Connection, *, audience: list[str], **event: Any) -> None:
+    """Record a notification event in the caller's transaction (store.notifications), if anyone is to get it."""
+    if audience:
+        notifications.enqueue(conn, audience=audience, **event)
+
+
+@contextmanager
+def _autocommit(conn: psycopg.Connection) -> Iterator[psycopg.Connection]:
+    """Use a pooled connection in autocommit mode (each write opens its own transaction) and without JIT, then
+    put it back as it was. JIT compiling the evaluator's many small queries costs far more than running them."""
+    before = conn.autocommit
+    if not before:
+        conn.rollback()
+        conn.autocommit = True
+    conn.execute("SET jit = off")
+    try:
+        yield conn
+    finally:
+        if not conn.closed:
+            conn.execute("RESET jit")
+            if not before:
+                conn.autocommit = False
+
+
+# Worker processes of a parallel sweep: each has its own connection (never one inherited from the parent).
+_worker: dict[str, Any] = {}
+
+
+def _worker_init(conninfo: str, values: dict[str, Any], nearest_km: float) -> None:
+    _worker["conn"] = connect(conninfo, autocommit=True)
+    _worker["conn"].execute("SET jit = off")  # see _autocommit
+    _worker["nearest_km"] = nearest_km
+    _worker["policy"] = DampPolicy.from_mapping(values)
+    _worker["pid"] = policy_id(values)
+
+
+def _worker_chunk(home_ids: list[str], now: datetime) -> Counts:
+    if _worker.get("now") != now:  # outdoor feeds are read once per sweep
+        _worker["now"], _worker["outdoor"] = now, {}
+    counts = evaluate_homes(
+        _worker["conn"],
+        home_ids,
+        now,
+        _worker["policy"],
+        _worker["pid"],
+        outdoor_known=_worker["outdoor"],
+        nearest_km=_worker["nearest_km"],
+    )
+    counts.peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return counts
+
+
+# ---------------------------------------------------------------------------------------------
+# The evaluator
+
+
+class DampEvaluator:
+    """Sweeps every home with sensors, re-evaluates homes as their readings arrive, keeps cases on their clocks."""
+
+    name = "damp"
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        policy: DampPolicy | None = None,
+        workers: int = 1,
+        chunk_homes: int = 1000,
+        debounce_s: float = 300.0,
+        housekeeping_s: float = 30.0,
+        nearest_station_km: float = damp_store.NEAREST_STATION_KM,
+    ) -> None:
+        self.interval_s = float(settings.damp_interval_minutes * 60)
+        self.policy = policy or DampPolicy()
+        self.values = policy_values(self.policy)
+        self.policy_id = policy_id(self.values)
+        self.workers = max(1, workers)
+        self.chunk_homes = chunk_homes
+        self.debounce_s = debounce_s
+        self.housekeeping_s = housekeeping_s
+        self.nearest_station_km = nearest_station_km
+        self._housekept = -1e18  # monotonic time of the last escalation and case-change publishing pass
+        self.last_sweep: dict[str, Any] | None = None
+        self._lock = threading.RLock()  # one evaluation of a home at a time within this process
+        self._last: dict[str, float] = {}  # home -> monotonic time of its last evaluation
+        self._deferred: set[str] = set()  # homes with new readings waiting out their debounce
+        self._unpublished: set[str] = set()  # alerts that failed to publish, retried next time
+        self._policy_saved = False
+
+    # -- the Evaluator protocol -------------------------------------------------------------------
+
+    def sweep(self, ctx: AlertContext) -> None:
+        """Judge every home with sensors, escalate overdue steps and publish what changed."""
+        now = ctx.now()
+        started = time.perf_counter()
+        counts = Counts()
+        with ctx.pool.connection() as conn, _autocommit(conn):
+            if not damp_store.try_lock(conn, SWEEP_LOCK):
+                log.info("damp sweep skipped: another process is sweeping")
+                return
+            try:
+                self._save_policy(conn)
+                if self.workers > 1:
+                    with self._lock:
+                        conninfo = ctx.pool.conninfo
+                        dsn = conninfo if isinstance(conninfo, str) else conninfo()
+                        self._sweep_parallel(conn, dsn, now, counts)
+                else:
+                    self._sweep_serial(conn, now, counts)
+                judged = time.perf_counter()
+                counts.changed |= self._escalate(conn, now)
+                published = self._publish(ctx, conn, counts.changed, now)
+            finally:
+                damp_store.unlock(conn, SWEEP_LOCK)
+        seconds = time.perf_counter() - started
+        self.last_sweep = {
+            "homes": counts.homes,
+            "assessments_stored": counts.stored,
+            "cases_opened": counts.opened,
+            "hourly_rows": counts.rows,
+            "alerts_published": published,
+            "seconds": seconds,
+            "judging_seconds": judged - started,
+        }
+        if self.workers > 1:
+            self.last_sweep["worker_peak_rss_mb"] = counts.peak_rss_mb
+        log.info(
+            "damp sweep: %d homes in %.1f s (%d assessments stored, %d cases opened, %d alerts)",
+            counts.homes,
+            seconds,
+            counts.stored,
+            counts.opened,
+            published,
+        )
+
+    def on_readings(self, ctx: AlertContext, device_ids: Iterable[str] | None) -> None:
+        """Judge the homes of these devices once a new whole hour can be judged (debounced per home)."""
+        now = ctx.now()
+        end = window_end(now)
+        mono = time.monotonic()
+        with ctx.pool.connection() as conn, _autocommit(conn):
+            if device_ids is None:
+                homes = self._all_homes(conn)
+            else:
+                homes = damp_store.homes_for_devices(conn, sorted(set(device_ids)), outdoor=False)
+            wanted = sorted(set(homes) | self._deferred)
+            due: list[str] = []
+            if wanted:
+                stale = damp_store.not_evaluated_since(conn, wanted, end)
+                due = [h for h in stale if mono - self._last.get(h, -1e18) >= self.debounce_s]
+                self._deferred = set(stale) - set(due)
+            self._evaluate(ctx, conn, due, now)
+
+    def on_late(self, ctx: AlertContext, windows: list[tuple[str, datetime, datetime]]) -> None:
+        """Judge again, at once, the homes whose readings (or outdoor feed) changed inside the judged window."""
+        now = ctx.now()
+        end = window_end(now)
+        start = end - timedelta(days=self.policy.history_days)
+        devices = sorted({dev for dev, lo, hi in windows if lo < end and hi >= start})
+        if not devices:
+            return
+        with ctx.pool.connection() as conn, _autocommit(conn):
+            homes = damp_store.homes_for_devices(conn, devices, outdoor=True)
+            self._deferred -= set(homes)
+            self._evaluate(ctx, conn, homes, now)
+
+    # -- inside -----------------------------------------------------------------------------------
+
+    def _save_policy(self, conn: psycopg.Connection) -> None:
+        if not self._policy_saved:
+            damp_store.ensure_policy(conn, self.policy_id, self.values)
+            self._policy_saved = True
+
+    def _all_homes(self, conn: psycopg.Connection) -> list[str]:
+        out: list[str] = []
+        after = None
+        while page := damp_store.homes_with_sensors(conn, after=after, limit=10_000):
+            out += page
+            after = page[-1]
+        return out
+
+    def _evaluate(self, ctx: AlertContext, conn: psycopg.Connection, homes: Sequence[str], now: datetime) -> None:
+        """Judge these homes now; then, if anything changed or it is time, escalate and publish."""
+        counts = Counts()
+        if homes:
+            self._save_policy(conn)
+            for i in range(0, len(homes), self.chunk_homes):
+                chunk = list(homes[i : i + self.chunk_homes])
+                with self._lock:
+                    counts.add(self._judge(conn, chunk, now, None))
+                mono = time.monotonic()
+                self._last.update((h, mono) for h in chunk)
+            log.info("damp: %d homes judged on new readings (%d assessments stored)", counts.homes, counts.stored)
+        # Escalations and officers' case changes are looked for at most every housekeeping_s between sweeps.
+        if counts.changed or time.monotonic() - self._housekept >= self.housekeeping_s:
+            counts.changed |= self._escalate(conn, now)
+            self._publish(ctx, conn, counts.changed, now)
+
+    def _judge(
+        self, conn: psycopg.Connection, homes: list[str], now: datetime, outdoor: dict[int, np.ndarray] | None
+    ) -> Counts:
+        return evaluate_homes(
+            conn,
+            homes,
+            now,
+            self.policy,
+            self.policy_id,
+            outdoor_known=outdoor,
+            nearest_km=self.nearest_station_km,
+        )
+
+    def _sweep_serial(self, conn: psycopg.Connection, now: datetime, counts: Counts) -> None:
+        after = None
+        outdoor: dict[int, np.ndarray] = {}
+        while chunk := damp_store.homes_with_sensors(conn, after=after, limit=self.chunk_homes):
+            after = chunk[-1]
+            with self._lock:
+                counts.add(self._judge(conn, chunk, now, outdoor))
+            mono = time.monotonic()
+            self._last.update((h, mono) for h in chunk)
+
+    def _sweep_parallel(self, conn: psycopg.Connection, conninfo: str, now: datetime, counts: Counts) -> None:
+        # Spawned, not forked: a forked child would share (and on exit close) the parent's connections.
+        mp = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(
+            self.workers,
+            mp_context=mp,
+            initializer=_worker_init,
+            initargs=(conninfo, self.values, self.nearest_station_km),
+        ) as pool:
+            running: set[Future[Counts]] = set()
+            after = None
+            while chunk := damp_store.homes_with_sensors(conn, after=after, limit=self.chunk_homes):
+                after = chunk[-1]
+                running.add(pool.submit(_worker_chunk, chunk, now))
+                if len(running) >= 2 * self.workers:  # a bounded queue keeps memory bounded
+                    done, running = wait(running, return_when=FIRST_COMPLETED)
+                    for f in done:
+                        counts.add(f.result())
+            for f in running:
+                counts.add(f.result())
+        mono = time.monotonic()
+        self._last.update((h, mono) for h in counts.changed)
+
+    def _escalate(self, conn: psycopg.Connection, now: datetime) -> set[str]:
+        """Flag each step past its deadline once, in the case history; return the homes concerned."""
+        homes: set[str] = set()
+        for case in damp_store.cases_past_deadline(conn, now):
+            due = dict(outstanding(case))
+            for step in overdue_steps(case, now):
+                if step in case["overdue_steps"]:
+                    continue
+                note = (
+                    f"Overdue: {STEP_TEXT[step]} was due by {when(due[step], clock=step == 'emergency')} and is "
+                    f"not recorded as done. Escalated to the housing manager for the patch."
+                )
+                event = damp_store.Event(
+                    at=now,
+                    actor=SYSTEM,
+                    actor_role="system",
+                    action="overdue",
+                    note=note,
+                    from_status=case["status"],
+                    to_status=case["status"],
+                    details={"step": step, "due": _iso(due[step])},
+                )
+                with conn.transaction():
+                    if damp_store.flag_overdue(conn, case["id"], step, event):
+                        homes.add(case["home_id"])
+                        notify(
+                            conn,
+                            kind="damp.overdue",
+                            subject=str(case["id"]),
+                            audience=audience(case.get("patch"), None, "role:admin"),
+                            title=f"Damp and mould case {case['id']} (home {case['home_id']}): {STEP_TEXT[step]} "
+                            "is overdue",
+                            body=note,
+                            payload={
+                                "case_id": case["id"],
+                                "home_id": case["home_id"],
+                                "step": step,
+                                "due": _iso(due[step]),
+                            },
+                            dedupe_key=f"damp.overdue:{case['id']}:{step}",
+                            now=now,
+                        )
+        return homes
+
+    def _publish(self, ctx: AlertContext, conn: psycopg.Connection, homes: Iterable[str], now: datetime) -> int:
+        """Publish the retained alert of each home whose alert changed (or clear it); return how many went out."""
+        self._housekept = time.monotonic()
+        wanted = sorted(set(homes) | self._unpublished | set(damp_store.homes_with_case_changes(conn)))
+        sent = 0
+        for i in range(0, len(wanted), 500):
+            checked: list[tuple[str, str | None]] = []
+            for row in damp_store.alert_rows(conn, wanted[i : i + 500]):
+                home = row["home_id"]
+                body, sig = alert_body(row, now)
+                if sig != row["published_sig"]:
+                    if not ctx.publisher.publish("damp", home, body):
+                        self._unpublished.add(home)
+                        continue
+                    sent += 1
+                self._unpublished.discard(home)
+                checked.append((home, sig))
+            damp_store.mark_published(conn, checked)
+        return sent

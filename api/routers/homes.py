@@ -1,0 +1,159 @@
+"""Homes: the officer's work list (most at risk first) and one home with its sensors, damp and mould level,
+why, advice for the tenant and what the landlord is doing about it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query
+
+from alerts.damp import case_summary, tenant_deadline
+from api.deps import Conn, SettingsDep
+from api.routers.damp import HomeReader, text_param
+from core.damp import JUDGED_LEVELS, Assessment, tenant_advice
+from core.devices import device_status
+from store import damp as damp_store
+
+router = APIRouter(prefix="/homes", tags=["damp"])
+NOT_ASSESSED = "not_assessed"
+
+
+def _iso(at: datetime | None) -> str | None:
+    return None if at is None else at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _case(row: dict[str, Any]) -> dict[str, Any] | None:
+    if row.get("case_id") is None:
+        return None
+    return {col: row[f"case_{col}"] for col in damp_store.CASE_COLUMNS}
+
+
+@router.get("", summary="Homes the caller may see, most at risk first, then by the soonest case deadline")
+def list_homes(
+    user: HomeReader,
+    conn: Conn,
+    level: Annotated[str | None, Query(description="only homes at this level")] = None,
+    patch: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 500,
+) -> list[dict[str, Any]]:
+    """The work list: level, worst room, the main reason, and the open case with its next step and days left."""
+    if level is not None and level not in (*JUDGED_LEVELS, "insufficient_data"):
+        raise HTTPException(422, detail=f"level must be one of {', '.join((*JUDGED_LEVELS, 'insufficient_data'))}")
+    now = datetime.now(UTC)
+    out = []
+    for r in damp_store.list_homes(conn, user, level=level, patch=text_param(patch, "patch"), limit=limit):
+        case = _case(r)
+        out.append(
+            {
+                "id": r["id"],
+                "address": r["address"],
+                "patch": r["patch"],
+                "level": r["level"] or NOT_ASSESSED,
+                "assessed_at": _iso(r["assessed_at"]),
+                "worst_room": r["worst_room"],
+                "reason": (r["reasons"] or [None])[0],
+                "case": None if case is None else case_summary(case, now),
+            }
+        )
+    return out
+
+
+def _assessment(row: dict[str, Any]) -> Assessment:
+    """The stored assessment, enough of it for core.damp.tenant_advice."""
+    ev = row["evidence"] or {}
+    return Assessment(
+        level=row["level"],
+        reasons=tuple(row["reasons"] or ()),
+        figures=ev.get("figures", {}),
+        worst_room=row["worst_room"],
+        coverage=float(row["coverage"] or 0.0),
+        advice=tuple(ev.get("advice", ())),
+        assessed_at=row["assessment_at"],
+    )
+
+
+@router.get("/{home_id:path}", summary="A home, its sensors, its damp and mould level and why, advice for the tenant")
+def get_home(home_id: str, user: HomeReader, conn: Conn, settings: SettingsDep) -> dict[str, Any]:
+    """One home the caller may see (a tenant: only their own; an officer: their patch), else 404."""
+    row = None if "\x00" in home_id else damp_store.get_home(conn, user, home_id)
+    if row is None:
+        raise HTTPException(404, detail=f"no home {home_id!r}")
+    now = datetime.now(UTC)
+    sensors = []
+    # The outdoor feed: the device the registry names, else the nearest road station the evaluator used.
+    feed = ((row["evidence"] or {}).get("inputs") or {}).get("outdoor") or {}
+    outdoor_id = row["outdoor"] or feed.get("device_id")
+    outdoor: dict[str, Any] | None = {"id": outdoor_id} if outdoor_id else None
+    for d in damp_store.home_devices(conn, home_id, outdoor_id):
+        view = {
+            "id": d["id"],
+            "kind": d["kind"],
+            "name": d["name"],
+            "room": d["room"],
+            "status": device_status(
+                d["reported_status"],
+                d["last_seen"],
+                d["expected_interval_s"],
+                now,
+                default_interval_s=settings.default_interval_seconds,
+                stale_factor=settings.stale_after_factor,
+            ),
+            "last_seen": _iso(d["last_seen"]),
+            "latest": d["latest"],
+        }
+        if d["outdoor"]:
+            outdoor = view
+        else:
+            sensors.append(view)
+    case = damp_store.open_case_for(conn, home_id)
+    if row["level"] is None:
+        damp: dict[str, Any] = {
+            "level": NOT_ASSESSED,
+            "reasons": ["Not assessed yet: the home's sensors have not been evaluated."],
+        }
+        advice: list[str] = []
+    else:
+        ev = row["evidence"] or {}
+        damp = {
+            "level": row["level"],
+            "raw_level": row["raw_level"],
+            "assessed_at": _iso(row["assessed_at"]),
+            "reasons": list(row["reasons"] or []),
+            "worst_room": row["worst_room"],
+            "coverage": row["coverage"],
+            "figures": ev.get("figures"),
+            "findings": ev.get("findings"),
+            "notes": ev.get("notes"),
+            "outdoor_source": ev.get("outdoor_source"),
+            "held": None
+            if row["hold_level"] is None
+            else {"level": row["hold_level"], "since": _iso(row["hold_since"])},
+            "evidence": {
+                "assessment_id": row["assessment_id"],
+                "figures_at": _iso(row["assessment_at"]),
+                "policy_id": row["policy_id"],
+                "window": ev.get("window"),
+                "inputs": ev.get("inputs"),
+            },
+        }
+        advice = tenant_advice(
+            _assessment(row),
+            None if case is None else case["status"],
+            deadline=None if case is None else tenant_deadline(case),
+        )
+    return {
+        "id": row["id"],
+        "address": row["address"],
+        "patch": row["patch"],
+        "geometry": row["geometry"],
+        "properties": row["properties"],
+        "sensors": sensors,
+        "outdoor": None
+        if outdoor is None
+        else outdoor
+        | {"how": "configured" if row["outdoor"] else "nearest station", "distance_km": feed.get("distance_km")},
+        "damp": damp,
+        "advice": advice,
+        "case": None if case is None else case_summary(case, now),
+    }

@@ -1,0 +1,409 @@
+"""Damp sweep: one DampEvaluator sweep over 100,000 homes with 30 days of hourly readings each.
+
+Method: a fresh database (created and dropped here) on the PostgreSQL at PLACEWATCH_BENCH_DATABASE_URL
+(default: the local server), plain PostgreSQL migrations; homes, devices and series loaded with COPY; the
+hourly rollup (readings_hourly: what the evaluator reads) written with binary COPY, hour by hour across all
+series as ingest's rollup lays it out, not clustered by series. Each home has one room sensor
+(temperature and humidity, 720 hourly means each) and an outdoor feed from one of `--stations` road
+stations. Households are a mix: most dry and warm, some cold and damp, some borderline, some whose
+sensor has been silent for the last 8 days. Then one sweep, timed, with a counting stand-in for the
+MQTT publisher (the broker is not what is measured), at a fixed January time so every rule applies.
+
+    python -m bench.damp [--homes 100000] [--workers 2] [--chunk 1000] [--sweeps 1] [--keep] [--database NAME --reset]
+
+Target: 100,000 homes in about 60 s on 2 cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import resource
+import sys
+import threading
+import time
+import uuid
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import psycopg
+
+from alerts.context import AlertContext
+from alerts.damp import DampEvaluator
+from placewatch.settings import Settings
+from store.db import connect, open_pool
+from store.migrate import migrate
+
+ADMIN_DSN = os.environ.get("PLACEWATCH_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+NOW = datetime(2027, 1, 20, 10, 10, tzinfo=UTC)  # heating season: every rule applies
+DAYS = 30
+TARGET_S = 60.0
+PROFILES = {  # share, indoor temperature C (low, high), humidity % (low, high)
+    "warm_dry": (0.60, (19.5, 22.0), (42.0, 56.0)),
+    "borderline": (0.15, (18.5, 20.5), (58.0, 66.0)),
+    "cold": (0.05, (15.0, 17.0), (48.0, 56.0)),
+    "cold_damp": (0.15, (14.5, 17.0), (74.0, 86.0)),
+    "silent": (0.05, (19.5, 21.5), (45.0, 55.0)),  # sensor silent for the last 8 days
+}
+_PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+_HEADER = b"PGCOPY\n\xff\r\n\x00" + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")
+_ROW = np.dtype(
+    [
+        ("nf", ">i2"),
+        ("l1", ">i4"),
+        ("sid", ">i4"),
+        ("l2", ">i4"),
+        ("hour", ">i8"),
+        ("l3", ">i4"),
+        ("n", ">i8"),
+        ("l4", ">i4"),
+        ("total", ">f8"),
+        ("l5", ">i4"),
+        ("vmin", ">f8"),
+        ("l6", ">i4"),
+        ("vmax", ">f8"),
+    ]
+)
+
+
+class CountingPublisher:
+    """Stands in for AlertPublisher: counts what would be published."""
+
+    def __init__(self) -> None:
+        self.sent = 0
+        self.cleared = 0
+
+    def publish(self, kind: str, ident: str, body: dict[str, Any] | None, *, timeout: float = 10.0) -> bool:
+        """Count one alert."""
+        if body is None:
+            self.cleared += 1
+        else:
+            self.sent += 1
+        return True
+
+
+def _dsn_for(name: str) -> str:
+    info = psycopg.conninfo.conninfo_to_dict(ADMIN_DSN)
+    info["dbname"] = name
+    return psycopg.conninfo.make_conninfo(**info)
+
+
+def _copy_text(conn: psycopg.Connection, sql: str, rows: list[tuple[Any, ...]]) -> None:
+    with conn.cursor().copy(sql) as copy:
+        for r in rows:
+            copy.write_row(r)
+
+
+def _registry(conn: psycopg.Connection, homes: int, stations: int, profile: np.ndarray) -> dict[str, np.ndarray]:
+    """Homes, devices and series by COPY; the series ids of each home's sensor and station."""
+    names = list(PROFILES)
+    station_ids = [f"bench-station-{i:04d}" for i in range(stations)]
+    home_ids = [f"bench-home-{i:06d}" for i in range(homes)]
+    _copy_text(
+        conn,
+        "COPY devices (id, kind, name) FROM STDIN",
+        [(s, "road_station", f"Bench station {i}") for i, s in enumerate(station_ids)],
+    )
+    _copy_text(
+        conn,
+        "COPY homes (id, address, patch, outdoor, properties) FROM STDIN",
+        [
+            (
+                h,
+                f"{i + 1} Bench Street",
+                f"patch-{i % 40:02d}",
+                station_ids[i % stations],
+                f'{{"bench_profile": "{names[profile[i]]}"}}',
+            )
+            for i, h in enumerate(home_ids)
+        ],
+    )
+    _copy_text(
+        conn,
+        "COPY devices (id, kind, home_id, room, expected_interval_s) FROM STDIN",
+        [(f"bench-sensor-{i:06d}", "home_sensor", h, "bedroom", 300) for i, h in enumerate(home_ids)],
+    )
+    wanted = [(s, "air_temperature") for s in station_ids]
+    wanted += [(f"bench-sensor-{i:06d}", m) for i in range(homes) for m in ("temperature", "relative_humidity")]
+    _copy_text(conn, "COPY series (device_id, metric) FROM STDIN", wanted)
+    ids = {(d, m): sid for sid, d, m in conn.execute("SELECT id, device_id, metric FROM series")}
+    return {
+        "station": np.array([ids[(s, "air_temperature")] for s in station_ids], dtype=np.int32),
+        "temperature": np.array([ids[(f"bench-sensor-{i:06d}", "temperature")] for i in range(homes)], dtype=np.int32),
+        "humidity": np.array(
+            [ids[(f"bench-sensor-{i:06d}", "relative_humidity")] for i in range(homes)], dtype=np.int32
+        ),
+    }
+
+
+def _load_hours(dsn: str, hour_indices: list[int], start_us: int, arrays: dict[str, np.ndarray]) -> int:
+    """Binary COPY of the hourly rollup rows of these hours, for every series (one loader process)."""
+    t_sid, rh_sid, st_sid = arrays["temperature"], arrays["humidity"], arrays["station"]
+    t_base, rh_base, phase, silent_from = arrays["t_base"], arrays["rh_base"], arrays["phase"], arrays["silent_from"]
+    st_base = arrays["st_base"]
+    homes = len(t_sid)
+    rows = 0
+    with connect(dsn, autocommit=True) as conn:
+        with conn.cursor().copy("COPY readings_hourly FROM STDIN (FORMAT BINARY)") as copy:
+            copy.write(_HEADER)
+            for h in hour_indices:
+                rng = np.random.default_rng(h)
+                hod = h % 24
+                day = np.sin(2 * np.pi * (hod - 9) / 24)  # warmest mid-afternoon
+                weather = 2.0 * np.sin(2 * np.pi * h / (24 * 4.3))
+                alive = h < silent_from
+                n_alive = int(alive.sum())
+                t = t_base + 0.8 * day + 0.3 * rng.standard_normal(homes)
+                rh = (
+                    rh_base - 3.0 * day + 0.3 * weather + 1.5 * rng.standard_normal(homes) + 2.0 * np.sin(phase + h / 7)
+                )
+                rh = np.clip(rh, 5.0, 99.0)
+                st = st_base + 3.0 * day + weather + 0.5 * rng.standard_normal(len(st_sid))
+                sid = np.concatenate([t_sid[alive], rh_sid[alive], st_sid])
+                mean = np.concatenate([t[alive], rh[alive], st])
+                block = np.zeros(2 * n_alive + len(st_sid), dtype=_ROW)
+                block["nf"] = 6
+                block["l1"] = 4
+                block["sid"] = sid
+                block["l2"] = block["l3"] = block["l4"] = block["l5"] = block["l6"] = 8
+                block["hour"] = start_us + h * 3_600_000_000
+                block["n"] = 12
+                block["total"] = 12 * mean
+                block["vmin"] = mean - 0.3
+                block["vmax"] = mean + 0.3
+                copy.write(block.tobytes())
+                rows += len(block)
+            copy.write(b"\xff\xff")
+    return rows
+
+
+def build(dsn: str, homes: int, stations: int, loaders: int) -> dict[str, Any]:
+    """Create the registry and the 30 days of hourly means; return the profile of each home and timings."""
+    rng = np.random.default_rng(2027)
+    names = list(PROFILES)
+    shares = np.array([PROFILES[n][0] for n in names])
+    profile = rng.choice(len(names), size=homes, p=shares / shares.sum())
+    t_base = np.empty(homes)
+    rh_base = np.empty(homes)
+    for i, n in enumerate(names):
+        sel = profile == i
+        (t0, t1), (r0, r1) = PROFILES[n][1], PROFILES[n][2]
+        t_base[sel] = rng.uniform(t0, t1, sel.sum())
+        rh_base[sel] = rng.uniform(r0, r1, sel.sum())
+    hours = DAYS * 24
+    end = NOW.replace(minute=0, second=0, microsecond=0)
+    start = end - timedelta(hours=hours)
+    silent_from = np.where(profile == names.index("silent"), hours - 8 * 24, hours)
+
+    t0 = time.perf_counter()
+    with connect(dsn, autocommit=True) as conn:
+        migrate(conn, timescaledb="off")
+        series = _registry(conn, homes, stations, profile)
+        # A load, not a measurement: no WAL for the rollup and its key built once at the end.
+        conn.execute("ALTER TABLE readings_hourly SET UNLOGGED")
+        conn.execute("ALTER TABLE readings_hourly DROP CONSTRAINT readings_hourly_pkey")
+    t_registry = time.perf_counter() - t0
+    arrays = series | {
+        "t_base": t_base,
+        "rh_base": rh_base,
+        "phase": rng.uniform(0, 2 * np.pi, homes),
+        "silent_from": silent_from,
+        "st_base": rng.uniform(2.0, 6.0, stations),
+    }
+    start_us = int((start - _PG_EPOCH).total_seconds()) * 1_000_000
+    parts = [list(range(hours))[i::loaders] for i in range(loaders)]
+    t1 = time.perf_counter()
+    with ProcessPoolExecutor(loaders, mp_context=multiprocessing.get_context("spawn")) as pool:
+        rows = sum(pool.map(_load_hours, [dsn] * loaders, parts, [start_us] * loaders, [arrays] * loaders))
+    t_copy = time.perf_counter() - t1
+    t2 = time.perf_counter()
+    with connect(dsn, autocommit=True) as conn:
+        conn.execute("ALTER TABLE readings_hourly ADD PRIMARY KEY (series_id, hour)")
+        conn.execute("VACUUM ANALYZE")
+        size = conn.execute("SELECT pg_size_pretty(pg_total_relation_size('readings_hourly'))").fetchone()
+    t_index = time.perf_counter() - t2
+    return {
+        "profile": Counter(names[p] for p in profile),
+        "rows": rows,
+        "registry_s": t_registry,
+        "copy_s": t_copy,
+        "index_s": t_index,
+        "size": size[0] if size else "?",
+    }
+
+
+class BackendCpu:
+    """CPU seconds used by the PostgreSQL backends serving a database, sampled from /proc (local server only)."""
+
+    def __init__(self, dsn: str, dbname: str) -> None:
+        self.dsn, self.dbname = dsn, dbname
+        self.seen: dict[int, float] = {}
+        self.available = True
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> BackendCpu:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def seconds(self) -> float | None:
+        """The total, or None when the server's processes cannot be read."""
+        return sum(self.seen.values()) if self.available else None
+
+    def _run(self) -> None:
+        with connect(self.dsn, autocommit=True) as conn:
+            while True:
+                pids = [
+                    r[0]
+                    for r in conn.execute(
+                        "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                        (self.dbname,),
+                    )
+                ]
+                for pid in pids:
+                    try:
+                        self.seen[pid] = cpu_seconds(pid)
+                    except FileNotFoundError:
+                        pass  # the backend ended between the listing and the reading
+                    except (OSError, IndexError, ValueError):
+                        self.available = False  # not a local server, or not ours to read
+                if self._stop.wait(0.25):
+                    return
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process (from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def sweep(dsn: str, dbname: str, workers: int, chunk: int, sweeps: int) -> list[dict[str, Any]]:
+    """Run DampEvaluator sweeps at NOW; the figures of each, with the CPU seconds of every process involved."""
+    settings = Settings(database_url=dsn)
+    pool = open_pool(dsn, max_size=2)
+    publisher = CountingPublisher()
+    ctx = AlertContext(settings=settings, pool=pool, publisher=publisher, now=lambda: NOW)  # type: ignore[arg-type]
+    evaluator = DampEvaluator(settings, workers=workers, chunk_homes=chunk)
+    out = []
+    try:
+        for _ in range(sweeps):
+            children0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+            self0 = resource.getrusage(resource.RUSAGE_SELF)
+            load = os.getloadavg()[0]
+            with BackendCpu(dsn, dbname) as server:
+                t0 = time.perf_counter()
+                evaluator.sweep(ctx)
+                seconds = time.perf_counter() - t0
+            children1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+            self1 = resource.getrusage(resource.RUSAGE_SELF)
+            python_cpu = (children1.ru_utime + children1.ru_stime - children0.ru_utime - children0.ru_stime) + (
+                self1.ru_utime + self1.ru_stime - self0.ru_utime - self0.ru_stime
+            )
+            out.append(
+                (evaluator.last_sweep or {})
+                | {"wall_s": seconds, "python_cpu_s": python_cpu, "server_cpu_s": server.seconds, "load": load}
+            )
+        with pool.connection() as conn:
+            levels: dict[str, int] = dict(
+                conn.execute("SELECT level, count(*) FROM damp_home_state GROUP BY 1 ORDER BY 1").fetchall()
+            )
+            cases = conn.execute("SELECT count(*) FROM damp_cases").fetchone()
+        if out:
+            out[-1] |= {"levels": levels, "cases": cases[0] if cases else 0, "published": publisher.sent}
+    finally:
+        pool.close()
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Build, sweep, report, drop."""
+    ap = argparse.ArgumentParser(prog="python -m bench.damp", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--homes", type=int, default=100_000)
+    ap.add_argument("--stations", type=int, default=200)
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="evaluator processes (default: cores)")
+    ap.add_argument("--chunk", type=int, default=1000, help="homes per evaluation chunk")
+    ap.add_argument("--sweeps", type=int, default=1, help="sweeps to run (the second shows the steady state)")
+    ap.add_argument("--loaders", type=int, default=2, help="COPY processes for the data")
+    ap.add_argument("--keep", action="store_true", help="keep the database afterwards (its name is printed)")
+    ap.add_argument("--database", help="sweep a database kept by an earlier --keep run instead of building one")
+    ap.add_argument("--reset", action="store_true", help="with --database: forget earlier sweeps' results first")
+    args = ap.parse_args(argv)
+
+    name = args.database or f"pw_bench_damp_{uuid.uuid4().hex[:8]}"
+    if not name.startswith("pw_bench_damp_"):
+        ap.error("--database must name a pw_bench_damp_* database")
+    dsn = _dsn_for(name)
+    if not args.database:
+        with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        if not args.database:
+            print(f"database {name}: {args.homes:,} homes x {DAYS} days of hourly means, {args.stations} stations")
+            sys.stdout.flush()
+            built = build(dsn, args.homes, args.stations, args.loaders)
+            print(
+                f"loaded {built['rows']:,} hourly rows ({built['size']}) in {built['copy_s']:.0f} s COPY "
+                f"+ {built['index_s']:.0f} s key and analyse (registry {built['registry_s']:.1f} s); "
+                f"households: {dict(built['profile'])}"
+            )
+            sys.stdout.flush()
+        if args.database:
+            with connect(dsn, autocommit=True) as conn:
+                migrate(conn, timescaledb="off")  # migrations added since it was built
+                if args.reset:
+                    conn.execute("TRUNCATE damp_case_events, damp_cases, damp_home_state, damp_assessments")
+        results = sweep(dsn, name, args.workers, args.chunk, args.sweeps)
+        for i, r in enumerate(results, start=1):
+            homes_s = r["homes"] / r["wall_s"] if r["wall_s"] else 0.0
+            print(
+                f"\nsweep {i}: {r['homes']:,} homes in {r['wall_s']:.1f} s = {homes_s:,.0f} homes/s "
+                f"({args.workers} worker process{'es' if args.workers > 1 else ''}, chunks of {args.chunk}; "
+                f"load average {r['load']:.1f} when it started)\n"
+                f"  {r['hourly_rows']:,} hourly rows read; {r['assessments_stored']:,} assessments stored; "
+                f"{r['cases_opened']:,} cases opened; {r['alerts_published']:,} alerts "
+                f"(judging and storing {r['judging_seconds']:.1f} s, escalating and publishing "
+                f"{r['seconds'] - r['judging_seconds']:.1f} s)"
+            )
+            server = r["server_cpu_s"]
+            cpu = r["python_cpu_s"] + (server or 0.0)
+            print(
+                f"  CPU: {r['python_cpu_s']:.0f} s in Python (evaluator processes), "
+                + (f"{server:.0f} s in PostgreSQL; " if server is not None else "PostgreSQL not measured; ")
+                + f"{cpu / r['homes'] * 1000:.2f} ms of CPU a home; {cpu / 2:.0f} s on 2 otherwise idle cores"
+            )
+            if r.get("worker_peak_rss_mb"):
+                print(f"  peak RSS of a worker process: {r['worker_peak_rss_mb']:.0f} MB")
+        if results:
+            last, first = results[-1], results[0]
+            print(f"\nlevels: {last['levels']}; cases: {last['cases']:,}")
+            print(
+                f"peak RSS of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB "
+                "(it also built the data)"
+            )
+            target = TARGET_S * first["homes"] / 100_000
+            verdict = "within" if first["wall_s"] <= target else "over"
+            print(
+                f"target: {TARGET_S:.0f} s for 100,000 homes on 2 cores, so {target:.1f} s for {first['homes']:,}; "
+                f"first sweep {first['wall_s']:.1f} s, {verdict}"
+            )
+    finally:
+        if args.keep or args.database:
+            print(f"kept database {name}")
+        else:
+            with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,276 @@
+// Gritting for highways staff and duty officers: a map of the routes coloured by decision, each route's
+// decision with its reasons and times, road temperature charts of its stations, and the duty officer's
+// acknowledge / start / complete buttons (each recorded by the API with the user's name).
+
+import {
+  ACTIONS, ACTIVE, actionBadge, announce, api, ApiError, clock, degrees, el, failed, requireUser, STATUSES,
+  statusBadge, TREATING, when, ago,
+} from './common.js';
+import { routeMap, showEmpty, timeChart } from './charts.js';
+
+const REFRESH_MS = 60_000;
+const STATION_METRICS = [
+  ['road_surface_temperature', 'Road surface', '#1d4f91', 'solid'],
+  ['air_temperature', 'Air', '#505a5f', 'dash'],
+  ['dew_point', 'Dew point', '#00703c', 'dot'],
+];
+const VERBS = {
+  acknowledge: { label: 'Acknowledge', done: 'acknowledged', from: ['issued', 'escalated'] },
+  start: { label: 'Start treatment', done: 'marked as started', from: ['issued', 'escalated', 'acknowledged'], treating: true },
+  complete: { label: 'Complete treatment', done: 'marked as completed', from: ['in_progress'], treating: true },
+};
+
+const state = { routes: new Map(), stations: new Map(), who: null };
+
+function slug(id) {
+  return String(id).replace(/[^A-Za-z0-9_-]/g, '_');
+}
+
+function urgency(route) {
+  const d = route.decision;
+  if (!d) return 9;
+  const treating = TREATING.includes(d.action);
+  const rank = { escalated: 0, issued: 1, acknowledged: 2, in_progress: 3 }[d.status];
+  if (rank !== undefined && (treating || d.status === 'escalated')) return rank;
+  return rank !== undefined ? 5 : 6;
+}
+
+function sorted(routes) {
+  return [...routes].sort((a, b) => urgency(a) - urgency(b) || a.priority - b.priority || a.name.localeCompare(b.name));
+}
+
+// -- the map ----------------------------------------------------------------------------------------
+
+function drawMap() {
+  const routes = [...state.routes.values()].map((r) => ({
+    id: r.id, name: r.name, geometry: r.geometry, action: r.decision ? r.decision.action : 'unknown',
+    status: r.decision ? r.decision.status : null,
+  }));
+  const stations = [...state.stations.values()]
+    .filter((d) => d.geometry && d.geometry.type === 'Point')
+    .map((d) => {
+      const rst = d.latest && d.latest.road_surface_temperature;
+      return { id: d.id, name: d.name, lon: d.geometry.coordinates[0], lat: d.geometry.coordinates[1], rst: rst ? rst.value : null, at: rst ? rst.ts : null };
+    });
+  return routeMap(document.getElementById('route-map'), routes, stations);
+}
+
+// -- a route ----------------------------------------------------------------------------------------
+
+function fact(term, ...value) {
+  return [el('dt', {}, term), el('dd', {}, ...value)];
+}
+
+function rateText(d) {
+  if (d.spread_rate_g_m2 === null || d.spread_rate_g_m2 === undefined) return null;
+  const passes = d.passes > 1 ? ` × ${d.passes} passes` : '';
+  return `${d.spread_rate_g_m2} g/m²${passes}, ${d.spread_type}`;
+}
+
+function routeCard(route) {
+  const d = route.decision;
+  const action = d ? d.action : 'unknown';
+  const id = `route-${slug(route.id)}`;
+  const card = el('article', { class: 'route', id, 'aria-labelledby': `${id}-name`, dataset: { routeId: route.id } });
+  card.style.borderLeftColor = (ACTIONS[action] || ACTIONS.unknown).colour;
+  card.append(
+    el('h3', { id: `${id}-name` }, route.name, el('span', { class: 'hint' }, ` · priority ${route.priority}`)),
+    el('p', { class: 'route__head' }, actionBadge(d ? action : null), d ? statusBadge(d.status) : null),
+  );
+  if (!d) {
+    card.append(el('p', { class: 'hint' }, route.evaluated_at ? `Last looked at ${when(route.evaluated_at)}.` : 'Not evaluated yet.'));
+  } else {
+    card.append(el('p', {}, d.message));
+    const facts = el('dl', { class: 'route__facts' });
+    const rate = rateText(d);
+    if (rate) facts.append(...fact('Spread', rate));
+    if (d.call_out_by) facts.append(...fact('Call out by', when(d.call_out_by), d.late ? el('span', { class: 'overdue' }, ' issued late') : null));
+    if (d.start_not_before) facts.append(...fact('Not before', when(d.start_not_before)));
+    if (d.start_by) facts.append(...fact('Start by', when(d.start_by)));
+    if (d.complete_by) facts.append(...fact('Complete by', when(d.complete_by)));
+    if (d.min_rst !== null && d.min_rst !== undefined) {
+      facts.append(...fact('Lowest road temperature', `${degrees(d.min_rst)}${d.min_rst_at ? ` at ${when(d.min_rst_at)}` : ''}`, d.worst_station ? ` (${d.worst_station})` : ''));
+    }
+    facts.append(...fact('Issued', when(d.issued_at)));
+    facts.append(
+      ...fact(
+        'Status',
+        el('span', { class: 'route__status', tabindex: '-1', dataset: { status: d.status } }, STATUSES[d.status] || d.status),
+        ` — by ${d.status_by}, ${when(d.status_at)}`,
+      ),
+    );
+    card.append(facts);
+    if (d.reasons && d.reasons.length) {
+      card.append(el('p', { class: 'hint' }, 'Why:'), el('ul', { class: 'reasons' }, d.reasons.map((r) => el('li', {}, r))));
+    }
+    if (ACTIVE.includes(d.status)) card.append(actionsForm(route, d, id));
+  }
+  card.append(stationsPanel(route, id, d && ACTIVE.includes(d.status) && TREATING.includes(d.action)));
+  return card;
+}
+
+function actionsForm(route, d, id) {
+  const form = el('form', { class: 'actions', 'aria-label': `Record what the crews do on ${route.name}` });
+  const noteId = `${id}-note`;
+  form.append(
+    el('div', { class: 'field' }, el('label', { for: noteId }, 'Note (optional)'), el('input', { type: 'text', id: noteId, name: 'note', maxlength: '2000', autocomplete: 'off' })),
+  );
+  for (const [verb, v] of Object.entries(VERBS)) {
+    const allowed = v.from.includes(d.status) && (!v.treating || TREATING.includes(d.action));
+    const b = el('button', { type: 'button', class: 'button', dataset: { action: verb }, disabled: !allowed }, v.label);
+    b.addEventListener('click', () => act(route.id, d.id, verb, form));
+    form.append(b);
+  }
+  form.addEventListener('submit', (e) => e.preventDefault());
+  return form;
+}
+
+async function act(routeId, decisionId, verb, form) {
+  const route = state.routes.get(routeId);
+  const buttons = form.querySelectorAll('button');
+  buttons.forEach((b) => { b.disabled = true; });
+  const note = form.note.value.trim();
+  try {
+    const updated = await api(`/api/v1/gritting/decisions/${decisionId}/${verb}`, { method: 'POST', body: note ? { note } : {} });
+    route.decision = updated;
+    replaceCard(route, true);
+    summary();
+    announce(`${route.name}: ${VERBS[verb].done} by you at ${clock(updated.status_at)}.`);
+  } catch (err) {
+    failed(err);
+    if (err instanceof ApiError && (err.status === 409 || err.status === 404)) await refresh(true);
+    else buttons.forEach((b) => { b.disabled = false; });
+  }
+}
+
+function replaceCard(route, focusStatus = false) {
+  const old = document.getElementById(`route-${slug(route.id)}`);
+  const card = routeCard(route);
+  if (old) old.replaceWith(card);
+  else document.getElementById('routes').append(card);
+  if (focusStatus) {
+    const s = card.querySelector('.route__status') || card.querySelector('h3');
+    s.setAttribute('tabindex', '-1');
+    s.focus();
+  }
+  drawMapSoon();
+}
+
+let mapTimer = null;
+function drawMapSoon() {
+  clearTimeout(mapTimer);
+  mapTimer = setTimeout(() => drawMap().catch(failed), 50);
+}
+
+// -- stations ---------------------------------------------------------------------------------------
+
+function stationsPanel(route, id, open) {
+  const n = route.stations.length;
+  const details = el('details', { class: 'route__stations', open });
+  details.append(el('summary', {}, n ? `Road temperatures at ${n} ${n === 1 ? 'station' : 'stations'}, last 24 hours` : 'No road stations on this route'));
+  const grid = el('div', { class: 'stations' });
+  details.append(grid);
+  let drawn = false;
+  const draw = () => {
+    if (drawn || !details.open || !n) return;
+    drawn = true;
+    for (const sid of route.stations) grid.append(stationFigure(sid, `${id}-${slug(sid)}`));
+  };
+  details.addEventListener('toggle', draw);
+  if (open) queueMicrotask(draw);
+  return details;
+}
+
+function stationFigure(stationId, id) {
+  const device = state.stations.get(stationId);
+  const name = (device && device.name) || stationId;
+  const chart = el('div', { class: 'chart chart--small', id: `${id}-chart` });
+  const caption = el('figcaption', { id: `${id}-caption` }, `${name}: loading…`);
+  const fig = el('figure', { class: 'chart-figure station', dataset: { station: stationId } }, el('h4', {}, name), chart, caption);
+  drawStation(stationId, device, chart, caption, name).catch((err) => {
+    showEmpty(chart, `Could not load the readings: ${err.message}`);
+  });
+  return fig;
+}
+
+async function drawStation(stationId, device, chart, caption, name) {
+  const have = device && device.latest ? Object.keys(device.latest) : ['road_surface_temperature'];
+  const start = new Date(Date.now() - 24 * 3600 * 1000).toISOString();
+  const wanted = STATION_METRICS.filter(([m]) => have.includes(m));
+  const got = await Promise.all(
+    wanted.map(([m]) => api(`/api/v1/devices/${encodeURIComponent(stationId)}/readings?metric=${m}&start=${encodeURIComponent(start)}`)),
+  );
+  const series = got
+    .map((r, i) => ({ name: wanted[i][1], colour: wanted[i][2], dash: wanted[i][3], points: r.points.filter((p) => typeof p.value === 'number') }))
+    .filter((s) => s.points.length);
+  const rst = device && device.latest && device.latest.road_surface_temperature;
+  caption.textContent = rst
+    ? `${name}: road surface ${degrees(rst.value)} at ${when(rst.ts)} (${ago(rst.ts)}). Dotted line: 0 °C.`
+    : `${name}: no road surface temperature yet.`;
+  if (!series.length) {
+    showEmpty(chart, 'No readings in the last 24 hours.');
+    return;
+  }
+  await timeChart(chart, series, { unit: '°C', yTitle: '°C', threshold: 0, thresholdLabel: '0 °C', small: true });
+}
+
+// -- loading ----------------------------------------------------------------------------------------
+
+function summary() {
+  const routes = [...state.routes.values()];
+  const treat = routes.filter((r) => r.decision && ACTIVE.includes(r.decision.status) && TREATING.includes(r.decision.action));
+  const waiting = routes.filter((r) => r.decision && ['issued', 'escalated'].includes(r.decision.status) && TREATING.includes(r.decision.action));
+  const parts = [`${routes.length} ${routes.length === 1 ? 'route' : 'routes'}`];
+  parts.push(`${treat.length} ${treat.length === 1 ? 'needs' : 'need'} treatment`);
+  if (waiting.length) parts.push(`${waiting.length} not yet acknowledged`);
+  document.getElementById('summary').textContent = `${parts.join(', ')}. Updated ${clock(new Date().toISOString())}.`;
+}
+
+function signature(route) {
+  const d = route.decision;
+  return d ? `${d.id}:${d.status}:${d.status_at}` : `none:${route.evaluated_at}`;
+}
+
+async function load() {
+  const [routes, devices] = await Promise.all([api('/api/v1/routes'), api('/api/v1/devices')]);
+  state.stations = new Map(devices.filter((d) => d.kind === 'road_station').map((d) => [d.id, d]));
+  return sorted(routes);
+}
+
+async function first() {
+  const routes = await load();
+  const box = document.getElementById('routes');
+  box.replaceChildren();
+  for (const r of routes) {
+    state.routes.set(r.id, r);
+    box.append(routeCard(r));
+  }
+  if (!routes.length) box.append(el('p', {}, 'There are no routes in the registry yet.'));
+  summary();
+  await drawMap();
+}
+
+// Later loads replace only the routes that changed, and never the one being worked on.
+async function refresh(force = false) {
+  const routes = await load();
+  for (const r of routes) {
+    const old = state.routes.get(r.id);
+    const card = document.getElementById(`route-${slug(r.id)}`);
+    if (old && signature(old) === signature(r) && !force) continue;
+    if (card && card.contains(document.activeElement) && !force) continue;
+    state.routes.set(r.id, r);
+    replaceCard(r);
+  }
+  summary();
+}
+
+const who = await requireUser(['highways', 'admin']);
+if (who) {
+  state.who = who;
+  try {
+    await first();
+  } catch (err) {
+    failed(err);
+  }
+  setInterval(() => refresh().catch(failed), REFRESH_MS);
+}

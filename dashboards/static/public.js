@@ -1,0 +1,79 @@
+// Open data, for anyone: road temperatures and gritting on a map and in tables, and homes only as totals by
+// area (the server withholds small areas). Reads only /open-data/*, never the token-protected API.
+
+import { actionBadge, ago, degrees, el, failed, optionalUser, percent, STATUSES, when } from './common.js';
+import { routeMap } from './charts.js';
+
+async function get(path) {
+  const r = await fetch(path, { headers: { Accept: 'application/json' }, cache: 'no-store' });
+  if (!r.ok) throw new Error(`${path} answered ${r.status}`);
+  return r.json();
+}
+
+function share(x) {
+  return x === null || x === undefined ? '–' : `${Math.round(x * 100)} %`;
+}
+
+function drawRoads(roads, gritting) {
+  const stations = roads.features.map((f) => ({
+    id: f.properties.id, name: f.properties.name, lon: f.geometry.coordinates[0], lat: f.geometry.coordinates[1],
+    rst: f.properties.road_surface_temperature, at: f.properties.road_surface_temperature_at,
+  }));
+  const routes = gritting.features.map((f) => ({
+    id: f.properties.id, name: f.properties.name, geometry: f.geometry,
+    action: f.properties.decision ? f.properties.decision.action : 'unknown',
+    status: f.properties.decision ? f.properties.decision.status : null,
+  }));
+  const mapDone = routeMap(document.getElementById('road-map'), routes, stations);
+
+  const tbody = document.getElementById('stations');
+  tbody.replaceChildren(...roads.features.map(({ properties: s }) => el('tr', {},
+    el('th', { scope: 'row' }, s.name || s.id, s.name ? el('span', { class: 'small' }, s.id) : null),
+    el('td', { class: 'num' }, degrees(s.road_surface_temperature)),
+    el('td', {}, s.surface_state || '–'),
+    el('td', { class: 'num' }, degrees(s.air_temperature)),
+    el('td', {}, s.road_surface_temperature_at ? [when(s.road_surface_temperature_at), el('span', { class: 'small' }, ago(s.road_surface_temperature_at))] : '–'),
+    el('td', {}, s.routes.join(', ') || '–'))));
+  if (!roads.features.length) tbody.append(el('tr', {}, el('td', { colspan: '6' }, 'No road stations yet.')));
+
+  const rbody = document.getElementById('routes');
+  rbody.replaceChildren(...gritting.features.map(({ properties: r }) => {
+    const d = r.decision;
+    return el('tr', {},
+      el('th', { scope: 'row' }, r.name),
+      el('td', { class: 'num' }, String(r.priority)),
+      el('td', {}, actionBadge(d ? d.action : null), d && d.spread_rate_g_m2 ? el('span', { class: 'small' }, `${d.spread_rate_g_m2} g/m²`) : null),
+      el('td', {}, d ? STATUSES[d.status] || d.status : '–'),
+      el('td', {}, d && d.start_by ? when(d.start_by) : '–'),
+      el('td', {}, d && d.complete_by ? when(d.complete_by) : '–'));
+  }));
+  if (!gritting.features.length) rbody.append(el('tr', {}, el('td', { colspan: '6' }, 'No routes yet.')));
+  return mapDone;
+}
+
+function drawAreas(body) {
+  const tbody = document.getElementById('areas');
+  tbody.replaceChildren(...body.areas.map((a) => el('tr', { dataset: { area: a.area } },
+    el('th', { scope: 'row' }, a.area),
+    el('td', { class: 'num' }, String(a.homes)),
+    el('td', { class: 'num' }, String(a.homes_with_data)),
+    ...['red', 'watch', 'advice', 'green', 'insufficient_data', 'not_assessed'].map((lvl) => el('td', { class: 'num' }, share(a.share[lvl]))),
+    el('td', { class: 'num' }, degrees(a.mean_temperature)),
+    el('td', { class: 'num' }, percent(a.mean_relative_humidity)))));
+  if (!body.areas.length) tbody.append(el('tr', {}, el('td', { colspan: '11' }, `No area has ${body.min_homes} or more homes with readings yet.`)));
+  const n = body.withheld_areas;
+  document.getElementById('withheld').textContent = n
+    ? `${n} ${n === 1 ? 'area is' : 'areas are'} not shown because fewer than ${body.min_homes} of ${n === 1 ? 'its' : 'their'} homes have readings.`
+    : `Every area has at least ${body.min_homes} homes with readings.`;
+}
+
+optionalUser();
+try {
+  const [roads, gritting, areas] = await Promise.all([
+    get('/open-data/roads.geojson'), get('/open-data/gritting.geojson'), get('/open-data/homes-by-area.json'),
+  ]);
+  drawAreas(areas);
+  await drawRoads(roads, gritting);
+} catch (err) {
+  failed(err);
+}
