@@ -25,9 +25,14 @@ def _panel_sql() -> list[tuple[str, str]]:
 
 def _expand_macros(sql: str) -> str:
     """Grafana's PostgreSQL macros, as Grafana expands them, for a 24-hour range."""
-    sql = re.sub(r"\$__timeGroupAlias\((\w+),\s*'(\d+)([smhd])'\)",
-                 lambda m: f"date_bin('{m.group(2)} {dict(s='seconds', m='minutes', h='hours', d='days')[m.group(3)]}', "
-                           f"{m.group(1)}, '2000-01-01') AS time", sql)
+    sql = re.sub(
+        r"\$__timeGroupAlias\((\w+),\s*'(\d+)([smhd])'\)",
+        lambda m: (
+            f"date_bin('{m.group(2)} {dict(s='seconds', m='minutes', h='hours', d='days')[m.group(3)]}', "
+            f"{m.group(1)}, '2000-01-01') AS time"
+        ),
+        sql,
+    )
     sql = re.sub(r"\$__timeFilter\((\w+)\)", r"\1 BETWEEN now() - interval '24 hours' AND now()", sql)
     assert "$__" not in sql, sql
     return sql

@@ -83,7 +83,8 @@ def test_seattle_replay_stores_each_station_time_and_metric_once_in_celsius(
     miswired = {
         row[0]
         for row in db.execute(
-            "SELECT device_id FROM device_problems WHERE code = 'miswired' AND closed_at IS NULL AND device_id = ANY(%s)",
+            "SELECT device_id FROM device_problems"
+            " WHERE code = 'miswired' AND closed_at IS NULL AND device_id = ANY(%s)",
             (stations,),
         )
     }
