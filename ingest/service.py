@@ -100,6 +100,8 @@ class IngestService:
             manual_ack=True,
             ca_file=settings.mqtt_ca_file,
         )
+        self.subscribed = threading.Event()  # set once the broker has acknowledged our subscriptions
+        self.client.on_subscribe = lambda *args: self.subscribed.set()
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message

@@ -123,7 +123,10 @@ def run_all(settings: Settings, *, registry: Path | None, simulate: bool) -> int
                     name="simulators",
                 )
             )
-        for t in threads:
+        threads[0].start()  # ingest first: a broker keeps nothing for a subscriber it has never seen
+        if not ingest.subscribed.wait(30):
+            log.warning("ingest has not subscribed after 30 s; starting the rest anyway")
+        for t in threads[1:]:
             t.start()
 
         app = create_app(settings)
