@@ -44,21 +44,11 @@ ACTION_TEXT = {
 }
 BIGINT_MAX = 2**63 - 1
 CaseId = Annotated[int, Path(ge=1, le=BIGINT_MAX)]
-_TIMES = (
-    "acknowledged_at",
-    "visited_at",
-    "investigation_done_at",
-    "summary_by",
-    "summary_sent_at",
-    "safety_work_by",
-    "safety_work_done_at",
-    "preventative_begin_by",
-    "preventative_physically_started_by",
-    "works_started_at",
-    "emergency_confirmed_at",
-    "emergency_by",
-    "closed_at",
-    "updated_at",
+# Every deadline and done time of a case (the summary already carries opened, aware and investigate-by).
+_TIMES = tuple(
+    c
+    for c in damp_store.CASE_COLUMNS
+    if c.endswith(("_at", "_by")) and c not in {"opened_at", "aware_at", "investigate_by"}
 )
 
 

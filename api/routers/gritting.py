@@ -302,48 +302,31 @@ def _transition(decision_id: int, action: str, user: Principal, conn: Any, body:
     return row
 
 
-@router.post(
-    "/gritting/decisions/{decision_id}/acknowledge",
-    summary="The duty officer has seen the decision (issued or escalated -> acknowledged)",
-    response_model=DecisionDetail,
-    responses={409: {"description": "the decision's status does not allow it; the detail says why"}},
-)
-def acknowledge(decision_id: int, user: Highways, conn: Conn, body: ActionBody | None = None) -> dict[str, Any]:
-    """Acknowledge, recording who, when and the note."""
-    return _transition(decision_id, "acknowledge", user, conn, body)
+# The lifecycle actions: one path each, one handler shape, recorded with who, when and the note.
+ACTIONS: dict[str, str] = {
+    "acknowledge": "The duty officer has seen the decision (issued or escalated -> acknowledged)",
+    "start": "Treatment has started (issued, escalated or acknowledged -> in_progress)",
+    "complete": "Treatment is complete (in_progress -> completed)",
+    "cancel": "Cancel the decision (any active status -> cancelled)",
+}
 
 
-@router.post(
-    "/gritting/decisions/{decision_id}/start",
-    summary="Treatment has started (issued, escalated or acknowledged -> in_progress)",
-    response_model=DecisionDetail,
-    responses={409: {"description": "the decision's status does not allow it; the detail says why"}},
-)
-def start(decision_id: int, user: Highways, conn: Conn, body: ActionBody | None = None) -> dict[str, Any]:
-    """Start treatment, recording who, when and the note."""
-    return _transition(decision_id, "start", user, conn, body)
+def _action_handler(action: str) -> Any:
+    def handler(decision_id: int, user: Highways, conn: Conn, body: ActionBody | None = None) -> dict[str, Any]:
+        return _transition(decision_id, action, user, conn, body)
+
+    handler.__name__ = action
+    handler.__doc__ = f"{action.capitalize()} the decision, recording who, when and the note."
+    return handler
 
 
-@router.post(
-    "/gritting/decisions/{decision_id}/complete",
-    summary="Treatment is complete (in_progress -> completed)",
-    response_model=DecisionDetail,
-    responses={409: {"description": "the decision's status does not allow it; the detail says why"}},
-)
-def complete(decision_id: int, user: Highways, conn: Conn, body: ActionBody | None = None) -> dict[str, Any]:
-    """Complete treatment, recording who, when and the note."""
-    return _transition(decision_id, "complete", user, conn, body)
-
-
-@router.post(
-    "/gritting/decisions/{decision_id}/cancel",
-    summary="Cancel the decision (any active status -> cancelled)",
-    response_model=DecisionDetail,
-    responses={409: {"description": "the decision's status does not allow it; the detail says why"}},
-)
-def cancel(decision_id: int, user: Highways, conn: Conn, body: ActionBody | None = None) -> dict[str, Any]:
-    """Cancel, recording who, when and why."""
-    return _transition(decision_id, "cancel", user, conn, body)
+for _action, _summary in ACTIONS.items():
+    router.post(
+        f"/gritting/decisions/{{decision_id}}/{_action}",
+        summary=_summary,
+        response_model=DecisionDetail,
+        responses={409: {"description": "the decision's status does not allow it; the detail says why"}},
+    )(_action_handler(_action))
 
 
 # -- forecasts in -----------------------------------------------------------------------------------
