@@ -33,7 +33,7 @@ _PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 # A home's devices that measure its rooms: the ones placed in it, except the one named as its outdoor feed.
 _ROOM_DEVICE = "d.home_id = h.id AND d.id IS DISTINCT FROM h.outdoor"
 
-# The soonest deadline of a step not yet done (NULL when none): the same steps as alerts.damp.outstanding.
+# The soonest deadline of a step not yet done (NULL when none): the same steps as core.cases.outstanding.
 # LEAST ignores NULLs. A case is overdue exactly when this is in the past.
 NEXT_DUE = """LEAST(
     CASE WHEN c.emergency_by IS NOT NULL AND (c.investigation_done_at IS NULL OR c.safety_work_done_at IS NULL)
@@ -70,7 +70,7 @@ CASE_COLUMNS = (
     "updated_at",
 )
 _CASE_SELECT = ", ".join(f"c.{col}" for col in CASE_COLUMNS)
-# Columns an officer's action may change (alerts.damp.apply_action returns some of these).
+# Columns an officer's action may change (core.cases.apply_action returns some of these).
 UPDATABLE = frozenset(CASE_COLUMNS) - {"id", "home_id", "opened_at", "aware_at", "aware_source", "assessment_id"}
 
 

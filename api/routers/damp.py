@@ -8,8 +8,9 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from pydantic import BaseModel, Field, field_validator
 
-from alerts.damp import STEP_TEXT, CaseConflict, apply_action, audience, case_summary, notify, outstanding, when
+from alerts.damp import audience, notify
 from api.deps import Conn, require
+from core.cases import STEP_TEXT, CaseConflict, apply_action, case_summary, outstanding, when
 from core.damp import CASE_STATUSES
 from core.model import Principal
 from store import damp as damp_store

@@ -8,9 +8,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query
 
-from alerts.damp import case_summary, tenant_deadline
 from api.deps import Conn, SettingsDep
 from api.routers.damp import HomeReader, text_param
+from core.cases import case_summary, tenant_deadline
 from core.damp import JUDGED_LEVELS, Assessment, tenant_advice
 from core.devices import device_status
 from store import damp as damp_store

@@ -15,8 +15,9 @@ import httpx
 import pytest
 
 from alerts.context import AlertContext
-from alerts.damp import CaseConflict, DampEvaluator, apply_action, derive_status, outstanding, overdue_steps
+from alerts.damp import DampEvaluator
 from alerts.publisher import AlertPublisher
+from core.cases import CaseConflict, apply_action, derive_status, outstanding, overdue_steps
 from core.workdays import LONDON, add_working_days, summary_by, working_days_between
 from placewatch.settings import Settings
 from simulators.home import HomeSensor
