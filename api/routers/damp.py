@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from alerts.damp import audience, notify
 from api.deps import Conn, require
-from core.cases import STEP_TEXT, CaseConflict, apply_action, case_summary, outstanding, when
+from core.cases import ACTIONS, STEP_TEXT, CaseConflict, apply_action, case_summary, outstanding, when
 from core.damp import CASE_STATUSES
 from core.model import Principal
 from store import damp as damp_store
@@ -21,16 +21,7 @@ router = APIRouter(prefix="/damp", tags=["damp"])
 HomeReader = Annotated[Principal, Depends(require("admin", "officer", "tenant"))]
 CaseWorker = Annotated[Principal, Depends(require("admin", "officer"))]
 
-Action = Literal[
-    "acknowledge",
-    "visit",
-    "investigation_done",
-    "summary_sent",
-    "safety_work_done",
-    "works_started",
-    "confirm_emergency",
-    "close",
-]
+Action = Literal[ACTIONS]  # type: ignore[valid-type]  # the case rules' own list of actions
 _FUTURE_SLACK = timedelta(minutes=5)
 # What the officer and the tenant are told of each action (never the officer's own note, which may be internal).
 ACTION_TEXT = {
