@@ -24,8 +24,13 @@ class BoundedQueue(Generic[T]):
         self._bytes = 0
         self._max_bytes = max_bytes
         self._max_items = max_items
-        self._cond = threading.Condition()
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
         self._flushing = False
+        self._takers = 0  # take_batch() calls waiting for items
+        self._rows = 0  # rows held
+        self._wanted = 1  # rows the waiting take_batch() needs before it is worth waking
+        self._putters = 0  # put() calls waiting for room
 
     def __len__(self) -> int:
         return len(self._items)
@@ -43,12 +48,19 @@ class BoundedQueue(Generic[T]):
 
     def put(self, item: T) -> None:
         """Add an item, waiting while the queue is full (an item larger than the bound still goes in alone)."""
-        with self._cond:
+        # The plain lock, and a notification only when someone waits: put() runs once per MQTT message.
+        with self._lock:
             while self._items and (self._bytes + item.size > self._max_bytes or len(self._items) >= self._max_items):
-                self._cond.wait()
+                self._putters += 1
+                try:
+                    self._cond.wait()
+                finally:
+                    self._putters -= 1
             self._items.append(item)
             self._bytes += item.size
-            self._cond.notify_all()
+            self._rows += max(item.rows, 1)
+            if self._takers and self._rows >= self._wanted:
+                self._cond.notify_all()
 
     def take_batch(self, *, max_rows: int, max_age_s: float, wait_s: float) -> list[T]:
         """Items in arrival order: waits up to wait_s for the first, then until max_rows rows or max_age_s pass."""
@@ -56,7 +68,7 @@ class BoundedQueue(Generic[T]):
         rows = 0
         with self._cond:
             if not self._items and not self._flushing:
-                self._cond.wait(wait_s)
+                self._wait(wait_s, 1)
                 if not self._items:
                     return out
             deadline = time.monotonic() + max_age_s
@@ -65,9 +77,20 @@ class BoundedQueue(Generic[T]):
                     item = self._items.popleft()
                     self._bytes -= item.size
                     out.append(item)
-                    rows += max(item.rows, 1)
-                self._cond.notify_all()
+                    n = max(item.rows, 1)
+                    rows += n
+                    self._rows -= n
+                if self._putters:
+                    self._cond.notify_all()
                 remaining = deadline - time.monotonic()
                 if rows >= max_rows or remaining <= 0 or self._flushing:
                     return out
-                self._cond.wait(remaining)
+                self._wait(remaining, max_rows - rows)
+
+    def _wait(self, timeout: float, wanted: int) -> None:
+        self._wanted = wanted
+        self._takers += 1
+        try:
+            self._cond.wait(timeout)
+        finally:
+            self._takers -= 1

@@ -21,6 +21,7 @@ import psycopg
 from core.model import Decoded, DecodeError, Reading
 from core.timeparse import check_time
 from ingest.decoders.base import Decoder, topic_matches
+from ingest.decoders.native import NativeDecoder
 from ingest.queue import BoundedQueue
 from placewatch.metrics import MetricsServer, ingest_metrics
 from placewatch.mqttclient import connect_args, make_client
@@ -31,6 +32,8 @@ from store.writer import Batch, DeadLetter, Writer
 
 log = logging.getLogger("placewatch.ingest")
 DEAD_PAYLOAD_LIMIT = 64 * 1024  # bytes of an oversized payload kept in the dead-letter store
+_UNIX = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
 
 
 @dataclass(slots=True)
@@ -48,6 +51,8 @@ class Incoming:
     format: str | None
     size: int
     rows: int
+    device: str | None = None  # with fast: the native device id
+    fast: list[tuple[str, int, float]] | None = None  # a plain native message's readings (NativeDecoder.fast)
 
 
 @dataclass(slots=True)
@@ -92,6 +97,10 @@ class IngestService:
         self._auto_filters = [t.strip() for t in settings.auto_register_topics.split(",") if t.strip()]
         self._max_future = timedelta(minutes=settings.max_future_minutes)
         self._writer: Writer | None = None
+        # The fast lane for plain native readings, when native is the first decoder (it owns its topics then).
+        self._native = self.decoders[0] if self.decoders and isinstance(self.decoders[0], NativeDecoder) else None
+        self._max_future_us = int(self._max_future / _US)
+        self._earliest_us = (settings.earliest_reading - _UNIX) // _US
         self.client = make_client(
             settings.mqtt_url,
             client_id=settings.mqtt_client_id,
@@ -143,6 +152,33 @@ class IngestService:
 
     def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
         try:
+            native = self._native
+            if native is not None:
+                topic = msg.topic
+                payload = msg.payload
+                device = native.readings_device(topic)
+                if device is not None and len(payload) <= self.settings.max_payload_bytes:
+                    rows = native.fast(payload)
+                    if rows is not None:
+                        self.counters.received += 1
+                        self.queue.put(
+                            Incoming(
+                                msg.mid,
+                                msg.qos,
+                                self._session,
+                                topic,
+                                payload,
+                                self.now(),
+                                None,
+                                None,
+                                "native",
+                                len(payload) + 200,
+                                len(rows),
+                                device,
+                                rows,
+                            )
+                        )
+                        return
             item = self._decode(msg)
         except Exception as exc:  # never raise into paho's loop
             log.exception("unexpected failure decoding a message on %s", msg.topic)
@@ -350,8 +386,9 @@ class IngestService:
 
     def _ack(self, items: list[Incoming]) -> None:
         session = self._session
+        self.client.ack_many([it.mid for it in items if it.qos == 1 and it.session == session])
         for it in items:
-            if it.qos > 0 and it.session == session:
+            if it.qos == 2 and it.session == session:
                 self.client.ack(it.mid, it.qos)
 
     def _resolve_devices(self, items: list[Incoming]) -> set[str]:
@@ -361,17 +398,22 @@ class IngestService:
             self._known.clear()  # pick up registry changes (devices are never deleted, only added)
             self._known_at = time.monotonic()
         named: dict[str, Incoming] = {}
+        known = self._known
         for it in items:
+            if it.fast is not None:
+                if it.device not in known:
+                    named.setdefault(it.device, it)  # type: ignore[arg-type]
+                continue
             if it.decoded is None:
                 continue
             for dev in _device_ids(it.decoded):
-                if dev not in self._known:
+                if dev not in known:
                     named.setdefault(dev, it)
         if named:
             self._known |= self._writer.known_devices(named)
             if self.settings.auto_register:
                 new = [
-                    (dev, _guess_kind(it.decoded), it.format)
+                    (dev, _guess_kind(it), it.format)
                     for dev, it in named.items()
                     if dev not in self._known and self._auto_allowed(it.topic) and "\x00" not in dev
                 ]
@@ -386,7 +428,27 @@ class IngestService:
         known = self._resolve_devices(items)
         batch = Batch()
         now = self.now()
+        latest_us = (now - _UNIX) // _US + self._max_future_us
+        earliest_us = self._earliest_us
+        seen = batch.seen
         for it in items:
+            rows = it.fast
+            if rows is not None:
+                dev = it.device
+                assert dev is not None
+                if dev in known and all(earliest_us <= us <= latest_us for _, us, _ in rows):
+                    batch.fast.append((dev, rows))
+                    prev = seen.get(dev)
+                    if prev is None or prev < it.received_at:
+                        seen[dev] = it.received_at
+                    continue
+                # An unknown device or an implausible time: decode() and the checks below give the reasons.
+                assert self._native is not None
+                it.fast = None
+                try:
+                    it.decoded = self._native.decode(it.topic, it.payload, it.received_at)
+                except DecodeError as exc:  # pragma: no cover - what fast() takes decode() takes too
+                    it.error = str(exc)
             if it.decoded is None:
                 batch.dead.append(
                     DeadLetter(
@@ -462,8 +524,11 @@ def _device_from_topic(topic: str, prefix: str) -> str | None:
     return None
 
 
-def _guess_kind(d: Decoded | None) -> str:
-    metrics = {r.metric for r in d.readings} if d is not None else set()
+def _guess_kind(it: Incoming) -> str:
+    if it.fast is not None:
+        metrics = {m for m, _, _ in it.fast}
+    else:
+        metrics = {r.metric for r in it.decoded.readings} if it.decoded is not None else set()
     if metrics & {"road_surface_temperature", "surface_state", "freezing_point"}:
         return "road_station"
     if metrics & {"temperature", "relative_humidity"}:

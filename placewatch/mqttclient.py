@@ -1,8 +1,21 @@
-"""One way to make a paho-mqtt 2 client from a URL, used by ingest, alerts and the simulators."""
+"""One way to make a paho-mqtt 2 client from a URL, used by ingest, alerts and the simulators.
+
+The client is paho's with a faster receive path. paho reads each packet with three or more recv()
+calls (command byte, length bytes, body), one packet per select(), builds a full MQTT 5 Properties
+object (two dicts of every property name) for every PUBLISH even when it carries none, and sends each
+PUBACK with its own wake-up and send(). At tens of thousands of messages a second that, not the
+broker, is the limit (python -m bench.ingest measures both). Client therefore reads the socket
+64 KiB at a time and parses every whole packet in the buffer in one pass, decodes PUBLISH itself
+(Properties only when a packet has some), and sends a batch of PUBACKs as one write (ack_many).
+Everything else (connect, subscribe, keepalive, reconnect, TLS, QoS 2, callbacks) is paho's. It
+overrides private methods, so pyproject pins paho-mqtt to the minor versions tested here.
+"""
 
 from __future__ import annotations
 
 import ssl
+import struct
+import threading
 import weakref
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
@@ -44,6 +57,147 @@ class BrokerAddress:
         )
 
 
+_READ_SIZE = 65536
+_PUBLISH = 0x30
+_PUBACK = 0x40
+_H = struct.Struct("!H")
+
+
+class Client(mqtt.Client):
+    """paho's Client with buffered reads, its own PUBLISH decoding and bulk acknowledgements."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self._rbuf = b""
+        self._rpos = 0
+        self._ack_lock = threading.Lock()
+
+    # --- reading -----------------------------------------------------------------------------
+
+    def _sock_recv(self, bufsize: int) -> bytes:
+        """Serve paho's small reads from a buffer filled 64 KiB at a time."""
+        avail = len(self._rbuf) - self._rpos
+        if avail <= 0:
+            data = super()._sock_recv(max(bufsize, _READ_SIZE))
+            if len(data) <= bufsize:
+                return data
+            self._rbuf, self._rpos = data, bufsize
+            return data[:bufsize]
+        end = self._rpos + min(bufsize, avail)
+        out = self._rbuf[self._rpos : end]
+        self._rpos = end
+        return out
+
+    def _sock_close(self) -> None:
+        self._rbuf, self._rpos = b"", 0  # bytes of a dead connection must never reach a new one
+        super()._sock_close()
+
+    def loop_read(self, max_packets: int = 1) -> mqtt.MQTTErrorCode:
+        """Read what select() said is there, then every whole packet already buffered."""
+        rc = super().loop_read(max_packets)
+        while rc == mqtt.MQTT_ERR_SUCCESS and self._sock is not None and self._rpos < len(self._rbuf):
+            rc = super().loop_read(1)
+        return rc
+
+    def _packet_read(self) -> mqtt.MQTTErrorCode:
+        # Fast path: no packet half-read and a whole one waiting in the buffer.
+        if self._in_packet["command"] == 0:
+            buf, pos = self._rbuf, self._rpos
+            n = len(buf)
+            if n - pos >= 2:
+                length = 0
+                mult = 1
+                i = pos + 1
+                while i < n and i <= pos + 4:
+                    b = buf[i]
+                    length += (b & 127) * mult
+                    mult *= 128
+                    i += 1
+                    if not b & 128:
+                        break
+                else:
+                    return super()._packet_read()
+                end = i + length
+                if end <= n:
+                    self._rpos = end
+                    self._in_packet["command"] = buf[pos]
+                    self._in_packet["packet"] = buf[i:end]
+                    self._in_packet["pos"] = 0
+                    try:
+                        rc = self._packet_handle()
+                    except mqtt.MalformedPacket:
+                        rc = mqtt.MQTT_ERR_PROTOCOL
+                    self._in_packet["command"] = 0
+                    self._in_packet["packet"] = bytearray(b"")
+                    with self._msgtime_mutex:
+                        self._last_bytes_received = mqtt.time_func()
+                    return rc
+        return super()._packet_read()
+
+    def _handle_publish(self) -> mqtt.MQTTErrorCode:
+        header = self._in_packet["command"]
+        qos = (header & 0x06) >> 1
+        if qos == 2:
+            return super()._handle_publish()
+        packet = self._in_packet["packet"]
+        (slen,) = _H.unpack_from(packet, 0)
+        p = 2 + slen
+        topic = bytes(packet[2:p])
+        if not topic and self._protocol != mqtt.MQTTv5:
+            raise mqtt.MalformedPacket("topic can't be empty in MQTTv3")
+        mid = 0
+        if qos:
+            (mid,) = _H.unpack_from(packet, p)
+            p += 2
+        properties = None
+        if self._protocol == mqtt.MQTTv5:
+            if packet[p] == 0:  # no properties: the usual case
+                p += 1
+            else:
+                properties = Properties(PacketTypes.PUBLISH)
+                _, used = properties.unpack(bytes(packet[p:]))
+                p += used
+        message = mqtt.MQTTMessage(mid=mid, topic=topic)
+        message.dup = bool(header & 0x08)
+        message.qos = qos
+        message.retain = bool(header & 0x01)
+        message.properties = properties
+        message.payload = bytes(packet[p:])
+        message.timestamp = mqtt.time_func()
+        self._handle_on_message(message)
+        if qos == 1 and not self._manual_ack:
+            return self._send_puback(mid)
+        return mqtt.MQTT_ERR_SUCCESS
+
+    def _handle_on_message(self, message: mqtt.MQTTMessage) -> None:
+        # Without per-topic callbacks (message_callback_add), straight to on_message: paho would walk
+        # its topic matcher and take a second lock for every message.
+        if self._on_message_filtered._root._children:  # type: ignore[attr-defined]
+            super()._handle_on_message(message)
+            return
+        on_message = self._on_message
+        if on_message is None:
+            return
+        with self._in_callback_mutex:
+            try:
+                on_message(self, self._userdata, message)
+            except Exception as err:
+                self._easy_log(mqtt.MQTT_LOG_ERR, "Caught exception in on_message: %s", err)
+                if not self.suppress_exceptions:
+                    raise
+
+    # --- acknowledging -----------------------------------------------------------------------
+
+    def ack_many(self, mids: list[int]) -> None:
+        """Acknowledge these QoS 1 messages (manual_ack mode) with one write."""
+        if not mids:
+            return
+        # PUBACK: 0x40, remaining length 2, message id; as one big-endian 32-bit word each.
+        words = [0x40020000 | m for m in mids]
+        packet = struct.pack(f"!{len(words)}I", *words)
+        self._packet_queue(_PUBACK, packet, 0, 0)
+
+
 _CONFIG: weakref.WeakKeyDictionary[mqtt.Client, tuple[BrokerAddress, bool, mqtt.MQTTProtocolVersion]] = (
     weakref.WeakKeyDictionary()
 )
@@ -66,14 +220,14 @@ def make_client(
     persistent: bool = False,
     manual_ack: bool = False,
     ca_file: str | None = None,
-) -> mqtt.Client:
+) -> Client:
     """A configured, not yet connected paho v2 client. persistent keeps the session across reconnects."""
     addr = BrokerAddress.parse(url)
     proto = protocol_of(protocol)
     kwargs: dict[str, object] = {}
     if proto != mqtt.MQTTv5:
         kwargs["clean_session"] = not persistent
-    client = mqtt.Client(
+    client = Client(
         mqtt.CallbackAPIVersion.VERSION2,
         client_id=client_id,
         protocol=proto,

@@ -4,9 +4,10 @@ the windows that late or out-of-order readings touched. One connection, one tran
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 import orjson
 import psycopg
@@ -15,6 +16,22 @@ from core.model import Reading, StatusChange
 
 NOTIFY_CHANNEL = "placewatch_readings"
 _NOTIFY_LIMIT = 7000  # bytes; PostgreSQL refuses payloads from 8000
+
+# Binary COPY, written directly: header, then per row a field count and (length, bytes) per field, then a trailer.
+# A reading row is (series_id int4, ts timestamptz as int64 microseconds since 2000-01-01, value float8, label text).
+_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
+_COPY_TRAILER = b"\xff\xff"
+_ROW_VALUE = struct.Struct(">hiiiqidi").pack  # 4 fields: series id, time, value, NULL label
+_ROW_HEAD = struct.Struct(">hiiiq").pack  # 4 fields: series id, time; value and label follow
+_VALUE = struct.Struct(">id").pack
+_NULL = struct.pack(">i", -1)
+_LENGTH = struct.Struct(">i").pack
+PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+UNIX_TO_PG_US = 946_684_800_000_000  # microseconds from 1970-01-01 to 2000-01-01
+_US = timedelta(microseconds=1)
+
+# Readings as a decoder's fast lane gives them: per message, (device id, [(metric, epoch microseconds, value)]).
+FastRows = list[tuple[str, list[tuple[str, int, float]]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +51,7 @@ class Batch:
     """Everything one transaction writes."""
 
     readings: list[Reading] = field(default_factory=list)
+    fast: FastRows = field(default_factory=list)  # plain numeric readings, already checked, by message
     dead: list[DeadLetter] = field(default_factory=list)
     statuses: list[StatusChange] = field(default_factory=list)
     seen: dict[str, datetime] = field(default_factory=dict)
@@ -76,7 +94,7 @@ _AFTER = """{rollup}
   INSERT INTO late_windows (device_id, start_ts, end_ts)
   SELECT device_id, start_ts, end_ts FROM touched WHERE late
 )
-SELECT (SELECT count(*) FROM ins), (SELECT coalesce(array_agg(device_id ORDER BY device_id), '{{}}') FROM touched)
+SELECT (SELECT count(*) FROM ins), (SELECT coalesce(json_agg(device_id ORDER BY device_id), '[]')::text FROM touched)
 """
 
 # Fast path: no row of the batch exists yet (the usual case), so a plain insert, then bookkeeping from staging.
@@ -139,14 +157,15 @@ class Writer:
         # Series ids created in a transaction that rolls back do not exist: cache them only after commit.
         pending: dict[tuple[str, str], int] = {}
         with self.conn.transaction():
-            inserted, devices = self._write_readings(batch.readings, pending)
+            inserted, devices = self._write_readings(batch.readings, batch.fast, pending)
             self._write_dead(batch.dead)
             self._write_seen(batch.seen)
             self._write_statuses(batch.statuses)
             if devices:
                 self._notify(devices)
         self._series.update(pending)
-        return WriteResult(inserted, len(batch.readings) - inserted, len(batch.dead), tuple(devices))
+        total = len(batch.readings) + sum(len(rows) for _, rows in batch.fast)
+        return WriteResult(inserted, total - inserted, len(batch.dead), tuple(devices))
 
     def _series_ids(self, keys: set[tuple[str, str]], pending: dict[tuple[str, str], int]) -> None:
         missing = sorted(k for k in keys if k not in self._series)
@@ -167,21 +186,46 @@ class Writer:
         for sid, dev, met in rows:
             pending[(dev, met)] = sid
 
-    def _write_readings(self, readings: list[Reading], pending: dict[tuple[str, str], int]) -> tuple[int, list[str]]:
-        if not readings:
+    def _write_readings(
+        self, readings: list[Reading], fast: FastRows, pending: dict[tuple[str, str], int]
+    ) -> tuple[int, list[str]]:
+        if not readings and not fast:
             return 0, []
-        self._series_ids({(r.device_id, r.metric) for r in readings}, pending)
         ids = self._series
+        get = ids.get
+        buf = bytearray(_COPY_HEADER)
+        row_value = _ROW_VALUE
+        shift = UNIX_TO_PG_US
+        missed: list[tuple[str, str, int, float]] = []  # series not yet known: packed once their ids are
+        for dev, rows in fast:
+            for m, us, v in rows:
+                sid = get((dev, m))
+                if sid is None:
+                    missed.append((dev, m, us, v))
+                else:
+                    buf += row_value(4, 4, sid, 8, us - shift, 8, v, -1)
+        keys = {(r.device_id, r.metric) for r in readings if (r.device_id, r.metric) not in ids}
+        keys.update((dev, m) for dev, m, _, _ in missed)
+        self._series_ids(keys, pending)
+        for dev, m, us, v in missed:
+            buf += row_value(4, 4, pending[(dev, m)], 8, us - shift, 8, v, -1)
+        for r in readings:
+            key = (r.device_id, r.metric)
+            sid = ids.get(key)
+            if sid is None:
+                sid = pending[key]
+            buf += _ROW_HEAD(4, 4, sid, 8, (r.ts - PG_EPOCH) // _US)
+            buf += _NULL if r.value is None else _VALUE(8, r.value)
+            if r.label is None:
+                buf += _NULL
+            else:
+                label = r.label.encode()
+                buf += _LENGTH(len(label))
+                buf += label
+        buf += _COPY_TRAILER
         cur = self.conn.cursor()
         with cur.copy("COPY pw_staging (series_id, ts, value, label) FROM STDIN (FORMAT BINARY)") as copy:
-            copy.set_types(["int4", "timestamptz", "float8", "text"])
-            write = copy.write_row
-            for r in readings:
-                key = (r.device_id, r.metric)
-                sid = ids.get(key)
-                if sid is None:
-                    sid = pending[key]
-                write((sid, r.ts, r.value, r.label))
+            copy.write(buf)
         params = {"late_s": self.late_after_s}
         try:
             with self.conn.transaction():  # a savepoint: a duplicate undoes only this insert
@@ -190,7 +234,7 @@ class Writer:
         except psycopg.errors.UniqueViolation:
             row = cur.execute(self._conflict, params).fetchone()
         assert row is not None
-        return int(row[0]), list(row[1])
+        return int(row[0]), orjson.loads(row[1])
 
     def _write_dead(self, dead: list[DeadLetter]) -> None:
         if not dead:
@@ -208,11 +252,12 @@ class Writer:
     def _write_seen(self, seen: dict[str, datetime]) -> None:
         if not seen:
             return
-        ids = sorted(seen)
+        # As one JSON document: psycopg dumps Python lists element by element, orjson in one C call.
+        doc = orjson.dumps([{"id": i, "seen": seen[i]} for i in sorted(seen)])
         self.conn.execute(
             """UPDATE devices d SET last_seen = greatest(d.last_seen, x.seen)
-               FROM unnest(%s::text[], %s::timestamptz[]) AS x(id, seen) WHERE d.id = x.id""",
-            (ids, [seen[i] for i in ids]),
+               FROM json_to_recordset(%s::json) AS x(id text, seen timestamptz) WHERE d.id = x.id""",
+            (doc.decode(),),
         )
 
     def _write_statuses(self, statuses: list[StatusChange]) -> None:

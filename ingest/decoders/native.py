@@ -15,6 +15,9 @@ from .base import decoded, json_kind, load_json, reading
 
 MAX_ENTRIES = 10_000
 _NUMERIC = {m.name: (m.low, m.high) for m in METRICS.values() if m.categories is None}
+# Integer times the fast lane takes (parse_any's rule: from 1e11 milliseconds, else seconds), years 1973 to 3000.
+_MS_LOW, _MS_HIGH = 100_000_000_000, 32_503_680_000_000
+_S_LOW, _S_HIGH = 100_000_000, 100_000_000_000
 
 
 class NativeDecoder:
@@ -45,6 +48,52 @@ class NativeDecoder:
         if kind not in ("readings", "status"):
             raise DecodeError(f"topic {topic!r} ends in {kind!r}; expected 'readings' or 'status'")
         return device_id, kind
+
+    def readings_device(self, topic: str) -> str | None:
+        """The device id of a readings topic ({prefix}/devices/{id}/readings), else None."""
+        if topic.startswith(self._devices) and topic.endswith("/readings"):
+            return topic[len(self._devices) : -9] or None
+        return None
+
+    def fast(self, payload: bytes) -> list[tuple[str, int, float]] | None:
+        """The readings of a plain message as (metric, epoch microseconds, value), or None to use decode().
+
+        Plain: an object (or array of up to MAX_ENTRIES objects) with exactly `ts` as integer epoch
+        milliseconds or seconds and `values` of numeric metrics in range, no units. Whatever else a
+        message holds, even if valid, goes through decode(), which gives the reasons; for a plain
+        message both give the same readings.
+        """
+        try:
+            doc = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            return None
+        if type(doc) is dict:
+            entries = [doc]
+        elif type(doc) is list and 0 < len(doc) <= MAX_ENTRIES:
+            entries = doc
+        else:
+            return None
+        out: list[tuple[str, int, float]] = []
+        numeric = _NUMERIC
+        for e in entries:
+            if type(e) is not dict or len(e) != 2:
+                return None
+            ts = e.get("ts")
+            values = e.get("values")
+            if type(ts) is not int or type(values) is not dict or not values:
+                return None
+            if _MS_LOW <= ts < _MS_HIGH:
+                us = ts * 1000
+            elif _S_LOW <= ts < _S_HIGH:
+                us = ts * 1_000_000
+            else:
+                return None
+            for metric, raw in values.items():
+                bounds = numeric.get(metric)
+                if bounds is None or type(raw) not in (int, float) or not bounds[0] <= raw <= bounds[1]:
+                    return None
+                out.append((metric, us, float(raw)))
+        return out
 
     def decode(self, topic: str, payload: bytes, received_at: datetime) -> Decoded:
         """Decode a readings message (object or array) or a status message."""

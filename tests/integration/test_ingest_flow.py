@@ -86,6 +86,7 @@ def test_malformed_messages_are_dead_lettered_while_good_ones_flow(database_url,
         b'{"values": {"road_surface_temperature": 95}}': "outside the physical range",
         b'{"values": {"surface_state": "slushy"}}': "is not one of",
         b'{"ts": "2099-01-01T00:00:00Z", "values": {"air_temperature": 1}}': "in the future",
+        b'{"ts": 4070908800000, "values": {"air_temperature": 1}}': "in the future",  # the fast lane's shape
         b'{"ts": 0, "values": {"air_temperature": 1}}': "before 2000-01-01",
         b'{"ts": "yesterday", "values": {"air_temperature": 1}}': "not RFC 3339",
         b'{"values": {"road_surface_temperature": NaN}}': "not valid JSON",
@@ -98,7 +99,10 @@ def test_malformed_messages_are_dead_lettered_while_good_ones_flow(database_url,
         publisher.publish(
             topic, json.dumps({"ts": f"2026-01-15T07:{i:02d}:00Z", "values": {"air_temperature": 1.0 + i}})
         )
-    publisher.publish(f"placewatch/v1/devices/ghost-{uid}/readings", b'{"values": {"air_temperature": 1}}')
+    # Plain (fast-lane) messages are checked as strictly: an unknown device, a time far in the future.
+    publisher.publish(
+        f"placewatch/v1/devices/ghost-{uid}/readings", b'{"ts": 1768458600000, "values": {"air_temperature": 1}}'
+    )
     wait_until(lambda: _count(db, dev) == len(bad))
     rows = wait_until(
         lambda: (

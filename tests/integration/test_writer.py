@@ -45,3 +45,49 @@ def test_redelivered_and_in_batch_duplicates_are_stored_once_with_correct_rollup
         assert hourly[0][2] == pytest.approx(sum(1.0 + m for m in range(60)))
     last = db.execute("SELECT last_ts, last_value FROM series WHERE device_id = %s", (dev,)).fetchone()
     assert last == (T0 + timedelta(minutes=94), 95.0)
+
+
+def _us(ts: datetime) -> int:
+    return (ts - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+
+
+def test_fast_lane_rows_and_decoded_readings_are_stored_alike_in_one_batch(database_url, db, uid):
+    dev = f"wf-{uid}"
+    load(database_url, station(dev))
+    odd = T0 + timedelta(minutes=3, microseconds=123457)  # sub-millisecond times survive both paths
+    fast = [(dev, [("air_temperature", _us(T0 + timedelta(minutes=m)), -2.5 + m) for m in range(3)])]
+    fast.append((dev, [("air_temperature", _us(odd), 7.25), ("road_surface_temperature", _us(odd), -0.5)]))
+    decoded = [
+        Reading(dev, "surface_state", T0, None, "icy"),
+        Reading(dev, "dew_point", T0 + timedelta(minutes=10), -4.0, None),
+    ]
+    with connect(database_url, autocommit=True) as conn:
+        w = Writer(conn, engine=engine(conn))
+        first = w.write(Batch(readings=decoded, fast=fast))
+        assert (first.inserted, first.duplicates) == (7, 0) and first.devices == (dev,)
+        # Redelivered, with one new row: the conflict path keeps exactly one of each.
+        fast2 = [*fast, (dev, [("air_temperature", _us(T0 + timedelta(minutes=50)), 1.0)])]
+        again = w.write(Batch(readings=decoded, fast=fast2))
+        assert (again.inserted, again.duplicates) == (1, 7)
+    rows = db.execute(
+        """SELECT s.metric, r.ts, r.value, r.label FROM readings r JOIN series s ON s.id = r.series_id
+           WHERE s.device_id = %s ORDER BY s.metric, r.ts""",
+        (dev,),
+    ).fetchall()
+    assert rows == [
+        ("air_temperature", T0, -2.5, None),
+        ("air_temperature", T0 + timedelta(minutes=1), -1.5, None),
+        ("air_temperature", T0 + timedelta(minutes=2), -0.5, None),
+        ("air_temperature", odd, 7.25, None),
+        ("air_temperature", T0 + timedelta(minutes=50), 1.0, None),
+        ("dew_point", T0 + timedelta(minutes=10), -4.0, None),
+        ("road_surface_temperature", odd, -0.5, None),
+        ("surface_state", T0, None, "icy"),
+    ]
+    latest = dict(db.execute("SELECT metric, last_value FROM series WHERE device_id = %s", (dev,)).fetchall())
+    assert latest == {
+        "air_temperature": 1.0,
+        "dew_point": -4.0,
+        "road_surface_temperature": -0.5,
+        "surface_state": None,
+    }

@@ -1,0 +1,131 @@
+"""placewatch.mqttclient.Client parses what paho would, however the bytes arrive.
+
+The client reads 64 KiB at a time and parses whole packets from its buffer itself; packets split
+across reads, several packets in one read, long remaining lengths, MQTT 5 properties and QoS 0/1
+must all come out as paho's own client gives them. The socket is one end of a socketpair, the test
+writes the broker's bytes into the other end in random pieces.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+
+import paho.mqtt.client as mqtt
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from placewatch.mqttclient import Client
+
+
+def _remaining(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        b, n = n % 128, n // 128
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def publish_packet(topic: str, payload: bytes, qos: int, mid: int, props: Properties | None, v5: bool) -> bytes:
+    t = topic.encode()
+    body = struct.pack("!H", len(t)) + t
+    if qos:
+        body += struct.pack("!H", mid)
+    if v5:
+        body += props.pack() if props is not None else b"\x00"
+    body += payload
+    return bytes([0x30 | (qos << 1)]) + _remaining(len(body)) + body
+
+
+def _client(v5: bool, manual_ack: bool = True) -> tuple[Client, socket.socket, list[mqtt.MQTTMessage]]:
+    c = Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311, manual_ack=manual_ack)
+    ours, broker = socket.socketpair()
+    ours.setblocking(False)
+    c._sock = ours  # type: ignore[assignment]
+    got: list[mqtt.MQTTMessage] = []
+    c.on_message = lambda cl, u, m: got.append(m)
+    return c, broker, got
+
+
+messages = st.lists(
+    st.tuples(
+        st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00+#"), min_size=1, max_size=40),
+        st.one_of(st.binary(max_size=300), st.binary(min_size=66_000, max_size=90_000)),
+        st.sampled_from([0, 1]),
+        st.booleans(),  # with properties
+    ),
+    min_size=1,
+    max_size=12,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(messages, st.lists(st.integers(1, 70_000), min_size=1, max_size=30), st.booleans())
+def test_packets_in_any_pieces_come_out_whole_and_in_order(msgs, cuts, v5):
+    client, broker, got = _client(v5)
+    wire = b""
+    for i, (topic, payload, qos, with_props) in enumerate(msgs):
+        props = None
+        if with_props and v5:
+            props = Properties(PacketTypes.PUBLISH)
+            props.UserProperty = ("k", f"v{i}")
+            props.ContentType = "application/json"
+        wire += publish_packet(topic, payload, qos, i + 1, props, v5)
+    pos, k = 0, 0
+    broker.setblocking(True)
+    while pos < len(wire):
+        piece = wire[pos : pos + cuts[k % len(cuts)]]
+        broker.sendall(piece)
+        pos += len(piece)
+        k += 1
+        client.loop_read()
+    for _ in range(50):  # anything still buffered
+        client.loop_read()
+    assert [(m.topic, m.payload, m.qos, m.mid if m.qos else 0) for m in got] == [
+        (t, p, q, i + 1 if q else 0) for i, (t, p, q, _) in enumerate(msgs)
+    ]
+    for i, (m, (_, _, _, with_props)) in enumerate(zip(got, msgs, strict=True)):
+        if v5 and with_props:
+            assert m.properties.UserProperty == [("k", f"v{i}")]
+            assert m.properties.ContentType == "application/json"
+        else:
+            assert m.properties is None
+    client._sock_close()
+    broker.close()
+
+
+def test_ack_many_writes_one_puback_per_message():
+    client, broker, _ = _client(True)
+    client.ack_many([1, 2, 65535])
+    client.loop_write()
+    broker.settimeout(2)
+    data = broker.recv(100)
+    assert data == bytes([0x40, 2, 0, 1, 0x40, 2, 0, 2, 0x40, 2, 0xFF, 0xFF])
+    client._sock_close()
+    broker.close()
+
+
+def test_without_manual_ack_qos1_is_acknowledged_at_once():
+    client, broker, got = _client(True, manual_ack=False)
+    broker.sendall(publish_packet("a/b", b"x", 1, 7, None, True))
+    client.loop_read()
+    client.loop_write()
+    broker.settimeout(2)
+    assert broker.recv(100) == bytes([0x40, 2, 0, 7])
+    assert len(got) == 1
+    client._sock_close()
+    broker.close()
+
+
+def test_a_closed_connection_leaves_nothing_buffered_for_the_next():
+    client, broker, got = _client(True)
+    half = publish_packet("a/b", b"x" * 100, 1, 1, None, True)
+    broker.sendall(publish_packet("a/b", b"first", 1, 2, None, True) + half[:50])
+    client.loop_read()
+    assert [m.payload for m in got] == [b"first"]
+    client._sock_close()
+    assert client._rbuf == b"" and client._rpos == 0
+    broker.close()
