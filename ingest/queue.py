@@ -30,6 +30,7 @@ class BoundedQueue(Generic[T]):
         self._takers = 0  # take_batch() calls waiting for items
         self._rows = 0  # rows held
         self._wanted = 1  # rows the waiting take_batch() needs before it is worth waking
+        self._wanted_items = 1  # or items
         self._putters = 0  # put() calls waiting for room
 
     def __len__(self) -> int:
@@ -59,21 +60,23 @@ class BoundedQueue(Generic[T]):
             self._items.append(item)
             self._bytes += item.size
             self._rows += max(item.rows, 1)
-            if self._takers and self._rows >= self._wanted:
+            if self._takers and (self._rows >= self._wanted or len(self._items) >= self._wanted_items):
                 self._cond.notify_all()
 
-    def take_batch(self, *, max_rows: int, max_age_s: float, wait_s: float) -> list[T]:
-        """Items in arrival order: waits up to wait_s for the first, then until max_rows rows or max_age_s pass."""
+    def take_batch(self, *, max_rows: int, max_age_s: float, wait_s: float, max_items: int = 0) -> list[T]:
+        """Items in arrival order: waits up to wait_s for the first, then until max_rows rows (or max_items
+        items, when given) are there or max_age_s passes."""
         out: list[T] = []
         rows = 0
+        max_items = max_items or 1 << 62
         with self._cond:
             if not self._items and not self._flushing:
-                self._wait(wait_s, 1)
+                self._wait(wait_s, 1, 1)
                 if not self._items:
                     return out
             deadline = time.monotonic() + max_age_s
             while True:
-                while self._items and rows < max_rows:
+                while self._items and rows < max_rows and len(out) < max_items:
                     item = self._items.popleft()
                     self._bytes -= item.size
                     out.append(item)
@@ -83,12 +86,13 @@ class BoundedQueue(Generic[T]):
                 if self._putters:
                     self._cond.notify_all()
                 remaining = deadline - time.monotonic()
-                if rows >= max_rows or remaining <= 0 or self._flushing:
+                if rows >= max_rows or len(out) >= max_items or remaining <= 0 or self._flushing:
                     return out
-                self._wait(remaining, max_rows - rows)
+                self._wait(remaining, max_rows - rows, max_items - len(out))
 
-    def _wait(self, timeout: float, wanted: int) -> None:
+    def _wait(self, timeout: float, wanted: int, wanted_items: int) -> None:
         self._wanted = wanted
+        self._wanted_items = wanted_items
         self._takers += 1
         try:
             self._cond.wait(timeout)

@@ -253,6 +253,9 @@ class IngestService:
                     max_rows=self.settings.ingest_batch_rows,
                     max_age_s=self.settings.ingest_batch_ms / 1000.0,
                     wait_s=0.2 if stopping_since is None else 0.05,
+                    # The broker sends at most max_inflight unacknowledged messages: with half of them in
+                    # hand, commit, so that the other half keeps arriving meanwhile.
+                    max_items=max(1, self.settings.ingest_max_inflight // 2),
                 )
                 if items:
                     if not self._commit(items, stop_deadline=None if stopping_since is None else stopping_since + 20):

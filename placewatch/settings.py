@@ -48,7 +48,7 @@ class Settings(BaseSettings):
     format_options: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     # Ingest
-    ingest_batch_rows: int = Field(default=5000, ge=1, le=1_000_000)
+    ingest_batch_rows: int = Field(default=50_000, ge=1, le=1_000_000)
     ingest_batch_ms: int = Field(default=200, ge=1, le=600_000)
     ingest_max_inflight: int = Field(default=20_000, ge=1, le=65_535)
     ingest_queue_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)

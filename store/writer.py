@@ -73,23 +73,32 @@ _STAGE = """CREATE TEMP TABLE IF NOT EXISTS pw_staging (
 _ROLLUP = """
 , roll AS (
   INSERT INTO readings_hourly AS h (series_id, hour, n, total, vmin, vmax)
-  SELECT series_id, date_trunc('hour', ts), count(*), sum(value), min(value), max(value)
-  FROM ins WHERE value IS NOT NULL GROUP BY 1, 2 ORDER BY 1, 2
+  SELECT series_id, hour, n, total, vmin, vmax FROM g WHERE n > 0 ORDER BY 1, 2
   ON CONFLICT (series_id, hour) DO UPDATE SET
     n = h.n + excluded.n, total = h.total + excluded.total,
     vmin = least(h.vmin, excluded.vmin), vmax = greatest(h.vmax, excluded.vmax))"""
 
-# The bookkeeping that follows new readings, given a CTE `ins` of exactly the rows that were new.
-_AFTER = """{rollup}
-, latest AS (
-  SELECT DISTINCT ON (series_id) series_id, ts, value, label FROM ins ORDER BY series_id, ts DESC
+# The bookkeeping that follows new readings, given a CTE `ins` of exactly the rows that were new (no
+# (series, ts) twice). One pass groups them by series and hour (g: the rollup, and each series' first and
+# last time); a second finds each series' latest row by a join on its last time.
+_AFTER = """
+, g AS (
+  SELECT series_id, date_trunc('hour', ts) AS hour, count(value) AS n, sum(value) AS total,
+         min(value) AS vmin, max(value) AS vmax, min(ts) AS first_ts, max(ts) AS last_ts
+  FROM ins GROUP BY 1, 2
+){rollup}
+, per AS (
+  SELECT series_id, min(first_ts) AS first_ts, max(last_ts) AS last_ts FROM g GROUP BY 1
+), latest AS (
+  SELECT i.series_id, i.ts, i.value, i.label FROM ins i JOIN per p ON p.series_id = i.series_id AND p.last_ts = i.ts
 ), upd AS (
   UPDATE series s SET last_ts = l.ts, last_value = l.value, last_label = l.label
   FROM latest l WHERE s.id = l.series_id AND (s.last_ts IS NULL OR s.last_ts < l.ts)
 ), touched AS (
-  SELECT s.device_id, min(i.ts) AS start_ts, max(i.ts) AS end_ts,
-         bool_or(i.ts < s.last_ts OR i.ts < now() - make_interval(secs => %(late_s)s)) AS late
-  FROM ins i JOIN series s ON s.id = i.series_id GROUP BY s.device_id
+  -- A series' rows include one earlier than its latest stored reading exactly when its first row does.
+  SELECT s.device_id, min(p.first_ts) AS start_ts, max(p.last_ts) AS end_ts,
+         bool_or(p.first_ts < s.last_ts OR p.first_ts < now() - make_interval(secs => %(late_s)s)) AS late
+  FROM per p JOIN series s ON s.id = p.series_id GROUP BY s.device_id
 ), late AS (
   INSERT INTO late_windows (device_id, start_ts, end_ts)
   SELECT device_id, start_ts, end_ts FROM touched WHERE late

@@ -62,3 +62,16 @@ def test_put_waits_while_full_and_goes_on_when_the_writer_takes():
     assert len(q.take_batch(max_rows=4, max_age_s=0, wait_s=0)) == 2
     assert done.wait(5)
     assert len(q) == 9 and q.bytes == 900
+
+
+def test_a_batch_closes_at_max_items_even_with_few_rows():
+    q: BoundedQueue[Item] = BoundedQueue(max_bytes=10**9, max_items=10**6)
+    out: list[list[Item]] = []
+    t = threading.Thread(
+        target=lambda: out.append(q.take_batch(max_rows=10**6, max_age_s=30, wait_s=30, max_items=20))
+    )
+    t.start()
+    for i in range(25):
+        q.put(Item(i))
+    t.join(5)
+    assert not t.is_alive() and [i.n for i in out[0]] == list(range(20)) and len(q) == 5
