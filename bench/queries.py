@@ -11,8 +11,10 @@ import statistics
 import time
 from datetime import UTC, datetime, timedelta
 
+from api.routers.devices import device_list_json
 from bench.common import Figure, print_table
 from core.model import Principal
+from placewatch.settings import Settings
 from store import queries
 from store.db import connect
 from store.migrate import engine, migrate
@@ -132,7 +134,11 @@ def main(argv: list[str] | None = None) -> list[Figure]:
                 ).fetchall(),
                 max(3, a.runs // 4),
             )
-            api_devices = _timed(lambda: queries.devices(conn, ADMIN), max(3, a.runs // 4))
+            settings = Settings()
+            api_devices = _timed(
+                lambda: device_list_json(conn, ADMIN, settings, after=None, limit=None), max(3, a.runs // 4)
+            )
+            api_page = _timed(lambda: device_list_json(conn, ADMIN, settings, after=None, limit=1000), a.runs)
     figures = [
         Figure(
             "one sensor, a year in hourly buckets (rollup)",
@@ -153,11 +159,20 @@ def main(argv: list[str] | None = None) -> list[Figure]:
             latest < 200,
         ),
         Figure(
-            "GET /api/v1/devices query (all devices, admin)",
+            f"GET /api/v1/devices body, all {a.devices:,} devices (admin)",
             api_devices,
             "ms",
             "latest-value query above",
             api_devices / latest,
+            "",
+            None,
+        ),
+        Figure(
+            "GET /api/v1/devices?limit=1000 body (one page)",
+            api_page,
+            "ms",
+            "all devices, above",
+            api_page / api_devices,
             "",
             None,
         ),

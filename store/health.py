@@ -117,13 +117,13 @@ def sync(conn: psycopg.Connection, found: dict[str, list[Problem]], teams: dict[
     return changed
 
 
-def open_problems(conn: psycopg.Connection, device_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
-    """Open problems per device."""
+def open_problems(conn: psycopg.Connection, device_ids: list[str] | None) -> dict[str, list[dict[str, Any]]]:
+    """Open problems per device, of these devices (None: of every device; callers pick what they show)."""
     out: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for dev, code, message, team, opened in conn.execute(
         """SELECT device_id, code, message, team, opened_at FROM device_problems
-           WHERE closed_at IS NULL AND device_id = ANY(%s) ORDER BY opened_at""",
-        (device_ids,),
+           WHERE closed_at IS NULL AND (%s::text[] IS NULL OR device_id = ANY(%s)) ORDER BY opened_at""",
+        (device_ids, device_ids),
     ):
         out[dev].append({"code": code, "message": message, "team": team, "opened_at": opened.isoformat()})
     return out

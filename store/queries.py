@@ -28,18 +28,36 @@ def ping(conn: psycopg.Connection) -> bool:
     return conn.execute("SELECT 1").fetchone() == (1,)
 
 
-def devices(conn: psycopg.Connection, p: Principal, *, device_id: str | None = None) -> list[dict[str, Any]]:
-    """Devices visible to p (one if device_id is given), with their metrics and latest values."""
-    params = scope_params(p) | {"id": device_id}
+def devices(
+    conn: psycopg.Connection,
+    p: Principal,
+    *,
+    device_id: str | None = None,
+    after: str | None = None,
+    limit: int | None = None,
+    raw_json: bool = False,
+) -> list[dict[str, Any]]:
+    """Devices visible to p (one if device_id is given), with their metrics and latest values, by id.
+
+    after and limit page through them (ids greater than after, at most limit). With raw_json, `latest`
+    and `geometry` stay JSON text, for a caller that writes them out as they are.
+    """
+    params = scope_params(p) | {"id": device_id, "after": after, "limit": limit}
+    cast = "::text" if raw_json else ""
     rows = conn.cursor(row_factory=dict_row).execute(
         f"""SELECT d.id, d.kind, d.name, d.model, d.format, d.home_id, d.room, d.expected_interval_s,
-                   d.geometry, d.source, d.status AS reported_status, d.status_at, d.last_seen,
-                   coalesce((SELECT jsonb_object_agg(s.metric, jsonb_build_object(
-                        'ts', s.last_ts, 'value', coalesce(to_jsonb(s.last_value), to_jsonb(s.last_label))))
-                      FROM series s WHERE s.device_id = d.id), '{{}}'::jsonb) AS latest
+                   d.geometry{cast} AS geometry, d.source, d.status AS reported_status, d.status_at, d.last_seen,
+                   coalesce(l.latest, '{{}}'::jsonb){cast} AS latest
             FROM devices d
+            LEFT JOIN (
+                SELECT s.device_id, jsonb_object_agg(s.metric, jsonb_build_object(
+                         'ts', s.last_ts, 'value', coalesce(to_jsonb(s.last_value), to_jsonb(s.last_label)))) AS latest
+                FROM series s GROUP BY s.device_id
+            ) l ON l.device_id = d.id
             WHERE {DEVICE_SCOPE} AND (%(id)s::text IS NULL OR d.id = %(id)s)
-            ORDER BY d.id""",
+              AND (%(after)s::text IS NULL OR d.id > %(after)s)
+            ORDER BY d.id
+            LIMIT %(limit)s""",
         params,
     )
     return list(rows)

@@ -7,6 +7,7 @@ import io
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
 
@@ -48,13 +49,35 @@ def _device_view(row: dict[str, Any], settings: Any, now: datetime, problems: li
     }
 
 
-@router.get("", summary="Devices with id, kind, last_seen and status (online, offline, stale)")
-def list_devices(user: User, conn: Conn, settings: SettingsDep) -> list[dict[str, Any]]:
-    """Every device the caller may see."""
+@router.get(
+    "",
+    summary="Devices with id, kind, last_seen and status (online, offline, stale)",
+    response_model=list[dict[str, Any]],
+)
+def list_devices(
+    user: User,
+    conn: Conn,
+    settings: SettingsDep,
+    after: Annotated[str | None, Query(description="page on: only devices whose id sorts after this one")] = None,
+    limit: Annotated[int | None, Query(ge=1, le=100_000, description="at most this many (default: all)")] = None,
+) -> Response:
+    """Every device the caller may see, by id; `after` and `limit` page through a large fleet."""
+    return Response(device_list_json(conn, user, settings, after=after, limit=limit), media_type="application/json")
+
+
+def device_list_json(conn: Any, user: Any, settings: Any, *, after: str | None, limit: int | None) -> bytes:
+    """The device list as JSON: the stored JSON (latest values, geometry) is passed through unparsed."""
     now = datetime.now(UTC)
-    rows = queries.devices(conn, user)
-    problems = health.open_problems(conn, [r["id"] for r in rows])
-    return [_device_view(r, settings, now, problems.get(r["id"], [])) for r in rows]
+    rows = queries.devices(conn, user, after=after, limit=limit, raw_json=True)
+    ids = [r["id"] for r in rows]
+    problems = health.open_problems(conn, ids if len(ids) <= 1000 else None)
+    out = []
+    for r in rows:
+        view = _device_view(r, settings, now, problems.get(r["id"], []))
+        view["latest"] = orjson.Fragment(r["latest"])
+        view["geometry"] = None if r["geometry"] is None else orjson.Fragment(r["geometry"])
+        out.append(view)
+    return orjson.dumps(out)
 
 
 def _time(value: str | None, name: str, default: datetime) -> datetime:

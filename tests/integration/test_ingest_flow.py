@@ -54,6 +54,18 @@ def test_published_reading_comes_back_through_the_api(database_url, ingest, publ
     devices = httpx.get(f"{api_url}/api/v1/devices", headers=headers).json()
     mine = next(d for d in devices if d["id"] == dev)
     assert mine["kind"] == "road_station" and mine["status"] == "online" and mine["last_seen"]
+    assert mine["latest"]["road_surface_temperature"]["value"] == -1.2
+    assert mine["latest"]["surface_state"]["value"] == "wet"
+    # Pages of 3 (after = the last id of the previous page) give the same list, in order.
+    paged: list[dict] = []
+    while True:
+        params = {"limit": "3"} | ({"after": paged[-1]["id"]} if paged else {})
+        page = httpx.get(f"{api_url}/api/v1/devices", params=params, headers=headers).json()
+        assert len(page) <= 3
+        paged += page
+        if len(page) < 3:
+            break
+    assert [d["id"] for d in paged] == [d["id"] for d in devices]
 
 
 def test_same_message_delivered_twice_is_stored_once(database_url, db, ingest, publisher, uid):
