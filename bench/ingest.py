@@ -318,6 +318,52 @@ def _measure_ingest(dsn: str, prep: dict, *, target_rows: int, msgs: int) -> dic
     }
 
 
+def _measure_steady(dsn: str, url: str, prep: dict, a: argparse.Namespace, msgs: int) -> dict[str, float]:  # type: ignore[type-arg]
+    """Ingest a live stream at a fixed rate (each device once per steady_devices/steady_rate seconds):
+    CPU per 1,000 messages of ingest and its PostgreSQL backend, while keeping up."""
+    procs = [prep["start"](e) for e in prep["envs"]]
+    connected: dict[int, tuple[float, float]] = {}
+    for p in procs:
+        threading.Thread(target=_connected_at, args=(p, connected), daemon=True).start()
+    deadline = time.monotonic() + 60
+    while not connected and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)
+    backends = _pg_backend_pids(dsn, "placewatch")
+    ingest0 = sum(cpu_seconds(p.pid) for p in procs)
+    pg0 = sum(cpu_seconds(b) for b in backends)
+    run_fleet(
+        url,
+        devices=a.steady_devices,
+        count=msgs,
+        rate=a.steady_rate,
+        processes=2,
+        prefix="bench-f/v1",
+        id_prefix="bench",
+        window=200,
+    )
+    published = time.perf_counter()
+    deadline = time.monotonic() + 120
+    while _committed(prep["envs"]) < 2 * msgs and time.monotonic() < deadline:
+        time.sleep(0.02)
+    tail = time.perf_counter() - published
+    cpu_ingest = sum(cpu_seconds(p.pid) for p in procs) - ingest0
+    cpu_pg = sum(cpu_seconds(b) for b in backends) - pg0
+    committed = _committed(prep["envs"])
+    for p in procs:
+        p.terminate()
+    for p in procs:
+        p.wait(60)
+    if committed < 2 * msgs:
+        raise RuntimeError(f"steady stream: ingest committed {committed} of {2 * msgs} rows")
+    return {
+        "cpu_ms_per_1000": (cpu_ingest + cpu_pg) / msgs * 1e6,
+        "cpu_ingest_ms_per_1000": cpu_ingest / msgs * 1e6,
+        "cpu_pg_ms_per_1000": cpu_pg / msgs * 1e6,
+        "tail_s": tail,
+    }
+
+
 def main(argv: list[str] | None = None) -> list[Figure]:
     """Run the ingest benchmark and print its table."""
     ap = argparse.ArgumentParser(prog="python -m bench.ingest")
@@ -326,12 +372,15 @@ def main(argv: list[str] | None = None) -> list[Figure]:
     ap.add_argument("--naive", type=int, default=20_000, help="messages for the naive subscriber")
     ap.add_argument("--batch-messages", type=int, default=4000, help="messages of 100 readings")
     ap.add_argument("--processes", type=int, default=3, help="publisher processes")
+    ap.add_argument("--steady-devices", type=int, default=50_000, help="devices of the steady stream")
+    ap.add_argument("--steady-rate", type=int, default=5_000, help="messages/s of the steady stream")
+    ap.add_argument("--steady-seconds", type=int, default=20)
     a = ap.parse_args(argv)
     figures: list[Figure] = []
     tmp = Path(tempfile.mkdtemp(prefix="pw-bench-"))
     broker = start_mosquitto(tmp, persistence=False)
     url = broker.url
-    devices = device_ids(a.devices, "bench")
+    devices = device_ids(max(a.devices, a.steady_devices), "bench")
     try:
         with fresh_database() as dsn:
             from store.migrate import migrate
@@ -391,6 +440,17 @@ def main(argv: list[str] | None = None) -> list[Figure]:
                 f"binary COPY of the same rows {copy_rate:,.0f} rows/s"
             )
 
+            # (f) steady state: a live stream in which each message comes from a different device
+            sm = a.steady_rate * a.steady_seconds
+            prep4 = _run_ingest(dsn, url, "bench-f/v1", target_rows=2 * sm, msgs=sm)
+            steady = _measure_steady(dsn, url, prep4, a, sm)
+            print(
+                f"  steady stream of {a.steady_rate:,} msg/s from {a.steady_devices:,} devices: "
+                f"{steady['cpu_ms_per_1000']:.1f} core-ms per 1,000 messages (ingest "
+                f"{steady['cpu_ingest_ms_per_1000']:.1f} + PostgreSQL {steady['cpu_pg_ms_per_1000']:.1f}); "
+                f"all committed {steady['tail_s']:.2f} s after the last publish"
+            )
+
             figures += [
                 Figure(
                     "ingest msg/s vs broker to a do-nothing subscriber",
@@ -447,6 +507,17 @@ def main(argv: list[str] | None = None) -> list[Figure]:
                     d["cpu_ms_per_1000"] <= 40,
                 ),
             ]
+            figures.append(
+                Figure(
+                    f"  steady stream, {a.steady_rate:,} msg/s, each from another device",
+                    steady["cpu_ms_per_1000"],
+                    "ms",
+                    "backlog drain above",
+                    steady["cpu_ms_per_1000"] / d["cpu_ms_per_1000"],
+                    "",
+                    None,
+                )
+            )
             print_table("ingest", figures)
             print(
                 "* where cores allow: the broker, PostgreSQL, publisher and both workers share "
