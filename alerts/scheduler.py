@@ -41,7 +41,10 @@ def default_evaluators(settings: Settings) -> list[Evaluator]:
             if exc.name != module:
                 raise
             continue
-        found.append(getattr(mod, cls)(settings))
+        if cls == "DampEvaluator":
+            found.append(getattr(mod, cls)(settings, workers=settings.damp_workers))
+        else:
+            found.append(getattr(mod, cls)(settings))
     return found
 
 

@@ -72,6 +72,7 @@ class Settings(BaseSettings):
     # Alerts
     alerts_interval_minutes: int = Field(default=10, ge=1)
     damp_interval_minutes: int = Field(default=60, ge=1)
+    damp_workers: int = Field(default=1, ge=1, le=64)
     local_zone: str = "Europe/London"
     gritting_policy_file: Path | None = None
 
