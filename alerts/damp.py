@@ -40,14 +40,13 @@ from typing import Any, cast
 
 import numpy as np
 import orjson
-import pandas as pd
 import psycopg
 
 from alerts.context import AlertContext
 from core.cases import STEP_TEXT, case_summary, outstanding, overdue_steps, when
-from core.damp import Assessment, DampPolicy, Level, PreviousLevel, assess, level_rank
+from core.damp import Assessment, DampPolicy, HourlyHome, Level, PreviousLevel, assess_many, level_rank
 from core.notifications import check_audience
-from core.workdays import case_deadlines
+from core.workdays import AwaabDeadlines, case_deadlines
 from placewatch.settings import Settings
 from store import damp as damp_store
 from store import notifications
@@ -167,35 +166,21 @@ def evaluate_homes(
     inputs = damp_store.hourly_inputs(conn, home_ids, start, end, outdoor_known=outdoor_known, nearest_km=nearest_km)
     states = damp_store.home_states(conn, home_ids)
     hours = inputs.hours
-    grid = pd.date_range(start, periods=hours, freq="h")
-    tiled: dict[int, pd.DatetimeIndex] = {1: grid}
     missing = np.full(hours, np.nan)
-    outdoor_series: dict[int, pd.Series | None] = {}
+    outdoor_series: dict[int, np.ndarray | None] = {}
     counts = Counts(rows=inputs.rows)
 
-    new: list[damp_store.NewAssessment] = []
-    pending: list[tuple[str, Assessment, str, dict[str, Any] | None]] = []  # home, judgement, signature, evidence
+    judged: list[tuple[str, list[damp_store.RoomSensor], damp_store.OutdoorFeed | None, bool]] = []
+    batch: list[HourlyHome] = []
     for hid in home_ids:
         sensors = inputs.sensors.get(hid)
         if not sensors:
             continue  # lost its sensors since it was listed
-        n = len(sensors)
-        if n not in tiled:
-            tiled[n] = grid[np.tile(np.arange(hours), n)]
-        frame = pd.DataFrame(
-            {
-                "ts": tiled[n],
-                "room": np.repeat(np.array([s.room for s in sensors], dtype=object), hours),
-                "temperature": np.concatenate([_or(inputs.series(s.temperature_series), missing) for s in sensors]),
-                "relative_humidity": np.concatenate([_or(inputs.series(s.humidity_series), missing) for s in sensors]),
-            }
-        )
         feed = inputs.outdoor.get(hid)
         outdoor = None
         if feed is not None and feed.series_id is not None:
-            if feed.series_id not in outdoor_series:
-                values = inputs.series(feed.series_id)
-                outdoor_series[feed.series_id] = None if values is None else pd.Series(values, index=grid)
+            if feed.series_id not in outdoor_series:  # one array per feed, so it is judged once
+                outdoor_series[feed.series_id] = inputs.series(feed.series_id)
             outdoor = outdoor_series[feed.series_id]
         st = states.get(hid)
         previous = (
@@ -203,19 +188,35 @@ def evaluate_homes(
             if st is not None and st.hold_level is not None and st.hold_since is not None
             else None
         )
-        a = assess(frame, now, policy, outdoor=outdoor, previous=previous)
+        rooms = tuple(
+            (
+                s.room,
+                _or(inputs.series(s.temperature_series), missing),
+                _or(inputs.series(s.humidity_series), missing),
+            )
+            for s in sensors
+        )
+        batch.append(HourlyHome(rooms, outdoor, previous))
+        judged.append((hid, sensors, feed, outdoor is not None))
+    assessments = assess_many(batch, now, policy)
+
+    new: list[damp_store.NewAssessment] = []
+    pending: list[tuple[str, Assessment, str, str | None]] = []  # home, judgement, signature, evidence (JSON)
+    window = {"start": _iso(start), "end": _iso(end), "hours": hours}
+    for (hid, sensors, feed, has_outdoor), a in zip(judged, assessments, strict=True):
+        st = states.get(hid)
         sig = _signature(a.level, a.reasons)
-        evidence = None
+        evidence_json = None
         if st is None or st.signature != sig:
-            rooms: dict[str, list[str]] = {}
+            rooms_of: dict[str, list[str]] = {}
             for s in sensors:
-                rooms.setdefault(s.room, []).append(s.device_id)
+                rooms_of.setdefault(s.room, []).append(s.device_id)
             evidence = a.as_dict() | {
                 "policy_id": pid,
-                "window": {"start": _iso(start), "end": _iso(end), "hours": hours},
+                "window": dict(window),
                 "inputs": {
                     "source": "hourly means (readings_hourly)",
-                    "rooms": rooms,
+                    "rooms": rooms_of,
                     "outdoor": None
                     if feed is None
                     else {
@@ -223,10 +224,11 @@ def evaluate_homes(
                         "metric": feed.metric,
                         "how": feed.how,
                         "distance_km": feed.distance_km,
-                        "has_readings": outdoor is not None,
+                        "has_readings": has_outdoor,
                     },
                 },
             }
+            evidence_json = orjson.dumps(evidence).decode()
             new.append(
                 damp_store.NewAssessment(
                     home_id=hid,
@@ -236,19 +238,21 @@ def evaluate_homes(
                     worst_room=a.worst_room,
                     coverage=a.coverage,
                     reasons_json=orjson.dumps(list(a.reasons)).decode(),
-                    evidence_json=orjson.dumps(evidence).decode(),
+                    evidence_json=evidence_json,
                     policy_id=pid,
                     window_start=start,
                     window_end=end,
                 )
             )
-        pending.append((hid, a, sig, evidence))
+        pending.append((hid, a, sig, evidence_json))
 
     with conn.transaction():
         ids = damp_store.insert_assessments(conn, new)
         rows: list[damp_store.StateRow] = []
         events: list[tuple[int, damp_store.Event]] = []
-        for hid, a, sig, evidence in pending:
+        rises: dict[str, str] = {}  # home -> the level it rose from
+        to_open: list[tuple[str, str | None, Assessment, int | None, str | None, datetime | None]] = []
+        for hid, a, sig, evidence_json in pending:
             st = states.get(hid)
             was = st.level if st is not None else None
             red_since = None
@@ -272,7 +276,7 @@ def evaluate_homes(
             if was != a.level:
                 counts.changed.add(hid)
                 if was is not None and was != "insufficient_data" and level_rank(a.level) > level_rank(was):
-                    _notify_rise(conn, hid, was, a, now)
+                    rises[hid] = was
                 if st is not None and st.open_case_id is not None and was is not None:
                     events.append(
                         (
@@ -291,9 +295,21 @@ def evaluate_homes(
                         )
                     )
             if a.level == "red" and (st is None or st.open_case_id is None) and _may_open(st, red_since, now):
-                if _open_case(conn, hid, st.patch if st else None, a, now, assessment_id, evidence, red_since):
-                    counts.opened += 1
-                    counts.changed.add(hid)
+                # The case keeps the evidence of the assessment stored now (already in the database), or when the
+                # red assessment was stored earlier (a case closed during this red spell), the judgement itself.
+                case_evidence = None if evidence_json is not None else orjson.dumps(a.as_dict()).decode()
+                to_open.append((hid, st.patch if st else None, a, assessment_id, case_evidence, red_since))
+        deadlines = case_deadlines(now)
+        opened = _open_cases(conn, to_open, now, deadlines)
+        # Notifications in the order of the homes: a rise, then a case opened.
+        for hid, a, _, _ in pending:
+            if hid in rises:
+                _notify_rise(conn, hid, rises[hid], a, now)
+            if hid in opened:
+                patch, case_id = opened[hid]
+                _notify_case(conn, hid, patch, case_id, a, now, deadlines)
+                counts.opened += 1
+                counts.changed.add(hid)
         damp_store.upsert_states(conn, rows)
         damp_store.add_events(conn, events)
     counts.homes = len(pending)
@@ -312,53 +328,65 @@ def _may_open(st: damp_store.HomeState | None, red_since: datetime | None, now: 
     return (red_since is not None and red_since > st.last_closed_at) or now - st.last_closed_at >= REOPEN_AFTER
 
 
-def _open_case(
+def _open_cases(
+    conn: psycopg.Connection,
+    homes: Sequence[tuple[str, str | None, Assessment, int | None, str | None, datetime | None]],
+    now: datetime,
+    deadlines: AwaabDeadlines,
+) -> dict[str, tuple[str | None, int]]:
+    """Open a case for each (home, patch, red assessment, its id, evidence JSON or None for the stored assessment's,
+    red since), in order; the patch and case id of each home whose case opened (none when one was open already)."""
+    if not homes:
+        return {}
+    cases = []
+    for home_id, _, a, assessment_id, evidence_json, red_since in homes:
+        note = (
+            f"Opened by Placewatch: the home's damp and mould level is red. {a.reasons[0] if a.reasons else ''} "
+            "A sustained high-risk reading from the home's sensors is treated as the landlord becoming aware "
+            "(the conservative reading of Awaab's Law; whether sensor data alone makes a landlord aware is not "
+            f"settled), so the clock starts now: investigate by the end of {when(deadlines.investigate_by)} "
+            "(10 working days). Whether this is an emergency is for a person to confirm, not the sensors."
+        )
+        cases.append(
+            damp_store.NewCase(
+                home_id=home_id,
+                opened_at=now,
+                aware_at=deadlines.aware_at,
+                investigate_by=deadlines.investigate_by,
+                assessment_id=assessment_id,
+                evidence_json=evidence_json,
+                event=damp_store.Event(
+                    at=now,
+                    actor=SYSTEM,
+                    actor_role="system",
+                    action="opened",
+                    note=note,
+                    from_status=None,
+                    to_status="open",
+                    details={
+                        "aware_at": _iso(deadlines.aware_at),
+                        "aware_source": "sensors",
+                        "investigate_by": _iso(deadlines.investigate_by),
+                        "assessment_id": assessment_id,
+                        "red_since": _iso(red_since),
+                    },
+                ),
+            )
+        )
+    ids = damp_store.open_cases(conn, cases)
+    return {home_id: (patch, ids[home_id]) for home_id, patch, *_ in homes if home_id in ids}
+
+
+def _notify_case(
     conn: psycopg.Connection,
     home_id: str,
     patch: str | None,
+    case_id: int,
     a: Assessment,
     now: datetime,
-    assessment_id: int | None,
-    evidence: dict[str, Any] | None,
-    red_since: datetime | None,
-) -> bool:
-    deadlines = case_deadlines(now)
-    if evidence is None:  # the red assessment was stored earlier (a case closed during this red spell)
-        evidence = a.as_dict()
-    note = (
-        f"Opened by Placewatch: the home's damp and mould level is red. {a.reasons[0] if a.reasons else ''} "
-        "A sustained high-risk reading from the home's sensors is treated as the landlord becoming aware "
-        "(the conservative reading of Awaab's Law; whether sensor data alone makes a landlord aware is not "
-        f"settled), so the clock starts now: investigate by the end of {when(deadlines.investigate_by)} "
-        "(10 working days). Whether this is an emergency is for a person to confirm, not the sensors."
-    )
-    case_id = damp_store.open_case(
-        conn,
-        home_id=home_id,
-        opened_at=now,
-        aware_at=deadlines.aware_at,
-        investigate_by=deadlines.investigate_by,
-        assessment_id=assessment_id,
-        evidence_json=orjson.dumps(evidence).decode(),
-        event=damp_store.Event(
-            at=now,
-            actor=SYSTEM,
-            actor_role="system",
-            action="opened",
-            note=note,
-            from_status=None,
-            to_status="open",
-            details={
-                "aware_at": _iso(deadlines.aware_at),
-                "aware_source": "sensors",
-                "investigate_by": _iso(deadlines.investigate_by),
-                "assessment_id": assessment_id,
-                "red_since": _iso(red_since),
-            },
-        ),
-    )
-    if case_id is None:
-        return False
+    deadlines: AwaabDeadlines,
+) -> None:
+    """Tell the patch's officer and the tenant that a case opened."""
     reasons = "\n".join(f"- {r}" for r in a.reasons[:3])
     notify(
         conn,
@@ -384,7 +412,6 @@ def _open_case(
         dedupe_key=f"damp.case:{case_id}:opened",
         now=now,
     )
-    return True
 
 
 _RISE_TITLES = {
@@ -525,16 +552,17 @@ class DampEvaluator:
                 return
             try:
                 self._save_policy(conn)
+                published, early = 0, set[str]()
                 if self.workers > 1:
                     with self._lock:
                         conninfo = ctx.pool.conninfo
                         dsn = conninfo if isinstance(conninfo, str) else conninfo()
-                        self._sweep_parallel(conn, dsn, now, counts)
+                        published, early = self._sweep_parallel(ctx, conn, dsn, now, counts)
                 else:
                     self._sweep_serial(conn, now, counts)
                 judged = time.perf_counter()
                 counts.changed |= self._escalate(conn, now)
-                published = self._publish(ctx, conn, counts.changed, now)
+                published += self._publish(ctx, conn, counts.changed - early, now)
             finally:
                 damp_store.unlock(conn, SWEEP_LOCK)
         seconds = time.perf_counter() - started
@@ -644,7 +672,24 @@ class DampEvaluator:
             mono = time.monotonic()
             self._last.update((h, mono) for h in chunk)
 
-    def _sweep_parallel(self, conn: psycopg.Connection, conninfo: str, now: datetime, counts: Counts) -> None:
+    def _sweep_parallel(
+        self, ctx: AlertContext, conn: psycopg.Connection, conninfo: str, now: datetime, counts: Counts
+    ) -> tuple[int, set[str]]:
+        """Judge every home in worker processes. The alerts of a chunk's homes go out as soon as it is judged, while
+        the workers judge the next ones, except for homes whose cases the escalation after judging may flag (the
+        ones with a step past its deadline now: judging opens cases but moves no deadline), which wait for it.
+        Returns the alerts published and the homes whose alerts were seen to."""
+        hold = {case["home_id"] for case in damp_store.cases_past_deadline(conn, now)}
+        published, early = 0, set[str]()
+
+        def finished(f: Future[Counts]) -> None:
+            nonlocal published
+            part = f.result()
+            counts.add(part)
+            ready = part.changed - hold
+            published += self._publish_homes(ctx, conn, sorted(ready), now)
+            early.update(ready)
+
         # Spawned, not forked: a forked child would share (and on exit close) the parent's connections.
         mp = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(
@@ -661,11 +706,14 @@ class DampEvaluator:
                 if len(running) >= 2 * self.workers:  # a bounded queue keeps memory bounded
                     done, running = wait(running, return_when=FIRST_COMPLETED)
                     for f in done:
-                        counts.add(f.result())
-            for f in running:
-                counts.add(f.result())
+                        finished(f)
+            while running:
+                done, running = wait(running, return_when=FIRST_COMPLETED)
+                for f in done:
+                    finished(f)
         mono = time.monotonic()
         self._last.update((h, mono) for h in counts.changed)
+        return published, early
 
     def _escalate(self, conn: psycopg.Connection, now: datetime) -> set[str]:
         """Flag each step past its deadline once, in the case history; return the homes concerned."""
@@ -715,6 +763,10 @@ class DampEvaluator:
         """Publish the retained alert of each home whose alert changed (or clear it); return how many went out."""
         self._housekept = time.monotonic()
         wanted = sorted(set(homes) | self._unpublished | set(damp_store.homes_with_case_changes(conn)))
+        return self._publish_homes(ctx, conn, wanted, now)
+
+    def _publish_homes(self, ctx: AlertContext, conn: psycopg.Connection, wanted: list[str], now: datetime) -> int:
+        """Publish (or clear) the alert of each of these homes whose alert is not what was last published."""
         sent = 0
         for i in range(0, len(wanted), 500):
             checked: list[tuple[str, str | None]] = []

@@ -35,7 +35,7 @@ Hysteresis: a level rises at once; it comes down only once the readings have not
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cache, lru_cache
@@ -46,7 +46,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from core.metrics import METRICS
-from core.mould import DEFAULT_CMAT, growth_bound, mould_index, sensitivity
+from core.mould import DEFAULT_CMAT, peaks, sensitivity
 from core.physics import F_RSI_DWELLING, e_water, surface_temperature
 from core.workdays import LONDON
 
@@ -324,15 +324,22 @@ def _ns(values: Any, what: str) -> NDArray[np.int64]:
 
 def _outdoor_hourly(outdoor: pd.Series | None, grid: _Grid, policy: DampPolicy) -> tuple[Floats, str, str | None]:
     """Outdoor temperature per hour, its source, and a note saying how it was made."""
-    default = policy.default_outdoor_by_month
-    typical = None if default is None else np.asarray(default, dtype=np.float64)[grid.month_idx]
-    month_name = _MONTHS[int(grid.month_idx[-1])]
-    te: Floats = np.full(grid.hours, np.nan)
+    te: Floats | None = None
     if outdoor is not None and len(outdoor):
         ns = _ns(outdoor.index, "outdoor index")
         vals = np.asarray(outdoor.to_numpy(dtype=np.float64, na_value=np.nan), dtype=np.float64)
         keep = (ns >= grid.start_ns) & (ns < grid.start_ns + grid.hours * _HOUR_NS)
         te = _bin_hourly(ns[keep], np.zeros(int(keep.sum()), dtype=np.intp), 1, vals[keep], grid)[0]
+    return _outdoor_from_hourly(te, grid, policy)
+
+
+def _outdoor_from_hourly(te: Floats | None, grid: _Grid, policy: DampPolicy) -> tuple[Floats, str, str | None]:
+    """Outdoor temperature per hour, its source and note, from hourly means on the grid (None: no feed)."""
+    default = policy.default_outdoor_by_month
+    typical = None if default is None else np.asarray(default, dtype=np.float64)[grid.month_idx]
+    month_name = _MONTHS[int(grid.month_idx[-1])]
+    if te is None:
+        te = np.full(grid.hours, np.nan)
     measured = ~np.isnan(te)
     n_measured = int(measured.sum())
     if n_measured == 0:
@@ -451,23 +458,35 @@ class _Room:
     def figures(self, surface: bool) -> dict[str, float | int | None]:
         """JSON-ready figures: shares and mould index to 2 decimals, the rest to 1; None when unknown or skipped."""
         out: dict[str, float | int | None] = {}
-        for f in fields(self):
-            v = getattr(self, f.name)
-            if not surface and f.name.startswith(("surface_", "condensation", "mould")):
-                out[f.name] = None
+        for name, of_surface, digits in _figure_fields():
+            v = getattr(self, name)
+            if not surface and of_surface:
+                out[name] = None
             elif isinstance(v, int):
-                out[f.name] = v
+                out[name] = v
             elif not math.isfinite(v):
-                out[f.name] = None
+                out[name] = None
             else:
-                out[f.name] = round(v, 2 if f.name.startswith(("coverage", "cold", "mould")) else 1)
+                out[name] = round(v, digits)
         return out
 
 
-def _rooms(readings: pd.DataFrame, grid: _Grid, te: Floats, policy: DampPolicy) -> tuple[list[str], list[_Room], float]:
-    """Room names, the numbers of each room, and the share of room-hours with readings over the coverage window."""
-    H, week = grid.hours, 24 * policy.coverage_days
-    end_ns = grid.start_ns + H * _HOUR_NS
+@cache
+def _figure_fields() -> tuple[tuple[str, bool, int], ...]:
+    """Each figure's name, whether it is of the wall surface, and its decimals."""
+    return tuple(
+        (
+            f.name,
+            f.name.startswith(("surface_", "condensation", "mould")),
+            2 if f.name.startswith(("coverage", "cold", "mould")) else 1,
+        )
+        for f in fields(_Room)
+    )
+
+
+def _hourly_rooms(readings: pd.DataFrame, grid: _Grid) -> tuple[list[str], Floats, Floats]:
+    """Room names (sorted) and each room's hourly mean temperature and RH on the grid (NaN where none)."""
+    end_ns = grid.start_ns + grid.hours * _HOUR_NS
 
     # Hourly means per room: a bincount over (room, hour) is the resample, with no per-room groupby.
     ns = _ns(readings["ts"], "readings ts")
@@ -476,16 +495,28 @@ def _rooms(readings: pd.DataFrame, grid: _Grid, te: Floats, policy: DampPolicy) 
     rooms = [str(r) for r in room_index]
     R = len(rooms)
     if R == 0:
-        return [], [], 0.0
+        return [], np.zeros((0, grid.hours)), np.zeros((0, grid.hours))
     codes = np.asarray(room_codes, dtype=np.intp)
-    t_lim, rh_lim = METRICS["temperature"], METRICS["relative_humidity"]
-    t_raw = readings["temperature"].to_numpy(dtype=np.float64, na_value=np.nan)[in_window]
-    rh_raw = readings["relative_humidity"].to_numpy(dtype=np.float64, na_value=np.nan)[in_window]
-    # Physically impossible values are dropped rather than averaged in.
-    t_raw = np.where((t_raw >= t_lim.low) & (t_raw <= t_lim.high), t_raw, np.nan)
-    rh_raw = np.where((rh_raw >= rh_lim.low) & (rh_raw <= rh_lim.high), rh_raw, np.nan)
+    t_raw = _in_range(readings["temperature"].to_numpy(dtype=np.float64, na_value=np.nan)[in_window], "temperature")
+    rh_raw = _in_range(
+        readings["relative_humidity"].to_numpy(dtype=np.float64, na_value=np.nan)[in_window], "relative_humidity"
+    )
     T = _bin_hourly(ns[in_window], codes, R, t_raw, grid)
     RH = _bin_hourly(ns[in_window], codes, R, rh_raw, grid)
+    return rooms, T, RH
+
+
+def _in_range(values: Floats, metric: str) -> Floats:
+    """Physically impossible values dropped (NaN) rather than averaged in."""
+    lim = METRICS[metric]
+    return np.where((values >= lim.low) & (values <= lim.high), values, np.nan)
+
+
+def _room_stats(T: Floats, RH: Floats, te: Floats, grid: _Grid, policy: DampPolicy) -> tuple[list[_Room], Bools]:
+    """The numbers of each room (a row of T and RH), and which of its hours have readings. te is the outdoor
+    temperature per hour, for every room or one row per room. Every figure of a room depends on its own row only."""
+    H, week = grid.hours, 24 * policy.coverage_days
+    R = T.shape[0]
     valid = ~np.isnan(T) & ~np.isnan(RH)
 
     rh_day, cov_day = _window_mean(RH, valid, 24)
@@ -526,49 +557,64 @@ def _rooms(readings: pd.DataFrame, grid: _Grid, te: Floats, policy: DampPolicy) 
     d_above = d_full & (d_mean > policy.surface_rh_limit)
     d_max = np.where(d_full, d_mean, -np.inf).max(axis=1, initial=-np.inf)
 
+    # Only walls that reach the class's RHmin pay for the hourly recurrence, only from the first such hour
+    # (before it M stays 0), and only when the index could reach 0.005, below which the figure, to 2
+    # decimals, is 0 anyway.
     growth = s_valid & (srh >= sensitivity(policy.mould_class).rh_min) & (tsi > 0.0) & (tsi < 50.0)
     first_growth = growth.argmax(axis=1)
-
-    out: list[_Room] = []
-    for i in range(R):
-        m_peak = m_now = 0.0
-        if growth[i, first_growth[i]]:
-            # Only walls that reach the class's RHmin pay for the hourly recurrence, only from the
-            # first such hour (before it M stays 0), and only when the index could reach 0.005,
-            # below which the figure, to 2 decimals, is 0 anyway.
-            h0 = int(first_growth[i])
-            wall_t = np.where(s_valid[i, h0:], tsi[i, h0:], np.nan)
-            wall_rh = np.where(s_valid[i, h0:], srh[i, h0:], np.nan)
-            if growth_bound(wall_t, wall_rh, cls=policy.mould_class) >= 0.005:
-                series = mould_index(wall_t, wall_rh, cls=policy.mould_class, cmat=policy.mould_cmat)
-                m_peak, m_now = max(series), series[-1]
-        out.append(
-            _Room(
-                coverage_day=float(cov_day[i]),
-                coverage_week=float(cov_week[i]),
-                coverage_month=float(cov_month[i]),
-                rh_mean_day=float(rh_day[i]),
-                rh_mean_week=float(rh_week[i]),
-                rh_mean_month=float(rh_month[i]),
-                humid_hours_last_night=int(humid_night[i]),
-                humid_hours_last_24h=int(humid_24h[i]),
-                max_humid_hours_in_window=int(humid_max[i]),
-                max_very_humid_hours_in_window=int(very_humid_max[i]),
-                temperature_mean_week=float(t_week[i]),
-                temperature_min_week=float(t_min_week[i]),
-                cold_hours_share_week=float(cold_share[i]),
-                surface_temperature_min_week=float(tsi_min_week[i]),
-                surface_rh_mean_week=float(srh_week[i]),
-                surface_rh_max_day=float(d_max[i]),
-                surface_rh_days_above_limit=int(d_above[i].sum()),
-                surface_rh_days_in_a_row=_longest_run(d_above[i]),
-                condensation_hours_week=int(condensation[i]),
-                mould_index_peak=m_peak,
-                mould_index_now=m_now,
-            )
+    grows = np.flatnonzero(growth[np.arange(R), first_growth])
+    mould = dict.fromkeys(range(R), (0.0, 0.0))
+    if len(grows):
+        wall = s_valid[grows]
+        runs = peaks(
+            np.where(wall, tsi[grows], np.nan),
+            np.where(wall, srh[grows], np.nan),
+            first_growth[grows].tolist(),
+            cls=policy.mould_class,
+            cmat=policy.mould_cmat,
+            min_bound=0.005,
         )
-    coverage = float(valid[:, -week:].sum()) / (R * week)
-    return rooms, out, coverage
+        mould.update(zip(grows.tolist(), runs, strict=True))
+
+    # Plain floats and ints, as the figures need, read out of the arrays once.
+    cov_day_l, cov_week_l, cov_month_l = cov_day.tolist(), cov_week.tolist(), cov_month.tolist()
+    rh_day_l, rh_week_l, rh_month_l = rh_day.tolist(), rh_week.tolist(), rh_month.tolist()
+    night_l, h24_l, humid_max_l, very_max_l = (
+        humid_night.tolist(),
+        humid_24h.tolist(),
+        humid_max.tolist(),
+        very_humid_max.tolist(),
+    )
+    t_week_l, t_min_l, cold_l = t_week.tolist(), t_min_week.tolist(), cold_share.tolist()
+    tsi_min_l, srh_week_l, d_max_l = tsi_min_week.tolist(), srh_week.tolist(), d_max.tolist()
+    d_above_l, cond_l = d_above.sum(axis=1).tolist(), condensation.tolist()
+    out = [
+        _Room(
+            coverage_day=cov_day_l[i],
+            coverage_week=cov_week_l[i],
+            coverage_month=cov_month_l[i],
+            rh_mean_day=rh_day_l[i],
+            rh_mean_week=rh_week_l[i],
+            rh_mean_month=rh_month_l[i],
+            humid_hours_last_night=night_l[i],
+            humid_hours_last_24h=h24_l[i],
+            max_humid_hours_in_window=humid_max_l[i],
+            max_very_humid_hours_in_window=very_max_l[i],
+            temperature_mean_week=t_week_l[i],
+            temperature_min_week=t_min_l[i],
+            cold_hours_share_week=cold_l[i],
+            surface_temperature_min_week=tsi_min_l[i],
+            surface_rh_mean_week=srh_week_l[i],
+            surface_rh_max_day=d_max_l[i],
+            surface_rh_days_above_limit=d_above_l[i],
+            surface_rh_days_in_a_row=_longest_run(d_above[i]),
+            condensation_hours_week=cond_l[i],
+            mould_index_peak=mould[i][0],
+            mould_index_now=mould[i][1],
+        )
+        for i in range(R)
+    ]
+    return out, valid
 
 
 def _room_findings(room: str, r: _Room, policy: DampPolicy, *, heating: bool, surface: bool) -> list[Finding]:
@@ -662,6 +708,19 @@ def _room_findings(room: str, r: _Room, policy: DampPolicy, *, heating: bool, su
     return out
 
 
+def _grid_at(now: datetime, policy: DampPolicy) -> _Grid:
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("now must be an aware datetime")
+    now_ns = int(now.timestamp()) * 1_000_000_000  # whole seconds are plenty for hour bins
+    return _grid(
+        now_ns - now_ns % _HOUR_NS,
+        24 * policy.history_days,
+        policy.night_start_hour,
+        policy.night_end_hour,
+        policy.surface_lookback_days,
+    )
+
+
 def assess(
     readings: pd.DataFrame,
     now: datetime,
@@ -677,19 +736,136 @@ def assess(
     if missing:
         raise ValueError(f"readings lack column(s) {', '.join(sorted(missing))}")
 
-    now_ns = int(now.timestamp()) * 1_000_000_000  # whole seconds are plenty for hour bins
-    grid = _grid(
-        now_ns - now_ns % _HOUR_NS,
-        24 * policy.history_days,
-        policy.night_start_hour,
-        policy.night_end_hour,
-        policy.surface_lookback_days,
+    grid = _grid_at(now, policy)
+    outdoor_hourly = _outdoor_hourly(outdoor, grid, policy)
+    rooms, T, RH = _hourly_rooms(readings, grid)
+    if not rooms:
+        return _judge([], [], 0.0, outdoor_hourly, grid, now, policy, previous)
+    stats, valid = _room_stats(T, RH, outdoor_hourly[0], grid, policy)
+    week = 24 * policy.coverage_days
+    coverage = float(valid[:, -week:].sum()) / (len(rooms) * week)
+    return _judge(rooms, stats, coverage, outdoor_hourly, grid, now, policy, previous)
+
+
+@dataclass(frozen=True, slots=True)
+class HourlyHome:
+    """One home's hourly means on the judged window's grid: the `24 * policy.history_days` hours before the hour
+    containing `now`, oldest first, NaN where an hour has none. The same as readings at the start of each hour."""
+
+    rooms: tuple[tuple[str, Floats, Floats], ...]  # (room, temperature C, relative humidity %) per room sensor
+    outdoor: Floats | None = None  # outdoor temperature, C; None when there is no feed
+    previous: PreviousLevel | None = None
+
+
+_BLOCK_ROOMS = 256  # rooms judged together: big enough to share numpy's overheads, small enough for the caches
+
+
+def assess_many(homes: Sequence[HourlyHome], now: datetime, policy: DampPolicy) -> list[Assessment]:
+    """Judge many homes at `now` from hourly means: for each, what `assess` gives for the same readings."""
+    grid = _grid_at(now, policy)
+    H = grid.hours
+    outdoor: dict[int, tuple[Floats, str, str | None]] = {}  # homes share outdoor feeds: each is made once
+    out: list[Assessment | None] = [None] * len(homes)
+    batch: list[int] = []
+    n_rooms = 0
+    for i, home in enumerate(homes):
+        key = -1 if home.outdoor is None else id(home.outdoor)
+        if key not in outdoor:
+            te = None if home.outdoor is None else np.asarray(home.outdoor, dtype=np.float64)
+            if te is not None and te.shape != (H,):
+                raise ValueError(f"outdoor needs {H} hourly values, got {te.shape}")
+            outdoor[key] = _outdoor_from_hourly(None if te is None else te + 0.0, grid, policy)
+        names = [room for room, _, _ in home.rooms]
+        if not names:
+            out[i] = _judge([], [], 0.0, outdoor[key], grid, now, policy, home.previous)
+        elif len(set(names)) < len(names):
+            # Two sensors in one room: their readings are averaged hour by hour, as assess does.
+            out[i] = assess(
+                _as_readings(home, grid), now, policy, outdoor=_as_series(home.outdoor, grid), previous=home.previous
+            )
+        else:
+            batch.append(i)
+            n_rooms += len(names)
+            if n_rooms >= _BLOCK_ROOMS:
+                _judge_block(homes, batch, outdoor, grid, now, policy, out)
+                batch, n_rooms = [], 0
+    if batch:
+        _judge_block(homes, batch, outdoor, grid, now, policy, out)
+    return [a for a in out if a is not None]
+
+
+def _judge_block(
+    homes: Sequence[HourlyHome],
+    block: list[int],
+    outdoor: dict[int, tuple[Floats, str, str | None]],
+    grid: _Grid,
+    now: datetime,
+    policy: DampPolicy,
+    out: list[Assessment | None],
+) -> None:
+    """Judge the homes of a block, their rooms stacked: each room's row gives what `assess` gives it alone."""
+    H, week = grid.hours, 24 * policy.coverage_days
+    rooms: list[list[str]] = []
+    order: list[tuple[str, Floats, Floats]] = []
+    te_rows: list[Floats] = []
+    for i in block:
+        home = homes[i]
+        te = outdoor[-1 if home.outdoor is None else id(home.outdoor)][0]
+        sorted_rooms = sorted(home.rooms, key=lambda room: room[0])  # assess orders rooms by name
+        rooms.append([room for room, _, _ in sorted_rooms])
+        order += sorted_rooms
+        te_rows += [te] * len(sorted_rooms)
+    T = np.empty((len(order), H))
+    RH = np.empty((len(order), H))
+    for k, (_, t, rh) in enumerate(order):
+        T[k] = t
+        RH[k] = rh
+    # As assess's hourly binning does: impossible values dropped, and -0.0 becomes 0.0 (0.0 + -0.0).
+    T = _in_range(T, "temperature") + 0.0
+    RH = _in_range(RH, "relative_humidity") + 0.0
+    stats, valid = _room_stats(T, RH, np.stack(te_rows), grid, policy)
+    counts = valid[:, -week:].sum(axis=1).tolist()
+    k = 0
+    for i, names in zip(block, rooms, strict=True):
+        n = len(names)
+        coverage = float(sum(counts[k : k + n])) / (n * week)
+        te_key = -1 if homes[i].outdoor is None else id(homes[i].outdoor)
+        out[i] = _judge(names, stats[k : k + n], coverage, outdoor[te_key], grid, now, policy, homes[i].previous)
+        k += n
+
+
+def _as_readings(home: HourlyHome, grid: _Grid) -> pd.DataFrame:
+    """A home's hourly means as readings at the start of each hour."""
+    hours = pd.DatetimeIndex(np.arange(grid.hours) * _HOUR_NS + grid.start_ns, tz="UTC")
+    return pd.concat(
+        [
+            pd.DataFrame({"ts": hours, "room": room, "temperature": t, "relative_humidity": rh})
+            for room, t, rh in home.rooms
+        ],
+        ignore_index=True,
     )
-    te, outdoor_source, outdoor_note = _outdoor_hourly(outdoor, grid, policy)
+
+
+def _as_series(values: Floats | None, grid: _Grid) -> pd.Series | None:
+    if values is None:
+        return None
+    return pd.Series(values, index=pd.DatetimeIndex(np.arange(grid.hours) * _HOUR_NS + grid.start_ns, tz="UTC"))
+
+
+def _judge(
+    rooms: list[str],
+    stats: Sequence[_Room],
+    coverage: float,
+    outdoor: tuple[Floats, str, str | None],
+    grid: _Grid,
+    now: datetime,
+    policy: DampPolicy,
+    previous: PreviousLevel | None,
+) -> Assessment:
+    """The rules applied to each room's numbers, the home's level, reasons and advice."""
+    _, outdoor_source, outdoor_note = outdoor
     surface = outdoor_source != "none"
     heating = grid.local_end.month in policy.heating_months
-    rooms, stats, coverage = _rooms(readings, grid, te, policy)
-
     findings: list[Finding] = []
     for room, r in zip(rooms, stats, strict=True):
         findings += _room_findings(room, r, policy, heating=heating, surface=surface)

@@ -3,16 +3,18 @@
 The mould index M runs from 0 (no growth) through 1 (growth visible under a microscope)
 and 3 (visible to the eye) to 6 (heavy, tight cover). What depends only on each hour's
 temperature and RH (critical RH, growth rate, Mmax) is computed for the whole series with
-numpy; the recurrence itself is a plain loop over floats, well under a microsecond an hour.
+numpy (for many series at once in `peaks`); the recurrence itself is a plain loop over floats,
+well under a microsecond an hour.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.typing import ArrayLike
+from numpy.typing import ArrayLike, NDArray
 
 M_CAP = 6.0
 
@@ -86,6 +88,20 @@ def _decline(since: float, hours: float) -> float:
     return fast * _DECLINE_FAST + slow * _DECLINE_SLOW
 
 
+def _terms(
+    t: NDArray[np.float64], rh: NDArray[np.float64], k: Sensitivity
+) -> tuple[NDArray[np.bool_], NDArray[np.bool_], NDArray[np.float64], NDArray[np.float64]]:
+    """Per step: missing, growing, growth rate per hour at k1 = k2 = 1, and Mmax (element-wise, any shape)."""
+    missing = np.isnan(t) | np.isnan(rh)
+    crit = _rh_crit(t, k.rh_min)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        growing = (t > 0.0) & (t < 50.0) & (rh >= crit)
+        x = np.where(crit < 100.0, (crit - rh) / (crit - 100.0), 1.0)
+        m_max = k.a + k.b * x - k.c * x * x
+        rate = np.where(growing, 1.0 / (7.0 * np.exp(-0.68 * np.log(t) - 13.9 * np.log(rh) + 66.02)) / 24.0, 0.0)
+    return missing, growing, rate, m_max
+
+
 def _hourly_terms(
     temps: ArrayLike, rhs: ArrayLike, k: Sensitivity
 ) -> tuple[list[bool], list[bool], list[float], list[float]]:
@@ -94,13 +110,7 @@ def _hourly_terms(
     rh = np.asarray(rhs, dtype=np.float64)
     if t.shape != rh.shape or t.ndim != 1:
         raise ValueError(f"temps and rhs must be series of one length, got {t.shape} and {rh.shape}")
-    missing = np.isnan(t) | np.isnan(rh)
-    crit = _rh_crit(t, k.rh_min)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        growing = (t > 0.0) & (t < 50.0) & (rh >= crit)
-        x = np.where(crit < 100.0, (crit - rh) / (crit - 100.0), 1.0)
-        m_max = k.a + k.b * x - k.c * x * x
-        rate = np.where(growing, 1.0 / (7.0 * np.exp(-0.68 * np.log(t) - 13.9 * np.log(rh) + 66.02)) / 24.0, 0.0)
+    missing, growing, rate, m_max = _terms(t, rh, k)
     return missing.tolist(), growing.tolist(), rate.tolist(), m_max.tolist()
 
 
@@ -163,4 +173,74 @@ def mould_index(
     """Mould index after each step of an evenly spaced series of surface temperatures (C) and RH (%)."""
     out: list[float] = []
     _run(float(m0), 0.0, temps, rhs, hours, sensitivity(cls), cmat, out)
+    return out
+
+
+def _peak_from_zero(
+    growing: list[bool], rate: list[float], m_max: list[float], hours: float, k: Sensitivity, cmat: float
+) -> tuple[float, float]:
+    """(highest, last) index of `_run` from M = 0 over steps that all have readings: the same arithmetic, in the
+    same order, as `_run` (so the same floats), without the list of every step."""
+    exp, k1_low, k1_high = math.exp, k.k1_below_1, k.k1_from_1
+    slow = cmat * (hours * _DECLINE_SLOW)  # `_run`'s cmat * d for a step wholly past 24 h
+    early: dict[float, float] = {}  # cmat * _decline(since, hours) by hours since growth, for the first 24 h
+    m = peak = since = 0.0
+    for grows, r, top in zip(growing, rate, m_max, strict=True):
+        if grows:
+            since = 0.0
+            k2 = 1.0 - exp(2.3 * (m - top))
+            if k2 > 0.0:
+                m = m + (k1_low if m < 1.0 else k1_high) * k2 * r * hours
+                if m > M_CAP:  # min(m, M_CAP)
+                    m = M_CAP
+                if m > peak:
+                    peak = m
+        else:
+            if m > 0.0:
+                if since >= _PAUSE_UNTIL_H:
+                    m = m + slow
+                else:
+                    d = early.get(since)
+                    if d is None:
+                        d = early[since] = cmat * _decline(since, hours)
+                    m = m + d
+                if m < 0.0:  # max(m, 0.0)
+                    m = 0.0
+            since += hours
+    return peak, m
+
+
+def peaks(
+    temps: NDArray[np.float64],
+    rhs: NDArray[np.float64],
+    starts: Sequence[int],
+    *,
+    hours: float = 1.0,
+    cls: str = "sensitive",
+    cmat: float = DEFAULT_CMAT,
+    min_bound: float = 0.0,
+) -> list[tuple[float, float]]:
+    """For each row of two (series, step) arrays, run from its start at M = 0: the highest and the last index, as
+    max(mould_index(...)) and mould_index(...)[-1] give them. A row whose growth_bound is below min_bound is not
+    run and gives (0.0, 0.0)."""
+    t = np.asarray(temps, dtype=np.float64)
+    rh = np.asarray(rhs, dtype=np.float64)
+    if t.shape != rh.shape or t.ndim != 2 or len(starts) != t.shape[0]:
+        raise ValueError(f"temps and rhs must be (series, step) arrays with a start per series, got {t.shape}")
+    k = sensitivity(cls)
+    missing, growing, rate, m_max = _terms(t, rh, k)
+    k1 = max(k.k1_below_1, k.k1_from_1)
+    out: list[tuple[float, float]] = []
+    for i, h0 in enumerate(starts):
+        if not 0 <= h0 < t.shape[1]:
+            out.append((0.0, 0.0))
+            continue
+        # A step without readings holds M and the hours since growth, so it can be left out.
+        keep = ~missing[i, h0:]
+        row_rate = rate[i, h0:][keep].tolist()
+        if math.fsum(row_rate) * hours * k1 < min_bound:  # growth_bound of the row from its start
+            out.append((0.0, 0.0))
+            continue
+        row_growing = growing[i, h0:][keep].tolist()
+        out.append(_peak_from_zero(row_growing, row_rate, m_max[i, h0:][keep].tolist(), hours, k, cmat))
     return out

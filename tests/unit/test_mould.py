@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
+import random
 
+import numpy as np
 import pytest
 
-from core.mould import SENSITIVITY, MouldState, mould_index, rh_crit, step
+from core.mould import SENSITIVITY, MouldState, growth_bound, mould_index, peaks, rh_crit, step
 
 HOURS_PER_WEEK = 24 * 7
 
@@ -114,3 +116,79 @@ def test_four_classes_with_their_constants() -> None:
     assert set(SENSITIVITY) == {"very_sensitive", "sensitive", "medium_resistant", "resistant"}
     s = SENSITIVITY["sensitive"]
     assert (s.k1_below_1, s.k1_from_1, s.a, s.b, s.c, s.rh_min) == (0.578, 0.386, 0.3, 6.0, 1.0, 80.0)
+
+
+def _reference(temps: list[float], rhs: list[float], cls: str, cmat: float, hours: float = 1.0) -> list[float]:
+    """The model as DOMAIN.md section 4 states it, step by step in plain Python: the check on core.mould."""
+    k = SENSITIVITY[cls]
+    m, since, out = 0.0, 0.0, []
+    for t, rh in zip(temps, rhs, strict=True):
+        if math.isnan(t) or math.isnan(rh):
+            out.append(m)
+            continue
+        crit = (
+            100.0 if t <= 0 else k.rh_min if t > 20 else max(-0.00267 * t**3 + 0.160 * t**2 - 3.13 * t + 100, k.rh_min)
+        )
+        if 0 < t < 50 and rh >= crit:
+            since = 0.0
+            x = (crit - rh) / (crit - 100.0) if crit < 100 else 1.0
+            m_max = k.a + k.b * x - k.c * x * x
+            k2 = max(1 - math.exp(2.3 * (m - m_max)), 0.0)
+            k1 = k.k1_below_1 if m < 1 else k.k1_from_1
+            rate = 1 / (7 * math.exp(-0.68 * math.log(t) - 13.9 * math.log(rh) + 66.02)) / 24
+            m = min(m + k1 * k2 * rate * hours, 6.0)
+        else:
+            decline = 0.0
+            for h in np.arange(since, since + hours, 0.5):  # half-hour pieces: each wholly in one phase
+                decline += 0.5 * (-0.032 / 24 if h < 6 else 0.0 if h < 24 else -0.016 / 24)
+            if m > 0:
+                m = max(m + cmat * decline, 0.0)
+            since += hours
+        out.append(m)
+    return out
+
+
+def _weather(r: random.Random, n: int) -> tuple[list[float], list[float]]:
+    """Wall temperatures and humidities that drift in and out of growth conditions, with gaps."""
+    t0, rh0 = r.uniform(2.0, 24.0), r.uniform(70.0, 99.0)
+    temps, rhs = [], []
+    for h in range(n):
+        t = t0 + 3 * math.sin(h / 9) + r.uniform(-1, 1)
+        rh = min(100.0, rh0 + 8 * math.sin(h / r.uniform(20, 200)) + r.uniform(-3, 3))
+        gap = r.random() < 0.05
+        temps.append(math.nan if gap else t)
+        rhs.append(rh)
+    return temps, rhs
+
+
+@pytest.mark.parametrize("cls", list(SENSITIVITY))
+def test_the_index_follows_a_plain_transcription_of_the_model(cls: str) -> None:
+    r = random.Random(cls)
+    for _ in range(20):
+        temps, rhs = _weather(r, 800)
+        cmat = r.choice((1.0, 0.5, 0.25, 0.1))
+        for got, want in zip(
+            mould_index(temps, rhs, cls=cls, cmat=cmat), _reference(temps, rhs, cls, cmat), strict=True
+        ):
+            assert abs(got - want) <= 1e-15
+
+
+def test_peaks_are_the_highest_and_last_index_of_each_series_exactly() -> None:
+    r = random.Random(5250)
+    seen = []
+    for cls in SENSITIVITY:
+        rows = [_weather(r, 720) for _ in range(12)]
+        temps = np.array([t for t, _ in rows])
+        rhs = np.array([rh for _, rh in rows])
+        starts = [r.randrange(0, 700) for _ in rows]
+        starts[0] = 720  # past the end: nothing to run
+        for hours, cmat in ((1.0, 0.25), (1.5, 1.0), (0.25, 0.1)):
+            got = peaks(temps, rhs, starts, hours=hours, cls=cls, cmat=cmat, min_bound=0.005)
+            seen += [p for p, _ in got]
+            for i, h0 in enumerate(starts):
+                series = mould_index(temps[i, h0:], rhs[i, h0:], hours=hours, cls=cls, cmat=cmat)
+                if not series or growth_bound(temps[i, h0:], rhs[i, h0:], hours=hours, cls=cls) < 0.005:
+                    assert got[i] == (0.0, 0.0)
+                else:
+                    assert got[i] == (max(series), series[-1])  # the same floats, not merely close
+    assert any(p > 1.0 for p in seen) and any(0.0 < p < 0.5 for p in seen) and 0.0 in seen
