@@ -1,4 +1,5 @@
-"""Housekeeping the scheduler's leader runs: retention of raw readings (PLACEWATCH_RETENTION_DAYS)."""
+"""Housekeeping the scheduler's leader runs: retention of raw readings (PLACEWATCH_RETENTION_DAYS) and of dead
+letters (PLACEWATCH_DEAD_LETTER_RETENTION_DAYS)."""
 
 from __future__ import annotations
 
@@ -15,11 +16,11 @@ log = logging.getLogger("placewatch.alerts.maintenance")
 
 
 class RetentionEvaluator:
-    """Drops raw readings older than the retention; the hourly rollup stays.
+    """Drops raw readings older than the retention (the hourly rollup stays) and dead letters older than theirs.
 
     On plain PostgreSQL each sweep deletes in committed chunks for at most `budget_s` seconds (a backlog
     is worked off over the following sweeps); on TimescaleDB it sets the retention policy once and
-    TimescaleDB drops whole chunks itself.
+    TimescaleDB drops whole chunks itself. Dead letters are a plain table on both: deleted in chunks.
     """
 
     name = "retention"
@@ -27,33 +28,44 @@ class RetentionEvaluator:
 
     def __init__(self, settings: Settings, *, interval_s: float = 300.0, budget_s: float = 20.0) -> None:
         self.days = settings.retention_days
+        self.dead_letter_days = settings.dead_letter_retention_days
         self.interval_s = interval_s
         self.budget_s = budget_s
         self._policy_set = False
 
     def sweep(self, ctx: AlertContext) -> None:
-        """Apply the retention once more."""
+        """Apply the retentions once more."""
         with ctx.pool.connection() as conn:
+            if self.dead_letter_days > 0:
+                before = ctx.now() - timedelta(days=self.dead_letter_days)
+                _log("dead letters received", before, maintenance.delete_old_dead_letters(conn, before=before))
             if engine(conn) == "timescale":
                 if not self._policy_set:
                     if maintenance.set_retention_policy(conn, self.days):
                         log.info("retention: TimescaleDB now keeps raw readings for %s days (0: all)", self.days)
                     self._policy_set = True
                 return
-            if self.days <= 0:
-                return
-            cutoff = ctx.now() - timedelta(days=self.days)
-            done = maintenance.delete_old_readings(conn, before=cutoff, max_seconds=self.budget_s)
-        if done.rows:
-            log.info(
-                "retention: deleted %d raw readings before %s%s",
-                done.rows,
-                cutoff.isoformat(),
-                "" if done.finished else "; more next sweep",
-            )
+            if self.days > 0:
+                before = ctx.now() - timedelta(days=self.days)
+                _log(
+                    "raw readings",
+                    before,
+                    maintenance.delete_old_readings(conn, before=before, max_seconds=self.budget_s),
+                )
 
     def on_readings(self, ctx: AlertContext, device_ids: Iterable[str] | None) -> None:
         """New readings change nothing here."""
 
     def on_late(self, ctx: AlertContext, windows: list[tuple[str, datetime, datetime]]) -> None:
         """Late data changes nothing here."""
+
+
+def _log(what: str, before: datetime, done: maintenance.Deleted) -> None:
+    if done.rows:
+        log.info(
+            "retention: deleted %d %s before %s%s",
+            done.rows,
+            what,
+            before.isoformat(),
+            "" if done.finished else "; more next sweep",
+        )

@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     database_pool_max: int = Field(default=10, ge=1, le=200)
     timescaledb: Literal["auto", "on", "off"] = "auto"
     retention_days: int = Field(default=0, ge=0, description="drop raw readings older than this; 0 keeps all")
+    dead_letter_retention_days: int = Field(
+        default=90, ge=0, description="drop dead letters received longer ago than this; 0 keeps all"
+    )
 
     # MQTT
     mqtt_url: str = "mqtt://127.0.0.1:1883"

@@ -1,4 +1,5 @@
-"""Retention of raw readings: bounded deletes on plain PostgreSQL, TimescaleDB's own policy on TimescaleDB.
+"""Retention of raw readings (bounded deletes on plain PostgreSQL, TimescaleDB's own policy on TimescaleDB) and
+of dead letters (bounded deletes on both).
 
 Only raw readings go. The hourly rollup (readings_hourly: a table on plain PostgreSQL, a continuous
 aggregate on TimescaleDB) is kept, so long-range charts and the year's evidence stay.
@@ -35,16 +36,35 @@ def delete_old_readings(
     Short transactions keep locks and WAL bursts small and let ingest write alongside; the budget keeps
     one pass from holding the scheduler (the rest goes next pass).
     """
+    # ctid = ANY(ARRAY(...)) is a TID scan: the subquery finds a chunk (BRIN on ts), the delete takes it.
+    sql = "DELETE FROM readings WHERE ctid = ANY(ARRAY(SELECT ctid FROM readings WHERE ts < %s LIMIT %s))"
+    return _in_chunks(conn, sql, before, chunk_rows, max_chunks, max_seconds)
+
+
+def delete_old_dead_letters(
+    conn: psycopg.Connection,
+    *,
+    before: datetime,
+    chunk_rows: int = 10_000,
+    max_chunks: int = 1_000,
+    max_seconds: float = 10.0,
+) -> Deleted:
+    """Delete dead letters received before `before`, oldest first, `chunk_rows` at a time, each chunk committed."""
+    sql = """DELETE FROM dead_letters WHERE id = ANY(ARRAY(
+                 SELECT id FROM dead_letters WHERE received_at < %s ORDER BY received_at LIMIT %s))"""
+    return _in_chunks(conn, sql, before, chunk_rows, max_chunks, max_seconds)
+
+
+def _in_chunks(
+    conn: psycopg.Connection, sql: str, before: datetime, chunk_rows: int, max_chunks: int, max_seconds: float
+) -> Deleted:
+    """Run a DELETE of at most `chunk_rows` rows before `before`, one committed transaction a time, until one
+    deletes fewer (finished) or the chunk or time budget runs out (not finished)."""
     deadline = time.monotonic() + max_seconds
     rows = chunks = 0
     while chunks < max_chunks:
         with conn.transaction():
-            # ctid = ANY(ARRAY(...)) is a TID scan: the subquery finds a chunk (BRIN on ts), the delete takes it.
-            n = conn.execute(
-                """DELETE FROM readings
-                   WHERE ctid = ANY(ARRAY(SELECT ctid FROM readings WHERE ts < %s LIMIT %s))""",
-                (before, chunk_rows),
-            ).rowcount
+            n = conn.execute(sql, (before, chunk_rows)).rowcount
         rows += n
         chunks += 1
         if n < chunk_rows:

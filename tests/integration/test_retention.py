@@ -14,7 +14,7 @@ from alerts.scheduler import default_evaluators
 from core.model import Reading
 from placewatch.settings import Settings
 from store.db import connect, open_pool
-from store.maintenance import delete_old_readings
+from store.maintenance import delete_old_dead_letters, delete_old_readings
 from store.migrate import engine, migrate
 from store.writer import Batch, Writer
 from tests.helpers import load, station
@@ -67,8 +67,8 @@ def test_old_raw_readings_are_deleted_chunk_by_chunk_and_the_hourly_rollup_stays
         assert hours == len(expected)  # every old hour still has its min, max, mean and count
 
 
-def _sweep(dsn: str, days: int) -> None:
-    settings = Settings(database_url=dsn, retention_days=days)
+def _sweep(dsn: str, days: int, *, dead_letter_days: int = 90) -> None:
+    settings = Settings(database_url=dsn, retention_days=days, dead_letter_retention_days=dead_letter_days)
     pool = open_pool(dsn, max_size=2)
     try:
         RetentionEvaluator(settings).sweep(AlertContext(settings=settings, pool=pool, publisher=None))  # type: ignore[arg-type]
@@ -90,3 +90,30 @@ def test_the_retention_evaluator_keeps_the_configured_days_of_raw_readings(dsn):
 def test_the_scheduler_runs_retention_with_the_other_evaluators():
     names = [e.name for e in default_evaluators(Settings(retention_days=90))]
     assert "retention" in names
+
+
+def test_dead_letters_older_than_their_retention_go_oldest_first_in_chunks_and_newer_ones_stay(dsn):
+    with connect(dsn, autocommit=True) as conn:
+        for days, count in ((200, 30), (100, 20), (10, 5)):
+            conn.execute(
+                """INSERT INTO dead_letters (received_at, topic, payload, reason, device_id, format)
+                   SELECT %s - make_interval(mins => g), 'placewatch/v1/readings/x', '\\x00', 'bad json', 'x', 'native'
+                   FROM generate_series(1, %s) g""",
+                (NOW - timedelta(days=days), count),
+            )
+        first = delete_old_dead_letters(conn, before=NOW - timedelta(days=90), chunk_rows=7, max_seconds=0.0)
+        assert (first.rows, first.finished) == (7, False)  # the time budget ends a pass after its first chunk
+        oldest_left = conn.execute("SELECT min(received_at) FROM dead_letters").fetchone()[0]
+        assert oldest_left > NOW - timedelta(days=200, minutes=24)  # the 7 oldest went first
+    _sweep(dsn, 0, dead_letter_days=0)  # 0 keeps them all
+    with connect(dsn) as conn:
+        assert conn.execute("SELECT count(*) FROM dead_letters").fetchone()[0] == 48
+    _sweep(dsn, 0, dead_letter_days=90)
+    with connect(dsn) as conn:
+        left = conn.execute("SELECT count(*), min(received_at) FROM dead_letters").fetchone()
+        assert left[0] == 5 and left[1] >= NOW - timedelta(days=10, minutes=5)
+        assert _counts(conn) == (OLD, RECENT, OLD + RECENT)  # raw readings kept: their retention is 0
+
+
+def test_dead_letters_are_kept_for_90_days_unless_configured():
+    assert Settings().dead_letter_retention_days == 90

@@ -67,9 +67,7 @@ def test_put_waits_while_full_and_goes_on_when_the_writer_takes():
 def test_a_batch_closes_at_max_items_even_with_few_rows():
     q: BoundedQueue[Item] = BoundedQueue(max_bytes=10**9, max_items=10**6)
     out: list[list[Item]] = []
-    t = threading.Thread(
-        target=lambda: out.append(q.take_batch(max_rows=10**6, max_age_s=30, wait_s=30, max_items=20))
-    )
+    t = threading.Thread(target=lambda: out.append(q.take_batch(max_rows=10**6, max_age_s=30, wait_s=30, max_items=20)))
     t.start()
     for i in range(25):
         q.put(Item(i))
