@@ -130,8 +130,11 @@ def run_all(settings: Settings, *, registry: Path | None, simulate: bool) -> int
             t.start()
 
         app = create_app(settings)
+        # log_config=None: uvicorn's loggers go through the root handler of logs.setup (JSON when asked).
         server = uvicorn.Server(
-            uvicorn.Config(app, host=settings.api_host, port=settings.api_port, log_level=settings.log_level)
+            uvicorn.Config(
+                app, host=settings.api_host, port=settings.api_port, log_level=settings.log_level, log_config=None
+            )
         )
         address = f"http://{settings.api_host}:{settings.api_port}"
         print(f"\nPlacewatch is running at {address}  (API docs {address}/docs)", flush=True)
