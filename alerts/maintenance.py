@@ -1,5 +1,5 @@
 """Housekeeping the scheduler's leader runs: retention of raw readings (PLACEWATCH_RETENTION_DAYS) and of dead
-letters (PLACEWATCH_DEAD_LETTER_RETENTION_DAYS)."""
+letters (PLACEWATCH_DEAD_LETTER_RETENTION_DAYS), and the packing of closed days of the hourly rollup."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 from alerts.context import AlertContext
 from placewatch.settings import Settings
-from store import maintenance
+from store import hourly_days, maintenance
 from store.migrate import engine
 
 log = logging.getLogger("placewatch.alerts.maintenance")
@@ -69,3 +69,43 @@ def _log(what: str, before: datetime, done: maintenance.Deleted) -> None:
             before.isoformat(),
             "" if done.finished else "; more next sweep",
         )
+
+
+class PackingEvaluator:
+    """Packs closed days of the hourly rollup, one row per series and day (store.hourly_days), for the damp
+    sweep; packs again days that late readings changed. Plain PostgreSQL only: on TimescaleDB the rollup is a
+    continuous aggregate and is read as it is. A backlog (the first run, or after a stop) is worked off over
+    the following runs, `budget_s` at a time."""
+
+    name = "hourly_days"
+    first_delay_s = 20.0
+
+    def __init__(self, settings: Settings, *, interval_s: float = 600.0, budget_s: float = 60.0) -> None:
+        self.interval_s = interval_s
+        self.budget_s = budget_s
+
+    def sweep(self, ctx: AlertContext) -> None:
+        """Pack what is due."""
+        with ctx.pool.connection() as conn:
+            before = conn.autocommit
+            conn.autocommit = True  # pack commits day by day
+            try:
+                if engine(conn) == "timescale":
+                    return
+                done = hourly_days.pack(conn, ctx.now(), max_seconds=self.budget_s)
+            finally:
+                conn.autocommit = before
+        if done.days or done.repacked or done.dropped:
+            log.info(
+                "hourly days: %d packed, %d series-days repacked after late readings, %d dropped%s",
+                done.days,
+                done.repacked,
+                done.dropped,
+                "" if done.finished else "; more next run",
+            )
+
+    def on_readings(self, ctx: AlertContext, device_ids: Iterable[str] | None) -> None:
+        """New readings are marked stale by ingest itself."""
+
+    def on_late(self, ctx: AlertContext, windows: list[tuple[str, datetime, datetime]]) -> None:
+        """Late readings are marked stale by ingest itself."""

@@ -33,6 +33,7 @@ def default_evaluators(settings: Settings) -> list[Evaluator]:
         ("alerts.damp", "DampEvaluator"),
         ("alerts.health", "DeviceHealthEvaluator"),
         ("alerts.maintenance", "RetentionEvaluator"),
+        ("alerts.maintenance", "PackingEvaluator"),
         ("alerts.notify", "NotificationEvaluator"),
     ):
         try:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -17,6 +17,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from core.model import Principal
+from store import hourly_days
 from store.queries import scope_params
 
 # Which homes a principal may see, as a WHERE fragment over homes h (parameters: role, home, patch).
@@ -28,7 +29,6 @@ INDOOR_METRICS = ("temperature", "relative_humidity")
 OUTDOOR_METRICS = ("air_temperature", "temperature")  # the first a device has is the outdoor feed
 NEAREST_STATION_KM = 20.0  # a home with no outdoor feed named uses the nearest road station this close
 _HOUR_US = 3_600_000_000
-_MICROSECOND = timedelta(microseconds=1)
 _PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 # A home's devices that measure its rooms: the ones placed in it, except the one named as its outdoor feed.
@@ -187,6 +187,8 @@ def hourly_inputs(
     Outdoor feeds are shared by many homes: pass the same `outdoor_known` dict for every chunk of one sweep
     (same window) and each feed is read once; the ones read are added to it."""
     with conn.transaction():
+        # One snapshot: the packed days' range and their rows (store.hourly_days) must agree.
+        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         # JIT compiling these plans (their estimated costs are high) takes longer than running them: 200 ms
         # against 1 ms. An exact bitmap of the chunk's hourly rows needs more than the default work_mem.
         conn.execute("SET LOCAL jit = off")
@@ -246,7 +248,7 @@ def _hourly_inputs(
         return out
     fetch = [int(s) for s in series_ids if int(s) not in known]
     if fetch:
-        sid, hour_us, value = _hourly_means(conn, fetch, start, end)
+        sid, hour_us, value = hourly_days.means(conn, fetch, start, end)
         offset = int((start - _PG_EPOCH).total_seconds()) * 1_000_000
         col = (hour_us - offset) // _HOUR_US
         keep = (col >= 0) & (col < hours)
@@ -271,62 +273,6 @@ def _rows_of(series_ids: NDArray[np.int64], sid: NDArray[np.int64]) -> NDArray[n
     table = np.zeros(span, dtype=np.int32)
     table[series_ids - lo] = np.arange(len(series_ids), dtype=np.int32)
     return table[sid - lo]
-
-
-_PACKED = np.dtype([("hour", ">i8"), ("series", ">i4")])
-
-
-def _hourly_means(
-    conn: psycopg.Connection, series_ids: list[int], start: datetime, end: datetime
-) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
-    """(series id, hour as microseconds since 2000, mean) for the series over [start, end).
-
-    The server packs the rows into two byte strings that numpy reads as they are (a Python object per hourly
-    row would cost more than the judgement itself at 100,000 homes): string_agg(series, hour) gives
-    series 1, then hour 2 + series 2, hour 3 + series 3... (the delimiter, here the hour, goes before each value
-    but the first), and string_agg(mean, NULL) the means in the same row order. Two aggregates over the rows
-    cost the server a fifth less than one per column. The one hour not sent, the first row's, is had by
-    reading that row's series again on its own.
-    """
-    row = (
-        conn.cursor(binary=True)
-        .execute(
-            """SELECT string_agg(int4send(series_id), timestamptz_send(hour)), string_agg(float8send(total / n), NULL)
-               FROM readings_hourly
-               WHERE series_id = ANY(%s::int4[]) AND hour >= %s AND hour < %s AND n > 0 AND total IS NOT NULL""",
-            (series_ids, start, end),
-        )
-        .fetchone()
-    )
-    if row is None or row[0] is None:
-        empty = np.zeros(0, dtype=np.int64)
-        return empty, empty, np.zeros(0)
-    packed, means = bytes(row[0]), bytes(row[1])
-    if len(packed) % _PACKED.itemsize != 4 or len(means) != 8 * (len(packed) // _PACKED.itemsize + 1):
-        raise RuntimeError("hourly means: the packed columns do not match")
-    first = int.from_bytes(packed[:4], "big", signed=True)
-    rest = np.frombuffer(packed, dtype=_PACKED, offset=4)
-    value = np.frombuffer(means, dtype=">f8").astype(np.float64)
-    # The first row's series, whole, from its own query (its first row's hour was not sent).
-    one = (
-        conn.cursor(binary=True)
-        .execute(
-            """SELECT hour, total / n FROM readings_hourly
-               WHERE series_id = %s AND hour >= %s AND hour < %s AND n > 0 AND total IS NOT NULL""",
-            (first, start, end),
-        )
-        .fetchall()
-    )
-    others = rest["series"] != first
-    sid = np.concatenate([np.full(len(one), first, dtype=np.int64), rest["series"][others].astype(np.int64)])
-    hour_us = np.concatenate(
-        [
-            np.array([(h - _PG_EPOCH) // _MICROSECOND for h, _ in one], dtype=np.int64),
-            rest["hour"][others].astype(np.int64),
-        ]
-    )
-    value = np.concatenate([np.array([v for _, v in one], dtype=np.float64), value[1:][others]])
-    return sid, hour_us, value
 
 
 # ---------------------------------------------------------------------------------------------

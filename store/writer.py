@@ -76,7 +76,14 @@ _ROLLUP = """
   SELECT series_id, hour, n, total, vmin, vmax FROM g WHERE n > 0 ORDER BY 1, 2
   ON CONFLICT (series_id, hour) DO UPDATE SET
     n = h.n + excluded.n, total = h.total + excluded.total,
-    vmin = least(h.vmin, excluded.vmin), vmax = greatest(h.vmax, excluded.vmax))"""
+    vmin = least(h.vmin, excluded.vmin), vmax = greatest(h.vmax, excluded.vmax))
+, stale AS (
+  -- A day of the rollup that may be packed already (store.hourly_days: days are packed 30 hours after they end)
+  -- is marked stale in this same transaction, so it is packed again; rare: only readings over 24 hours late.
+  INSERT INTO hourly_days AS d (series_id, day, means, version)
+  SELECT DISTINCT series_id, (hour AT TIME ZONE 'UTC')::date, NULL::bytea, 1 FROM g
+  WHERE n > 0 AND hour < now() - interval '24 hours'
+  ON CONFLICT (series_id, day) DO UPDATE SET means = NULL, version = d.version + 1)"""
 
 # The bookkeeping that follows new readings, given a CTE `ins` of exactly the rows that were new (no
 # (series, ts) twice). One pass groups them by series and hour (g: the rollup, and each series' first and
