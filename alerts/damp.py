@@ -31,9 +31,8 @@ import multiprocessing
 import resource
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
@@ -50,7 +49,7 @@ from core.workdays import AwaabDeadlines, case_deadlines
 from placewatch.settings import Settings
 from store import damp as damp_store
 from store import notifications
-from store.db import connect
+from store.db import autocommit, connect
 
 log = logging.getLogger("placewatch.alerts.damp")
 
@@ -456,31 +455,13 @@ def notify(conn: psycopg.Connection, *, audience: list[str], **event: Any) -> No
         notifications.enqueue(conn, audience=audience, **event)
 
 
-@contextmanager
-def _autocommit(conn: psycopg.Connection) -> Iterator[psycopg.Connection]:
-    """Use a pooled connection in autocommit mode (each write opens its own transaction) and without JIT, then
-    put it back as it was. JIT compiling the evaluator's many small queries costs far more than running them."""
-    before = conn.autocommit
-    if not before:
-        conn.rollback()
-        conn.autocommit = True
-    conn.execute("SET jit = off")
-    try:
-        yield conn
-    finally:
-        if not conn.closed:
-            conn.execute("RESET jit")
-            if not before:
-                conn.autocommit = False
-
-
 # Worker processes of a parallel sweep: each has its own connection (never one inherited from the parent).
 _worker: dict[str, Any] = {}
 
 
 def _worker_init(conninfo: str, values: dict[str, Any], nearest_km: float) -> None:
     _worker["conn"] = connect(conninfo, autocommit=True)
-    _worker["conn"].execute("SET jit = off")  # see _autocommit
+    _worker["conn"].execute("SET jit = off")  # see store.db.autocommit
     _worker["nearest_km"] = nearest_km
     _worker["policy"] = DampPolicy.from_mapping(values)
     _worker["pid"] = policy_id(values)
@@ -546,7 +527,7 @@ class DampEvaluator:
         now = ctx.now()
         started = time.perf_counter()
         counts = Counts()
-        with ctx.pool.connection() as conn, _autocommit(conn):
+        with ctx.pool.connection() as conn, autocommit(conn):
             if not damp_store.try_lock(conn, SWEEP_LOCK):
                 log.info("damp sweep skipped: another process is sweeping")
                 return
@@ -591,7 +572,7 @@ class DampEvaluator:
         now = ctx.now()
         end = window_end(now)
         mono = time.monotonic()
-        with ctx.pool.connection() as conn, _autocommit(conn):
+        with ctx.pool.connection() as conn, autocommit(conn):
             if device_ids is None:
                 homes = self._all_homes(conn)
             else:
@@ -612,7 +593,7 @@ class DampEvaluator:
         devices = sorted({dev for dev, lo, hi in windows if lo < end and hi >= start})
         if not devices:
             return
-        with ctx.pool.connection() as conn, _autocommit(conn):
+        with ctx.pool.connection() as conn, autocommit(conn):
             homes = damp_store.homes_for_devices(conn, devices, outdoor=True)
             self._deferred -= set(homes)
             self._evaluate(ctx, conn, homes, now)

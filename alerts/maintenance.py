@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from alerts.context import AlertContext
 from placewatch.settings import Settings
 from store import hourly_days, maintenance
+from store.db import autocommit
 from store.migrate import engine
 
 log = logging.getLogger("placewatch.alerts.maintenance")
@@ -86,15 +87,10 @@ class PackingEvaluator:
 
     def sweep(self, ctx: AlertContext) -> None:
         """Pack what is due."""
-        with ctx.pool.connection() as conn:
-            before = conn.autocommit
-            conn.autocommit = True  # pack commits day by day
-            try:
-                if engine(conn) == "timescale":
-                    return
-                done = hourly_days.pack(conn, ctx.now(), max_seconds=self.budget_s)
-            finally:
-                conn.autocommit = before
+        with ctx.pool.connection() as conn, autocommit(conn):  # pack commits slice by slice
+            if engine(conn) == "timescale":
+                return
+            done = hourly_days.pack(conn, ctx.now(), max_seconds=self.budget_s)
         if done.days or done.repacked or done.dropped:
             log.info(
                 "hourly days: %d packed, %d series-days repacked after late readings, %d dropped%s",

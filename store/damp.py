@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -18,6 +18,7 @@ from psycopg.types.json import Jsonb
 
 from core.model import Principal
 from store import hourly_days
+from store.db import PG_EPOCH
 from store.queries import scope_params
 
 # Which homes a principal may see, as a WHERE fragment over homes h (parameters: role, home, patch).
@@ -29,7 +30,6 @@ INDOOR_METRICS = ("temperature", "relative_humidity")
 OUTDOOR_METRICS = ("air_temperature", "temperature")  # the first a device has is the outdoor feed
 NEAREST_STATION_KM = 20.0  # a home with no outdoor feed named uses the nearest road station this close
 _HOUR_US = 3_600_000_000
-_PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 # A home's devices that measure its rooms: the ones placed in it, except the one named as its outdoor feed.
 _ROOM_DEVICE = "d.home_id = h.id AND d.id IS DISTINCT FROM h.outdoor"
@@ -249,7 +249,7 @@ def _hourly_inputs(
     fetch = [int(s) for s in series_ids if int(s) not in known]
     if fetch:
         sid, hour_us, value = hourly_days.means(conn, fetch, start, end)
-        offset = int((start - _PG_EPOCH).total_seconds()) * 1_000_000
+        offset = int((start - PG_EPOCH).total_seconds()) * 1_000_000
         col = (hour_us - offset) // _HOUR_US
         keep = (col >= 0) & (col < hours)
         out.values[_rows_of(series_ids, sid[keep]), col[keep]] = value[keep]

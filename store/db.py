@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+
 import psycopg
 from psycopg_pool import ConnectionPool
 
 CONNECT_KWARGS = {"options": "-c timezone=UTC -c application_name=placewatch"}
+PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)  # binary timestamps count microseconds from here
 
 
 def connect(dsn: str, *, autocommit: bool = False) -> psycopg.Connection:
@@ -21,3 +26,21 @@ def open_pool(dsn: str, *, max_size: int = 10, min_size: int = 1, timeout: float
     pool.open()
     pool.wait(timeout=timeout)
     return pool
+
+
+@contextmanager
+def autocommit(conn: psycopg.Connection) -> Iterator[psycopg.Connection]:
+    """Use a pooled connection in autocommit mode (each write opens its own transaction) and without JIT, then
+    put it back as it was. JIT compiling many small queries costs far more than running them."""
+    before = conn.autocommit
+    if not before:
+        conn.rollback()
+        conn.autocommit = True
+    conn.execute("SET jit = off")
+    try:
+        yield conn
+    finally:
+        if not conn.closed:
+            conn.execute("RESET jit")
+            if not before:
+                conn.autocommit = False

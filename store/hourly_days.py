@@ -29,13 +29,14 @@ import numpy as np
 import psycopg
 from numpy.typing import NDArray
 
+from store.db import PG_EPOCH
+
 PACK_AFTER = timedelta(hours=30)  # a day is packed once it ended this long ago
 LATE_MARK = timedelta(hours=24)  # ingest marks days of rollup rows older than this (see store.writer)
 KEEP_DAYS = 62  # packed days kept: the damp window (30 days by default) with room to lengthen it
 _HOUR_US = 3_600_000_000
 _DAY = timedelta(days=1)
 _MICROSECOND = timedelta(microseconds=1)
-_PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 _PACKED_HOURLY = np.dtype([("hour", ">i8"), ("series", ">i4")])
 _PACKED_DAY = np.dtype([("series", ">i4"), ("day", ">i4"), ("means", ">f8", (24,))])
 _STAGE = """CREATE TEMP TABLE IF NOT EXISTS hourly_days_stage (
@@ -119,13 +120,13 @@ def _pack_day(conn: psycopg.Connection, day: date, series: list[int], *, new_day
     """Pack one day of these series, `_SLICE` at a time; a new day also extends the packed range (with its
     last slice, so a pass cut short packs the whole day again). Returns the rows written."""
     start = datetime(day.year, day.month, day.day, tzinfo=UTC)
-    start_us = (start - _PG_EPOCH) // _MICROSECOND
+    start_us = (start - PG_EPOCH) // _MICROSECOND
     written = 0
     for i in range(0, max(len(series), 1), _SLICE):
         part = series[i : i + _SLICE]
         with conn.transaction():
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            # Versions first, rollup second (one snapshot anyway): a marker written after this is not overwritten.
+            # The versions and the rollup of one snapshot: a mark written after it is not overwritten (see below).
             versions = dict(
                 conn.execute(
                     "SELECT series_id, version FROM hourly_days WHERE day = %s AND series_id = ANY(%s::int4[])",
@@ -133,7 +134,7 @@ def _pack_day(conn: psycopg.Connection, day: date, series: list[int], *, new_day
                 ).fetchall()
             )
             sid, hour_us, value = hourly_means(conn, part, start, start + _DAY)
-        ids = np.union1d(np.unique(sid), np.array(sorted(versions), dtype=np.int64))
+        ids = np.union1d(sid, np.fromiter(versions, dtype=np.int64, count=len(versions)))
         means = np.full((len(ids), 24), np.nan)
         means[np.searchsorted(ids, sid), (hour_us - start_us) // _HOUR_US] = value
         packed = means.astype(">f8")
@@ -148,7 +149,7 @@ def _pack_day(conn: psycopg.Connection, day: date, series: list[int], *, new_day
                     """INSERT INTO hourly_days AS d (series_id, day, means, version)
                        SELECT series_id, day, means, version FROM hourly_days_stage ORDER BY series_id
                        ON CONFLICT (series_id, day) DO UPDATE SET means = excluded.means
-                       WHERE d.version = excluded.version""",
+                       WHERE d.version = excluded.version  -- not if ingest marked it since the read""",
                 ).rowcount
             if new_day and last_slice:
                 conn.execute("UPDATE hourly_days_state SET last_day = %s WHERE last_day < %s", (day, day))
@@ -201,7 +202,7 @@ def hourly_means(
     sid = np.concatenate([np.full(len(one), first, dtype=np.int64), rest["series"][others].astype(np.int64)])
     hour_us = np.concatenate(
         [
-            np.array([(h - _PG_EPOCH) // _MICROSECOND for h, _ in one], dtype=np.int64),
+            np.array([(h - PG_EPOCH) // _MICROSECOND for h, _ in one], dtype=np.int64),
             rest["hour"][others].astype(np.int64),
         ]
     )
@@ -250,7 +251,7 @@ def means(
         have = ~np.isnan(values)
         parts.append(
             (
-                np.repeat(days["series"].astype(np.int64), 24).reshape(-1, 24)[have],
+                np.broadcast_to(days["series"].astype(np.int64)[:, None], have.shape)[have],
                 hours[have] * _HOUR_US,
                 values[have],
             )
@@ -271,7 +272,7 @@ def means(
             parts.append(
                 (
                     np.array([r[0] for r in got], dtype=np.int64),
-                    np.array([(r[1] - _PG_EPOCH) // _MICROSECOND for r in got], dtype=np.int64),
+                    np.array([(r[1] - PG_EPOCH) // _MICROSECOND for r in got], dtype=np.int64),
                     np.array([r[2] for r in got], dtype=np.float64),
                 )
             )
@@ -281,5 +282,5 @@ def means(
     sid = np.concatenate([p[0] for p in parts])
     hour_us = np.concatenate([p[1] for p in parts])
     value = np.concatenate([p[2] for p in parts])
-    keep = (hour_us >= (start - _PG_EPOCH) // _MICROSECOND) & (hour_us < (end - _PG_EPOCH) // _MICROSECOND)
+    keep = (hour_us >= (start - PG_EPOCH) // _MICROSECOND) & (hour_us < (end - PG_EPOCH) // _MICROSECOND)
     return sid[keep], hour_us[keep], value[keep]

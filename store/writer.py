@@ -7,12 +7,14 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import orjson
 import psycopg
 
 from core.model import Reading, StatusChange
+from store.db import PG_EPOCH
+from store.hourly_days import LATE_MARK
 
 NOTIFY_CHANNEL = "placewatch_readings"
 _NOTIFY_LIMIT = 7000  # bytes; PostgreSQL refuses payloads from 8000
@@ -26,7 +28,6 @@ _ROW_HEAD = struct.Struct(">hiiiq").pack  # 4 fields: series id, time; value and
 _VALUE = struct.Struct(">id").pack
 _NULL = struct.pack(">i", -1)
 _LENGTH = struct.Struct(">i").pack
-PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 UNIX_TO_PG_US = 946_684_800_000_000  # microseconds from 1970-01-01 to 2000-01-01
 _US = timedelta(microseconds=1)
 
@@ -82,7 +83,7 @@ _ROLLUP = """
   -- is marked stale in this same transaction, so it is packed again; rare: only readings over 24 hours late.
   INSERT INTO hourly_days AS d (series_id, day, means, version)
   SELECT DISTINCT series_id, (hour AT TIME ZONE 'UTC')::date, NULL::bytea, 1 FROM g
-  WHERE n > 0 AND hour < now() - interval '24 hours'
+  WHERE n > 0 AND hour < now() - make_interval(secs => %(mark_s)s)
   ON CONFLICT (series_id, day) DO UPDATE SET means = NULL, version = d.version + 1)"""
 
 # The bookkeeping that follows new readings, given a CTE `ins` of exactly the rows that were new (no
@@ -242,7 +243,7 @@ class Writer:
         cur = self.conn.cursor()
         with cur.copy("COPY pw_staging (series_id, ts, value, label) FROM STDIN (FORMAT BINARY)") as copy:
             copy.write(buf)
-        params = {"late_s": self.late_after_s}
+        params = {"late_s": self.late_after_s, "mark_s": LATE_MARK.total_seconds()}
         try:
             with self.conn.transaction():  # a savepoint: a duplicate undoes only this insert
                 cur.execute(_FAST_INSERT)

@@ -113,7 +113,3 @@ def test_dead_letters_older_than_their_retention_go_oldest_first_in_chunks_and_n
         left = conn.execute("SELECT count(*), min(received_at) FROM dead_letters").fetchone()
         assert left[0] == 5 and left[1] >= NOW - timedelta(days=10, minutes=5)
         assert _counts(conn) == (OLD, RECENT, OLD + RECENT)  # raw readings kept: their retention is 0
-
-
-def test_dead_letters_are_kept_for_90_days_unless_configured():
-    assert Settings().dead_letter_retention_days == 90
