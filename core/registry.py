@@ -320,3 +320,130 @@ def _position(p: Any) -> None:
     lon, lat = p[0], p[1]
     if not (-180 <= lon <= 180 and -90 <= lat <= 90):
         raise RegistryError(f"position [{lon}, {lat}] is outside longitude -180..180 / latitude -90..90")
+
+
+# -- features far from the rest (swapped coordinates, a typo in a degree) ---------------------------------
+
+# Great Britain, Northern Ireland, the islands and a margin: a council registry inside it with one feature
+# outside it has a mistake in that feature.
+UK_BOUNDS = (-11.0, 49.0, 3.0, 61.5)  # west, south, east, north (degrees)
+EARTH_RADIUS_KM = 6371.0088
+
+
+@dataclass(frozen=True, slots=True)
+class FarFeature:
+    """A feature that lies far from the rest of the registry: a warning, never a refusal."""
+
+    kind: str
+    id: str
+    line: int
+    position: tuple[float, float]  # the offending [longitude, latitude]
+    reason: str
+
+    def __str__(self) -> str:
+        where = f"line {self.line}, " if self.line else ""
+        return f"{where}{self.kind} {self.id!r}: {self.reason}"
+
+
+def distance_km(a: tuple[float, float], b: tuple[float, float]) -> float:
+    """Great-circle distance between two (longitude, latitude) positions, km."""
+    lon1, lat1, lon2, lat2 = map(math.radians, (*a, *b))
+    h = math.sin((lat2 - lat1) / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
+    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(h)))
+
+
+def _positions(geometry: dict[str, Any] | None) -> list[tuple[float, float]]:
+    """Every [longitude, latitude] of a geometry (outer and inner rings alike)."""
+    if not geometry:
+        return []
+    out: list[tuple[float, float]] = []
+
+    def walk(c: Any) -> None:
+        if isinstance(c, list) and len(c) >= 2 and all(isinstance(x, (int, float)) for x in c[:2]):
+            out.append((float(c[0]), float(c[1])))
+        elif isinstance(c, list):
+            for part in c:
+                walk(part)
+
+    walk(geometry.get("coordinates"))
+    return out
+
+
+def _inside(p: tuple[float, float], bounds: tuple[float, float, float, float]) -> bool:
+    west, south, east, north = bounds
+    return west <= p[0] <= east and south <= p[1] <= north
+
+
+def _median_without(values: list[float], rank: int) -> float:
+    """The median of sorted `values` without the element at `rank`."""
+    n = len(values) - 1
+
+    def at(j: int) -> float:
+        return values[j if j < rank else j + 1]
+
+    return at(n // 2) if n % 2 else (at(n // 2 - 1) + at(n // 2)) / 2
+
+
+def far_features(
+    reg: Registry, *, max_km: float = 100.0, bounds: tuple[float, float, float, float] | None = UK_BOUNDS
+) -> list[FarFeature]:
+    """Features with a position more than max_km from the median position of the other features, or outside
+    `bounds` when every other feature is inside them (swapped latitude and longitude, a lost minus sign).
+
+    Needs at least three placed features to judge; a registry spread wider than max_km warns about its edges,
+    so set max_km to the width of the council's area."""
+    items: list[tuple[str, str, int, list[tuple[float, float]]]] = []
+    for r in reg.routes:
+        items.append(("route", r.id, r.line, _positions(r.geometry)))
+    for d in reg.devices:
+        items.append((d.kind, d.id, d.line, _positions(d.geometry)))
+    for h in reg.homes:
+        items.append(("home", h.id, h.line, _positions(h.geometry)))
+    for dp in reg.depots:
+        items.append(("depot", dp.id, dp.line, _positions(dp.geometry)))
+    placed = [(k, i, ln, ps) for k, i, ln, ps in items if ps]
+    if len(placed) < 3:
+        return []
+    # Each feature stands at the median of its own positions, so one bad vertex cannot hide in a long route.
+    centres = [(_median([p[0] for p in ps]), _median([p[1] for p in ps])) for _, _, _, ps in placed]
+    lon_order = sorted(range(len(centres)), key=lambda i: centres[i][0])
+    lat_order = sorted(range(len(centres)), key=lambda i: centres[i][1])
+    lons = [centres[i][0] for i in lon_order]
+    lats = [centres[i][1] for i in lat_order]
+    lon_rank = {i: r for r, i in enumerate(lon_order)}
+    lat_rank = {i: r for r, i in enumerate(lat_order)}
+    outside = [bounds is not None and not all(_inside(p, bounds) for p in ps) for _, _, _, ps in placed]
+    n_outside = sum(outside)
+    out: list[FarFeature] = []
+    for i, (kind, fid, line, ps) in enumerate(placed):
+        others = (_median_without(lons, lon_rank[i]), _median_without(lats, lat_rank[i]))
+        worst = max(ps, key=lambda p: distance_km(p, others))
+        km = distance_km(worst, others)
+        if km > max_km:
+            reason = (
+                f"position [{worst[0]:g}, {worst[1]:g}] is {km:,.0f} km from the median of the other features "
+                f"([{others[0]:.4f}, {others[1]:.4f}]; the limit is {max_km:g} km)"
+            )
+            swapped = (worst[1], worst[0])
+            if distance_km(swapped, others) <= max_km:
+                reason += f": latitude and longitude look swapped (did you mean [{worst[1]:g}, {worst[0]:g}]?)"
+            out.append(FarFeature(kind, fid, line, worst, reason))
+        elif outside[i] and n_outside == 1 and bounds is not None:
+            bad = next(p for p in ps if not _inside(p, bounds))
+            out.append(
+                FarFeature(
+                    kind,
+                    fid,
+                    line,
+                    bad,
+                    f"position [{bad[0]:g}, {bad[1]:g}] is outside the UK (longitude {bounds[0]:g} to {bounds[2]:g}, "
+                    f"latitude {bounds[1]:g} to {bounds[3]:g}) while every other feature is inside",
+                )
+            )
+    return out
+
+
+def _median(values: list[float]) -> float:
+    s = sorted(values)
+    n = len(s)
+    return s[n // 2] if n % 2 else (s[n // 2 - 1] + s[n // 2]) / 2

@@ -42,7 +42,7 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_registry_load(settings: Settings, args: argparse.Namespace) -> int:
     """Load a registry file; refuse it whole on the first error, naming the line."""
-    from core.registry import RegistryError, parse_registry
+    from core.registry import RegistryError, far_features, parse_registry
     from store import registry
     from store.db import connect
 
@@ -54,15 +54,14 @@ def cmd_registry_load(settings: Settings, args: argparse.Namespace) -> int:
         return 2
     try:
         reg = parse_registry(text)
+        for far in far_features(reg, max_km=args.far_km or settings.registry_far_km):
+            print(f"{path}: warning: {far}", file=sys.stderr)
         with connect(settings.dsn()) as conn:
-            result = registry.load(conn, reg, text=text, loaded_by="cli")
+            result = registry.load(conn, reg, text=text, loaded_by="cli", prune=args.prune, dry_run=args.dry_run)
     except RegistryError as exc:
         print(f"{path}: refused: {exc}", file=sys.stderr)
         return 1
-    print(
-        f"{path}: {result.features} features ({result.routes} routes, {result.devices} devices, "
-        f"{result.homes} homes); {result.changed} changes"
-    )
+    print(registry.describe(result, name=str(path)))
     return 0
 
 
@@ -172,6 +171,9 @@ def parser() -> argparse.ArgumentParser:
     reg = sub.add_parser("registry", help="device registry").add_subparsers(dest="registry_command", required=True)
     rl = reg.add_parser("load", help="load a registry GeoJSON file (idempotent)")
     rl.add_argument("file")
+    rl.add_argument("--prune", action="store_true", help="remove routes, stations, sensors, homes it no longer lists")
+    rl.add_argument("--dry-run", action="store_true", help="say what the load (and --prune) would do, change nothing")
+    rl.add_argument("--far-km", type=float, help="warn about features this far from the rest")
     rl.set_defaults(fn=cmd_registry_load)
     us = sub.add_parser("users", help="user accounts").add_subparsers(dest="users_command", required=True)
     ua = us.add_parser("add", help="create or update a user; password from standard input")

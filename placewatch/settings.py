@@ -91,6 +91,29 @@ class Settings(BaseSettings):
     webhook_timeout_s: float = Field(default=10.0, gt=0, le=300)
     notify_max_attempts: int = Field(default=6, ge=1, le=50)
 
+    # Road weather forecasts fetched from providers (alerts/forecast_fetch.py); empty provider: off
+    forecast_provider: Literal["", "open-meteo", "met-office"] = ""
+    forecast_interval_minutes: int = Field(default=60, ge=5, le=24 * 60)
+    forecast_hours: int = Field(default=36, ge=6, le=168, description="how far ahead each fetch covers")
+    forecast_max_age_hours: float | None = Field(
+        default=None, gt=0, le=168, description="a forecast older than this is not used; default: the policy's"
+    )
+    forecast_timeout_s: float = Field(default=20.0, gt=0, le=300)
+    forecast_retries: int = Field(default=3, ge=1, le=10, description="attempts per request, with backoff")
+    open_meteo_url: str = "https://api.open-meteo.com/v1/forecast"
+    met_office_url: str = "https://data.hub.api.metoffice.gov.uk/sitespecific/v0/point/hourly"
+    met_office_api_key: SecretStr | None = None
+    road_offset_min_hours: int = Field(default=48, ge=1, description="a station's own road-minus-air cell needs this")
+
+    # The map (dashboards/static/map.js): tiles from a URL template with {z}/{x}/{y} (and {s}); empty: no tiles
+    map_tile_url: str = Field(default="https://tile.openstreetmap.org/{z}/{x}/{y}.png", max_length=2000)
+    map_attribution: str = Field(
+        default='&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors',
+        max_length=2000,
+    )
+    map_max_zoom: int = Field(default=19, ge=1, le=24)
+    registry_far_km: float = Field(default=100.0, gt=0, description="warn about features this far from the rest")
+
     # `placewatch run`
     simulate: bool = True
     simulate_speed: float = Field(default=1.0, gt=0)
@@ -101,6 +124,20 @@ class Settings(BaseSettings):
     def _mqtt_url(cls, v: str) -> str:
         BrokerAddress.parse(v)
         return v
+
+    @field_validator("map_tile_url", "open_meteo_url", "met_office_url")
+    @classmethod
+    def _url_or_empty(cls, v: str, info: Any) -> str:
+        may_be_empty = info.field_name == "map_tile_url"
+        if (v or not may_be_empty) and not v.startswith(("https://", "http://")):
+            raise ValueError("must be an https:// (or http://) address" + (", or empty" if may_be_empty else ""))
+        return v
+
+    @model_validator(mode="after")
+    def _met_office_needs_a_key(self) -> Settings:
+        if self.forecast_provider == "met-office" and self.met_office_api_key is None:
+            raise ValueError("PLACEWATCH_MET_OFFICE_API_KEY is needed when PLACEWATCH_FORECAST_PROVIDER is met-office")
+        return self
 
     @field_validator("database_url")
     @classmethod

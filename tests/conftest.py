@@ -56,6 +56,7 @@ def service_env(database_url: str, mqtt_broker: Any, **extra: str) -> dict[str, 
         "PLACEWATCH_STATS_SECONDS": "0.2",
         "PLACEWATCH_LOG_LEVEL": "info",
         "PLACEWATCH_SECRET_KEY": "test-secret-key-that-is-long-enough-for-hs256",
+        "PLACEWATCH_MAP_TILE_URL": "",  # the tests run offline: maps on a plain background (tests/e2e/test_map.py)
     }
     env.update(extra)
     return env

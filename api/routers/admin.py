@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, Request
 
 from api.deps import Admin, Conn
-from core.registry import RegistryError, parse_registry
+from core.registry import RegistryError, far_features, parse_registry
 from store import queries
 from store import registry as store_registry
 
@@ -17,8 +17,14 @@ MAX_REGISTRY_BYTES = 50 * 1024 * 1024
 
 
 @router.put("/registry", summary="Load a registry GeoJSON FeatureCollection (idempotent; a bad file is refused whole)")
-async def put_registry(request: Request, user: Admin) -> dict[str, Any]:
-    """Replace or extend the registry from the request body."""
+async def put_registry(
+    request: Request,
+    user: Admin,
+    prune: Annotated[bool, Query(description="remove what the file no longer lists")] = False,
+    dry_run: Annotated[bool, Query(description="say what the load (and prune) would do; change nothing")] = False,
+    far_km: Annotated[float | None, Query(gt=0, description="warn about features this far from the rest")] = None,
+) -> dict[str, Any]:
+    """Replace or extend the registry from the request body; `warnings` names features far from the rest."""
     raw = await request.body()
     if len(raw) > MAX_REGISTRY_BYTES:
         raise HTTPException(413, detail="registry file too large")
@@ -32,15 +38,21 @@ async def put_registry(request: Request, user: Admin) -> dict[str, Any]:
     pool = request.app.state.pool
     try:
         with pool.connection() as conn:
-            result = store_registry.load(conn, reg, text=text, loaded_by=user.name)
+            result = store_registry.load(conn, reg, text=text, loaded_by=user.name, prune=prune, dry_run=dry_run)
     except RegistryError as exc:
         raise HTTPException(422, detail={"reason": exc.reason, "line": exc.line, "feature": exc.feature}) from None
+    far = far_features(reg, max_km=far_km or request.app.state.settings.registry_far_km)
     return {
         "features": result.features,
         "changed": result.changed,
         "routes": result.routes,
         "devices": result.devices,
         "homes": result.homes,
+        "dry_run": result.dry_run,
+        "removed": result.removed,
+        "kept": result.kept,
+        "orphaned": result.orphaned,
+        "warnings": [{"kind": f.kind, "id": f.id, "line": f.line, "reason": f.reason} for f in far],
     }
 
 
