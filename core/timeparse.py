@@ -4,11 +4,21 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)  # no sensor of ours reported before this
 _FRACTION = re.compile(r"(\.\d+)")
+# rfc3339_us: the form nearly every device and gateway sends, as a wall time to the second and a tail
+# (fraction, then Z or an offset); each part's value is cached, so a time costs two dictionary look-ups.
+_WALL = re.compile(r"\d{4}-\d\d-\d\d[Tt]\d\d:\d\d:\d\d", re.ASCII).fullmatch
+_TAIL = re.compile(r"(?:\.(\d{1,9}))?(?:[Zz]|([+-])(\d\d):(\d\d))", re.ASCII).fullmatch
+_UNIX = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
+_WALLS: dict[str, int | None] = {}  # "YYYY-MM-DDTHH:MM:SS" -> epoch microseconds were it UTC; None: not a time
+_TAILS: dict[str, int | None] = {}  # ".fffZ", "+01:00", ... -> microseconds to add; None: not a tail we take
+_CACHE_MAX = 50_000
 
 
 def parse_rfc3339(text: str) -> datetime:
@@ -33,6 +43,62 @@ def parse_rfc3339(text: str) -> datetime:
         return dt.astimezone(UTC)
     except OverflowError:  # an offset that pushes the date past year 1 or 9999
         raise ValueError(f"time {text!r} is out of range") from None
+
+
+def rfc3339_us(text: str) -> int | None:
+    """Epoch microseconds of an RFC 3339 time in its common form (YYYY-MM-DDTHH:MM:SS, an optional fraction,
+    then Z or ±HH:MM; T and Z in either case), exactly what parse_rfc3339 gives; None for any other text,
+    valid or not (parse_rfc3339 then decides and gives the reason). Years 1000 to 9998 only, where no offset
+    can take the time out of datetime's range."""
+    wall_text = text[:19]
+    wall = _WALLS.get(wall_text)
+    if wall is None:
+        wall = _cached(_WALLS, wall_text, _wall_us)
+        if wall is None:
+            return None
+    tail_text = text[19:]
+    tail = _TAILS.get(tail_text)
+    if tail is None:
+        tail = _cached(_TAILS, tail_text, _tail_us)
+        if tail is None:
+            return None
+    return wall + tail
+
+
+def _cached(cache: dict[str, int | None], key: str, compute: Callable[[str], int | None]) -> int | None:
+    if key in cache:
+        return cache[key]
+    if len(cache) >= _CACHE_MAX:
+        cache.clear()
+    value = cache[key] = compute(key)
+    return value
+
+
+def _wall_us(wall: str) -> int | None:
+    """Epoch microseconds of "YYYY-MM-DDTHH:MM:SS" read as UTC, or None when it is no valid date and time."""
+    if _WALL(wall) is None or not 1000 <= (year := int(wall[:4])) <= 9998:
+        return None
+    try:
+        dt = datetime(year, int(wall[5:7]), int(wall[8:10]), int(wall[11:13]), int(wall[14:16]), int(wall[17:19]))
+    except ValueError:  # a day the month does not have, hour 24, second 60, ...
+        return None
+    return (dt.replace(tzinfo=UTC) - _UNIX) // _US
+
+
+def _tail_us(tail: str) -> int | None:
+    """Microseconds a tail adds: its fraction (truncated to microseconds, as parse_rfc3339 does) minus its offset."""
+    m = _TAIL(tail)
+    if m is None:
+        return None
+    frac, sign, oh, om = m.groups()
+    us = int(frac[:6].ljust(6, "0")) if frac else 0
+    if sign is not None:
+        h, mi = int(oh), int(om)
+        if h > 23 or mi > 59:
+            return None  # datetime takes +00:60 as an hour; leave such oddities to parse_rfc3339
+        off = (h * 60 + mi) * 60_000_000
+        us += -off if sign == "+" else off
+    return us
 
 
 def parse_local(text: str, zone: str) -> datetime:

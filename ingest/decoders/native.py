@@ -9,7 +9,7 @@ import orjson
 
 from core.metrics import METRICS
 from core.model import Decoded, DecodeError, Reading, StatusChange
-from core.timeparse import parse_any
+from core.timeparse import parse_any, rfc3339_us
 
 from .base import decoded, json_kind, load_json, reading
 
@@ -58,8 +58,9 @@ class NativeDecoder:
     def fast(self, payload: bytes) -> list[tuple[str, int, float]] | None:
         """The readings of a plain message as (metric, epoch microseconds, value), or None to use decode().
 
-        Plain: an object (or array of up to MAX_ENTRIES objects) with exactly `ts` as integer epoch
-        milliseconds or seconds and `values` of numeric metrics in range, no units. Whatever else a
+        Plain: an object (or array of up to MAX_ENTRIES objects) with exactly `ts`, as integer epoch
+        milliseconds or seconds or as RFC 3339 in its common form (core.timeparse.rfc3339_us), and `values`
+        of numeric metrics in range, no units. Whatever else a
         message holds, even if valid, goes through decode(), which gives the reasons; for a plain
         message both give the same readings.
         """
@@ -80,9 +81,16 @@ class NativeDecoder:
                 return None
             ts = e.get("ts")
             values = e.get("values")
-            if type(ts) is not int or type(values) is not dict or not values:
+            if type(values) is not dict or not values:
                 return None
-            if _MS_LOW <= ts < _MS_HIGH:
+            if type(ts) is str:
+                parsed = rfc3339_us(ts)
+                if parsed is None:
+                    return None
+                us = parsed
+            elif type(ts) is not int:
+                return None
+            elif _MS_LOW <= ts < _MS_HIGH:
                 us = ts * 1000
             elif _S_LOW <= ts < _S_HIGH:
                 us = ts * 1_000_000
