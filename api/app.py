@@ -14,6 +14,7 @@ from api.ratelimit import SlidingWindowLimiter
 from api.routers import admin, auth, damp, devices, gritting, health, homes
 from api.routers import metrics as metrics_router
 from api.security_headers import SecurityHeadersMiddleware
+from dashboards.map_settings import tile_origin
 from placewatch.settings import Settings
 from store.db import open_pool
 
@@ -35,7 +36,8 @@ def create_app(settings: Settings, *, dsn: str | None = None) -> FastAPI:
     app = FastAPI(title="Placewatch", version=VERSION, lifespan=lifespan, openapi_url="/openapi.json")
     app.state.settings = settings
     app.state.login_limiter = SlidingWindowLimiter(settings.login_attempts_per_minute)
-    app.add_middleware(SecurityHeadersMiddleware)
+    tiles = tile_origin(settings.map_tile_url)  # the map's tile server may serve images to the pages
+    app.add_middleware(SecurityHeadersMiddleware, img_sources=(tiles,) if tiles else ())
     app.add_exception_handler(psycopg.DataError, _unusable_value)
     app.openapi = _with_error_responses(app)  # type: ignore[method-assign]
     app.include_router(metrics_router.router)
@@ -50,6 +52,7 @@ def create_app(settings: Settings, *, dsn: str | None = None) -> FastAPI:
     v1.include_router(__import__("api.routers.notifications", fromlist=["router"]).router)
     app.include_router(v1)
     app.include_router(__import__("dashboards.open_data", fromlist=["router"]).router)
+    app.include_router(__import__("dashboards.map_settings", fromlist=["router"]).router)
     app.include_router(__import__("dashboards.pages", fromlist=["router"]).router)
     return app
 

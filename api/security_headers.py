@@ -62,15 +62,23 @@ class SecurityHeadersMiddleware:
     uvicorn trusts for X-Forwarded-Proto): over plain http it would be ignored, or pin a test host.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, img_sources: tuple[str, ...] = ()) -> None:
         self.app = app
+        # The map's tile server (PLACEWATCH_MAP_TILE_URL), when one is configured, may serve images to the pages.
+        self.page_policy = (
+            CONTENT_SECURITY_POLICY.replace(
+                "img-src 'self' data: blob:", " ".join(("img-src 'self' data: blob:", *img_sources))
+            )
+            if img_sources
+            else CONTENT_SECURITY_POLICY
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         extra = list(_COMMON)
-        csp = DOCS_CONTENT_SECURITY_POLICY if scope.get("path") in DOCS_PATHS else CONTENT_SECURITY_POLICY
+        csp = DOCS_CONTENT_SECURITY_POLICY if scope.get("path") in DOCS_PATHS else self.page_policy
         extra.append((b"content-security-policy", csp.encode()))
         if scope.get("scheme") == "https":
             extra.append((b"strict-transport-security", HSTS.encode()))

@@ -33,7 +33,7 @@ PAGES: dict[str, tuple[str, str, bool]] = {
     "/highways": ("highways", "Gritting", True),
     "/officer": ("officer", "Damp and mould: homes", False),
     "/tenant": ("tenant", "Your home", True),
-    "/public": ("public", "Open data: roads and homes", True),
+    "/public": ("public", "Open data: roads and homes", False),  # its map is Leaflet (map.js), no charts
     "/admin": ("admin", "Administration", False),
 }
 

@@ -1,8 +1,7 @@
-// Charts with Plotly (served from the installed plotly package, loaded by the page before this module):
-// time series in UK time, and a plain lon/lat map of routes and stations drawn from the registry's GeoJSON
-// (no tiles: lines and points on a grid, with equal distances north-south and east-west).
+// Charts with Plotly (served from the installed plotly package, loaded by the page before this module): time series
+// in UK time. The map of routes and stations is map.js (Leaflet).
 
-import { ACTIONS, degrees, el, ukWall, when } from './common.js';
+import { el, ukWall } from './common.js';
 
 const FONT = { family: 'system-ui, -apple-system, "Segoe UI", Roboto, Arial, sans-serif', size: 13, color: '#0b0c0c' };
 const CONFIG = {
@@ -82,83 +81,4 @@ export function timeChart(node, series, { unit = '', yTitle = '', threshold, thr
   }
   prepare(node);
   return plotly().react(node, traces, layout, CONFIG);
-}
-
-function lines(geometry) {
-  if (!geometry) return [];
-  if (geometry.type === 'LineString') return [geometry.coordinates];
-  if (geometry.type === 'MultiLineString') return geometry.coordinates;
-  return [];
-}
-
-// routes: [{id, name, action, status, geometry}]; stations: [{id, name, lon, lat, rst, at}].
-// One trace per action (so the key lists each decision once), then the stations on top.
-export function routeMap(node, routes, stations, { height } = {}) {
-  const traces = [];
-  const lats = [];
-  const order = Object.keys(ACTIONS);
-  const byAction = new Map();
-  for (const r of routes) {
-    const a = ACTIONS[r.action] ? r.action : 'unknown';
-    if (!byAction.has(a)) byAction.set(a, []);
-    byAction.get(a).push(r);
-  }
-  for (const action of order.filter((a) => byAction.has(a))) {
-    const style = ACTIONS[action];
-    const x = [];
-    const y = [];
-    const text = [];
-    for (const r of byAction.get(action)) {
-      for (const part of lines(r.geometry)) {
-        for (const [lon, lat] of part) {
-          x.push(lon);
-          y.push(lat);
-          lats.push(lat);
-          text.push(`${r.name}: ${style.label}${r.status ? ` (${r.status.replace('_', ' ')})` : ''}`);
-        }
-        x.push(null);
-        y.push(null);
-        text.push('');
-      }
-    }
-    traces.push({
-      type: 'scatter', mode: 'lines', name: style.label, x, y, text, hoverinfo: 'text',
-      line: { color: style.colour, width: 5, dash: style.dash }, connectgaps: false,
-    });
-  }
-  const placed = stations.filter((s) => s.lon !== null && s.lon !== undefined);
-  if (placed.length) {
-    for (const s of placed) lats.push(s.lat);
-    traces.push({
-      type: 'scatter', mode: 'markers+text', name: 'Road station (road surface temperature)',
-      x: placed.map((s) => s.lon), y: placed.map((s) => s.lat),
-      text: placed.map((s) => degrees(s.rst)), textposition: 'top center', textfont: { size: 13, color: '#0b0c0c' },
-      hovertext: placed.map((s) => `${s.name || s.id}: road ${degrees(s.rst)}${s.at ? `, ${when(s.at)}` : ''}`),
-      hoverinfo: 'text',
-      marker: { size: 12, color: '#0b0c0c', symbol: 'circle', line: { color: '#ffffff', width: 2 } },
-    });
-  }
-  const lat0 = lats.length ? lats.reduce((a, b) => a + b, 0) / lats.length : 52;
-  const layout = {
-    font: FONT,
-    height: height || (narrow() ? 360 : 440),
-    margin: { l: 72, r: 12, t: 8, b: 44 },
-    paper_bgcolor: '#fff',
-    plot_bgcolor: '#f8f8f8',
-    // Equal distances: a degree of longitude is cos(latitude) of a degree of latitude.
-    xaxis: { title: { text: 'Longitude' }, gridcolor: '#e1e1e1', zeroline: false, linecolor: '#0b0c0c' },
-    yaxis: {
-      title: { text: 'Latitude' }, gridcolor: '#e1e1e1', zeroline: false, linecolor: '#0b0c0c',
-      scaleanchor: 'x', scaleratio: 1 / Math.cos((lat0 * Math.PI) / 180),
-    },
-    legend: { orientation: 'h', x: 0, y: 1.0, yanchor: 'bottom' },
-    hovermode: 'closest',
-    dragmode: 'pan',
-  };
-  if (!traces.length) {
-    showEmpty(node, 'Nothing to draw yet: no routes or stations with a place in the registry.');
-    return Promise.resolve(node);
-  }
-  prepare(node);
-  return plotly().react(node, traces, layout, { ...CONFIG, scrollZoom: false });
 }

@@ -6,7 +6,8 @@ import {
   ACTIONS, ACTIVE, actionBadge, announce, api, ApiError, clock, degrees, el, failed, requireUser, STATUSES,
   statusBadge, TREATING, when, ago,
 } from './common.js';
-import { routeMap, showEmpty, timeChart } from './charts.js';
+import { showEmpty, timeChart } from './charts.js';
+import { routeMap } from './map.js';
 
 const REFRESH_MS = 60_000;
 const STATION_METRICS = [
@@ -44,15 +45,9 @@ function sorted(routes) {
 function drawMap() {
   const routes = [...state.routes.values()].map((r) => ({
     id: r.id, name: r.name, geometry: r.geometry, action: r.decision ? r.decision.action : 'unknown',
-    status: r.decision ? r.decision.status : null,
+    status: r.decision ? r.decision.status : null, message: r.decision ? r.decision.message : null, stations: r.stations,
   }));
-  const stations = [...state.stations.values()]
-    .filter((d) => d.geometry && d.geometry.type === 'Point')
-    .map((d) => {
-      const rst = d.latest && d.latest.road_surface_temperature;
-      return { id: d.id, name: d.name, lon: d.geometry.coordinates[0], lat: d.geometry.coordinates[1], rst: rst ? rst.value : null, at: rst ? rst.ts : null };
-    });
-  return routeMap(document.getElementById('route-map'), routes, stations);
+  return routeMap(document.getElementById('route-map'), routes, [...state.stations.values()], { link: (r) => `#route-${slug(r.id)}` });
 }
 
 // -- a route ----------------------------------------------------------------------------------------
@@ -262,6 +257,7 @@ async function refresh(force = false) {
     replaceCard(r);
   }
   summary();
+  drawMapSoon(); // station labels follow the latest readings
 }
 
 const who = await requireUser(['highways', 'admin']);

@@ -2,7 +2,7 @@
 // area (the server withholds small areas). Reads only /open-data/*, never the token-protected API.
 
 import { actionBadge, ago, degrees, el, failed, optionalUser, percent, STATUSES, when } from './common.js';
-import { routeMap } from './charts.js';
+import { routeMap } from './map.js';
 
 async function get(path) {
   const r = await fetch(path, { headers: { Accept: 'application/json' }, cache: 'no-store' });
@@ -15,14 +15,14 @@ function share(x) {
 }
 
 function drawRoads(roads, gritting) {
+  const latest = (p, metric) => (p[metric] === null || p[metric] === undefined ? null : { value: p[metric], ts: p[`${metric}_at`] });
   const stations = roads.features.map((f) => ({
-    id: f.properties.id, name: f.properties.name, lon: f.geometry.coordinates[0], lat: f.geometry.coordinates[1],
-    rst: f.properties.road_surface_temperature, at: f.properties.road_surface_temperature_at,
+    id: f.properties.id, name: f.properties.name, geometry: f.geometry,
+    latest: Object.fromEntries(['road_surface_temperature', 'air_temperature', 'surface_state'].map((m) => [m, latest(f.properties, m)])),
   }));
   const routes = gritting.features.map((f) => ({
-    id: f.properties.id, name: f.properties.name, geometry: f.geometry,
+    id: f.properties.id, name: f.properties.name, geometry: f.geometry, stations: f.properties.stations,
     action: f.properties.decision ? f.properties.decision.action : 'unknown',
-    status: f.properties.decision ? f.properties.decision.status : null,
   }));
   const mapDone = routeMap(document.getElementById('road-map'), routes, stations);
 
