@@ -42,7 +42,7 @@ import orjson
 import psycopg
 
 from alerts.context import AlertContext
-from core.cases import STEP_TEXT, case_summary, outstanding, overdue_steps, when
+from core.cases import STEP_TEXT, case_summary, choose_officers, outstanding, overdue_steps, when
 from core.damp import Assessment, DampPolicy, HourlyHome, Level, PreviousLevel, assess_many, level_rank
 from core.notifications import check_audience
 from core.workdays import AwaabDeadlines, case_deadlines
@@ -305,8 +305,8 @@ def evaluate_homes(
             if hid in rises:
                 _notify_rise(conn, hid, rises[hid], a, now)
             if hid in opened:
-                patch, case_id = opened[hid]
-                _notify_case(conn, hid, patch, case_id, a, now, deadlines)
+                patch, case_id, officer = opened[hid]
+                _notify_case(conn, hid, patch, case_id, a, now, deadlines, officer)
                 counts.opened += 1
                 counts.changed.add(hid)
         damp_store.upsert_states(conn, rows)
@@ -332,19 +332,28 @@ def _open_cases(
     homes: Sequence[tuple[str, str | None, Assessment, int | None, str | None, datetime | None]],
     now: datetime,
     deadlines: AwaabDeadlines,
-) -> dict[str, tuple[str | None, int]]:
+) -> dict[str, tuple[str | None, int, str | None]]:
     """Open a case for each (home, patch, red assessment, its id, evidence JSON or None for the stored assessment's,
-    red since), in order; the patch and case id of each home whose case opened (none when one was open already)."""
+    red since), in order, each with its responsible officer (core.cases.choose_officers); the patch, case id and
+    officer of each home whose case opened (none when one was open already)."""
     if not homes:
         return {}
+    patches = [patch for _, patch, *_ in homes]
+    officers = choose_officers(patches, damp_store.officer_loads(conn, [p for p in patches if p is not None]))
     cases = []
-    for home_id, _, a, assessment_id, evidence_json, red_since in homes:
+    for (home_id, patch, a, assessment_id, evidence_json, red_since), officer in zip(homes, officers, strict=True):
+        owner = (
+            f" {officer} (housing officer for patch {patch}) is responsible for it."
+            if officer
+            else f" No housing officer looks after {f'patch {patch}' if patch else 'this home (it has no patch)'}: "
+            "nobody is responsible for this case until an administrator adds one or an officer takes it on."
+        )
         note = (
             f"Opened by Placewatch: the home's damp and mould level is red. {a.reasons[0] if a.reasons else ''} "
             "A sustained high-risk reading from the home's sensors is treated as the landlord becoming aware "
             "(the conservative reading of Awaab's Law; whether sensor data alone makes a landlord aware is not "
             f"settled), so the clock starts now: investigate by the end of {when(deadlines.investigate_by)} "
-            "(10 working days). Whether this is an emergency is for a person to confirm, not the sensors."
+            "(10 working days). Whether this is an emergency is for a person to confirm, not the sensors." + owner
         )
         cases.append(
             damp_store.NewCase(
@@ -368,12 +377,18 @@ def _open_cases(
                         "investigate_by": _iso(deadlines.investigate_by),
                         "assessment_id": assessment_id,
                         "red_since": _iso(red_since),
+                        "officer": officer,
                     },
                 ),
+                officer=officer,
             )
         )
     ids = damp_store.open_cases(conn, cases)
-    return {home_id: (patch, ids[home_id]) for home_id, patch, *_ in homes if home_id in ids}
+    return {
+        home_id: (patch, ids[home_id], officer)
+        for (home_id, patch, *_), officer in zip(homes, officers, strict=True)
+        if home_id in ids
+    }
 
 
 def _notify_case(
@@ -384,20 +399,23 @@ def _notify_case(
     a: Assessment,
     now: datetime,
     deadlines: AwaabDeadlines,
+    officer: str | None,
 ) -> None:
-    """Tell the patch's officer and the tenant that a case opened."""
+    """Tell the patch's officer (the responsible one by name) and the tenant that a case opened; the admins too when
+    nobody is responsible for it."""
     reasons = "\n".join(f"- {r}" for r in a.reasons[:3])
+    owner = f"\n\n{officer} is the officer responsible." if officer else ""  # the tenant reads it too
     notify(
         conn,
         kind="damp.case",
         subject=str(case_id),
-        audience=audience(patch, home_id),
+        audience=audience(patch, home_id, f"user:{officer}" if officer else "role:admin"),
         title=f"Damp and mould case {case_id} opened for home {home_id}: "
         f"investigate by {when(deadlines.investigate_by)}",
         body=(
             f"The sensors in home {home_id} show a high risk of damp and mould:\n{reasons}\n\n"
             f"Case {case_id} is open. The landlord must investigate by the end of {when(deadlines.investigate_by)} "
-            "(10 working days, Awaab's Law) and keep the tenant informed throughout."
+            "(10 working days, Awaab's Law) and keep the tenant informed throughout." + owner
         ),
         payload={
             "case_id": case_id,
@@ -407,6 +425,7 @@ def _notify_case(
             "aware_at": _iso(deadlines.aware_at),
             "investigate_by": _iso(deadlines.investigate_by),
             "reasons": list(a.reasons),
+            "officer": officer,
         },
         dedupe_key=f"damp.case:{case_id}:opened",
         now=now,

@@ -114,6 +114,19 @@ class Settings(BaseSettings):
     map_max_zoom: int = Field(default=19, ge=1, le=24)
     registry_far_km: float = Field(default=100.0, gt=0, description="warn about features this far from the rest")
 
+    # What people read: the council's own name, contacts, policy and licence
+    council_name: str = Field(default="the council", max_length=200)
+    council_phone: str = Field(default="", max_length=100, description="the number tenants call about repairs")
+    council_email: str = Field(default="", max_length=200, description="the address tenants write to")
+    repair_url: str = Field(default="", max_length=2000, description="the council's report-a-repair page")
+    winter_policy_name: str = Field(
+        default="the council's winter service policy", min_length=1, max_length=200, description="cited by reasons"
+    )
+    open_data_licence: str = Field(default="Open Government Licence v3.0", min_length=1, max_length=200)
+    open_data_licence_url: str = Field(
+        default="https://www.nationalarchives.gov.uk/doc/open-government-licence/version/3/", max_length=2000
+    )
+
     # `placewatch run`
     simulate: bool = True
     simulate_speed: float = Field(default=1.0, gt=0)
@@ -138,6 +151,13 @@ class Settings(BaseSettings):
         if self.forecast_provider == "met-office" and self.met_office_api_key is None:
             raise ValueError("PLACEWATCH_MET_OFFICE_API_KEY is needed when PLACEWATCH_FORECAST_PROVIDER is met-office")
         return self
+
+    @field_validator("repair_url", "open_data_licence_url")
+    @classmethod
+    def _web_address(cls, v: str) -> str:
+        if v and not v.startswith(("https://", "http://")):
+            raise ValueError("must be an https:// (or http://) address, or empty")
+        return v
 
     @field_validator("database_url")
     @classmethod

@@ -69,8 +69,13 @@ CASE_COLUMNS = (
     "closed_at",
     "overdue_steps",
     "updated_at",
+    "officer",
+    "visit_booked_for",
+    "visit_booked_note",
 )
 _CASE_SELECT = ", ".join(f"c.{col}" for col in CASE_COLUMNS)
+# The responsible officer's account, for core.cases.owner_problem (join users u ON u.name = c.officer).
+_OFFICER_SELECT = "u.role AS officer_role, u.patch AS officer_patch, u.disabled AS officer_disabled"
 # Columns an officer's action may change (core.cases.apply_action returns some of these).
 UPDATABLE = frozenset(CASE_COLUMNS) - {"id", "home_id", "opened_at", "aware_at", "aware_source", "assessment_id"}
 
@@ -471,6 +476,7 @@ class NewCase:
     assessment_id: int | None
     evidence_json: str | None  # None: the evidence stored with assessment assessment_id
     event: Event
+    officer: str | None = None  # the responsible officer (core.cases.choose_officers)
 
 
 def open_cases(conn: psycopg.Connection, items: Sequence[NewCase]) -> dict[str, int]:
@@ -481,13 +487,13 @@ def open_cases(conn: psycopg.Connection, items: Sequence[NewCase]) -> dict[str, 
     # Binary parameters: a text array of JSON documents would otherwise be escaped quote by quote.
     rows = conn.execute(
         """INSERT INTO damp_cases (home_id, level, status, opened_at, aware_at, aware_source, assessment_id,
-                                   evidence, investigate_by, updated_at)
+                                   evidence, investigate_by, updated_at, officer)
            SELECT x.home_id, 'red', 'open', x.opened_at, x.aware_at, 'sensors', x.assessment_id,
                   coalesce(x.evidence::jsonb, (SELECT a.evidence FROM damp_assessments a WHERE a.id = x.assessment_id)),
-                  x.investigate_by, now()
+                  x.investigate_by, now(), x.officer
            FROM unnest(%s::text[], %s::timestamptz[], %s::timestamptz[], %s::bigint[], %s::text[],
-                       %s::timestamptz[]) WITH ORDINALITY
-                AS x(home_id, opened_at, aware_at, assessment_id, evidence, investigate_by, ord)
+                       %s::timestamptz[], %s::text[]) WITH ORDINALITY
+                AS x(home_id, opened_at, aware_at, assessment_id, evidence, investigate_by, officer, ord)
            ORDER BY x.ord
            ON CONFLICT (home_id) WHERE closed_at IS NULL DO NOTHING RETURNING home_id, id""",
         (
@@ -497,12 +503,27 @@ def open_cases(conn: psycopg.Connection, items: Sequence[NewCase]) -> dict[str, 
             [c.assessment_id for c in items],
             [c.evidence_json for c in items],
             [c.investigate_by for c in items],
+            [c.officer for c in items],
         ),
         binary=True,
     ).fetchall()
     ids = {home: int(case_id) for home, case_id in rows}
     add_events(conn, [(ids[c.home_id], c.event) for c in items if c.home_id in ids])
     return ids
+
+
+def officer_loads(conn: psycopg.Connection, patches: Sequence[str]) -> dict[str, dict[str, int]]:
+    """The enabled housing officers of these patches, each with the number of open cases they are responsible for."""
+    out: dict[str, dict[str, int]] = defaultdict(dict)
+    if not patches:
+        return out
+    for patch, name, load in conn.execute(
+        """SELECT u.patch, u.name, (SELECT count(*) FROM damp_cases c WHERE c.officer = u.name AND c.closed_at IS NULL)
+           FROM users u WHERE u.role = 'officer' AND NOT u.disabled AND u.patch = ANY(%s)""",
+        (sorted(set(patches)),),
+    ):
+        out[patch][name] = int(load)
+    return out
 
 
 def cases_past_deadline(conn: psycopg.Connection, now: datetime) -> list[dict[str, Any]]:
@@ -666,10 +687,12 @@ def list_cases(
     overdue_at: datetime | None,
     limit: int,
     before_id: int | None,
+    officer: str | None = None,
 ) -> list[dict[str, Any]]:
     """Cases p may see, newest first. status 'active' means every status but closed; overdue_at keeps the cases
-    with a step past its deadline at that time."""
+    with a step past its deadline at that time; officer keeps one officer's cases ('' those with no officer)."""
     params = scope_params(p) | {
+        "officer": officer,
         "status": status,
         "patch_filter": patch,
         "home_id": home_id,
@@ -679,10 +702,13 @@ def list_cases(
     }
     return list(
         conn.cursor(row_factory=dict_row).execute(
-            f"""SELECT {_CASE_SELECT}, h.patch, h.address, s.level AS home_level
+            f"""SELECT {_CASE_SELECT}, h.patch, h.address, s.level AS home_level, {_OFFICER_SELECT}
                 FROM damp_cases c JOIN homes h ON h.id = c.home_id
                 LEFT JOIN damp_home_state s ON s.home_id = c.home_id
+                LEFT JOIN users u ON u.name = c.officer
                 WHERE {HOME_SCOPE}
+                  AND (%(officer)s::text IS NULL OR c.officer = %(officer)s
+                       OR (%(officer)s = '' AND c.officer IS NULL))
                   AND (%(status)s::text IS NULL OR c.status = %(status)s
                        OR (%(status)s = 'active' AND c.closed_at IS NULL))
                   AND (%(patch_filter)s::text IS NULL OR h.patch = %(patch_filter)s)
@@ -705,9 +731,10 @@ def get_case(
     return (
         conn.cursor(row_factory=dict_row)
         .execute(
-            f"""SELECT {_CASE_SELECT}, c.evidence, h.patch, h.address, s.level AS home_level
+            f"""SELECT {_CASE_SELECT}, c.evidence, h.patch, h.address, s.level AS home_level, {_OFFICER_SELECT}
                 FROM damp_cases c JOIN homes h ON h.id = c.home_id
                 LEFT JOIN damp_home_state s ON s.home_id = c.home_id
+                LEFT JOIN users u ON u.name = c.officer
                 WHERE c.id = %(id)s AND {HOME_SCOPE} {lock}""",
             params,
         )
@@ -740,3 +767,55 @@ def update_case(conn: psycopg.Connection, case_id: int, changes: dict[str, Any],
         changes | {"case_id": case_id},
     )
     add_events(conn, [(case_id, event)])
+
+
+# ---------------------------------------------------------------------------------------------
+# Who looks after the cases: officers, and whether anyone hears of them
+
+
+def last_notices(conn: psycopg.Connection, case_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """The latest damp notification event about each of these cases (title, routed_at, deliveries)."""
+    if not case_ids:
+        return {}
+    rows = conn.cursor(row_factory=dict_row).execute(
+        """SELECT DISTINCT ON (e.subject) e.subject, e.kind, e.title, e.created_at, e.routed_at, e.deliveries
+           FROM notification_events e
+           WHERE e.kind LIKE 'damp.%%' AND e.subject = ANY(%s::text[]) ORDER BY e.subject, e.id DESC""",
+        ([str(i) for i in case_ids],),
+    )
+    return {int(r.pop("subject")): r for r in rows}
+
+
+def patch_overview(conn: psycopg.Connection, p: Principal) -> list[dict[str, Any]]:
+    """Each patch p may see (admin: every patch of a home or an officer): its homes, open cases, open cases with
+    no usable officer, and its enabled officers with their open cases and whether they have an email address."""
+    params = scope_params(p)
+    return list(
+        conn.cursor(row_factory=dict_row).execute(
+            """WITH patches AS (
+                   SELECT DISTINCT h.patch FROM homes h WHERE h.patch IS NOT NULL
+                   UNION SELECT DISTINCT u.patch FROM users u WHERE u.role = 'officer' AND u.patch IS NOT NULL)
+               SELECT x.patch,
+                      (SELECT count(*) FROM homes h WHERE h.patch = x.patch) AS homes,
+                      (SELECT count(*) FROM damp_cases c JOIN homes h ON h.id = c.home_id
+                       WHERE h.patch = x.patch AND c.closed_at IS NULL) AS open_cases,
+                      -- the cases core.cases.owner_problem finds fault with
+                      (SELECT count(*) FROM damp_cases c JOIN homes h ON h.id = c.home_id
+                       LEFT JOIN users u ON u.name = c.officer
+                       WHERE h.patch = x.patch AND c.closed_at IS NULL
+                         AND (u.name IS NULL OR u.disabled OR u.role <> 'officer'
+                              OR u.patch IS DISTINCT FROM h.patch)) AS unowned_cases,
+                      coalesce((SELECT jsonb_agg(jsonb_build_object(
+                                   'name', u.name,
+                                   'email', u.email IS NOT NULL AND btrim(u.email) <> '',
+                                   'open_cases', (SELECT count(*) FROM damp_cases c
+                                                  WHERE c.officer = u.name AND c.closed_at IS NULL))
+                                   ORDER BY u.name)
+                                FROM users u WHERE u.role = 'officer' AND NOT u.disabled AND u.patch = x.patch),
+                               '[]'::jsonb) AS officers
+               FROM patches x
+               WHERE %(role)s = 'admin' OR (%(role)s = 'officer' AND x.patch = %(patch)s)
+               ORDER BY x.patch""",
+            params,
+        )
+    )

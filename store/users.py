@@ -44,3 +44,33 @@ def get_user(conn: psycopg.Connection, name: str) -> dict[str, Any] | None:
 def home_exists(conn: psycopg.Connection, home_id: str) -> bool:
     """True if the registry has this home."""
     return conn.execute("SELECT 1 FROM homes WHERE id = %s", (home_id,)).fetchone() is not None
+
+
+def list_users(conn: psycopg.Connection) -> list[dict[str, Any]]:
+    """Every user (never the password hash), with the open damp cases each is responsible for, by name."""
+    return list(
+        conn.cursor(row_factory=dict_row).execute(
+            """SELECT u.name, u.role, u.home_id, u.patch, u.email, u.disabled, u.created_at,
+                      (SELECT count(*) FROM damp_cases c WHERE c.officer = u.name AND c.closed_at IS NULL)
+                        AS open_cases
+               FROM users u ORDER BY u.name"""
+        )
+    )
+
+
+def update_user(conn: psycopg.Connection, name: str, changes: dict[str, Any]) -> bool:
+    """Change some of a user's role, home_id, patch, email, disabled and password_hash; False when there is none."""
+    allowed = {"role", "home_id", "patch", "email", "disabled", "password_hash"}
+    bad = set(changes) - allowed
+    if bad:
+        raise ValueError(f"cannot change user column(s) {', '.join(sorted(bad))}")
+    if not changes:
+        return get_user(conn, name) is not None
+    sets = ", ".join(f"{col} = %({col})s" for col in changes)
+    row = conn.execute(f"UPDATE users SET {sets} WHERE name = %(name)s RETURNING id", changes | {"name": name})
+    return row.fetchone() is not None
+
+
+def patch_exists(conn: psycopg.Connection, patch: str) -> bool:
+    """True if the registry has a home in this patch."""
+    return conn.execute("SELECT 1 FROM homes WHERE patch = %s LIMIT 1", (patch,)).fetchone() is not None

@@ -9,8 +9,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query
 
 from api.deps import Conn, SettingsDep
+from api.routers.council import contact
 from api.routers.damp import HomeReader, text_param
-from core.cases import case_summary, tenant_deadline
+from core.cases import case_summary, next_visit, tenant_deadline
 from core.damp import JUDGED_LEVELS, Assessment, tenant_advice
 from core.devices import device_status
 from store import damp as damp_store
@@ -155,5 +156,6 @@ def get_home(home_id: str, user: HomeReader, conn: Conn, settings: SettingsDep) 
         | {"how": "configured" if row["outdoor"] else "nearest station", "distance_km": feed.get("distance_km")},
         "damp": damp,
         "advice": advice,
-        "case": None if case is None else case_summary(case, now),
+        "case": None if case is None else case_summary(case, now) | {"next_visit": next_visit(case, now)},
+        "contact": contact(settings).model_dump(),
     }

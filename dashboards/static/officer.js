@@ -1,22 +1,13 @@
 // The housing officer's work list: the homes of their patch, most at risk first (the API's order), with the
 // main reason, each open case's next deadline and the working days left (overdue in red, and said in words),
-// and the case actions, each recorded by the API with the officer's name.
+// who is responsible for each case (in red when nobody can act on it or nobody was told), and the case actions,
+// only those that may come next, each recorded by the API with the officer's name. A home opens the officer's
+// home view (/officer/home).
 
-import {
-  announce, api, ApiError, CASE_ACTIONS, CASE_STATUSES, day, el, failed, levelBadge, LEVELS, requireUser, timeLeft,
-  when,
-} from './common.js';
+import { api, CASE_STATUSES, day, el, failed, levelBadge, LEVELS, requireUser, timeLeft } from './common.js';
+import { caseBlock, isOverdue, ownershipProblems } from './cases.js';
 
 const REFRESH_MS = 120_000;
-// [deadline column, words, the step name the API uses in `overdue`]
-const STEP_DEADLINES = [
-  ['investigate_by', 'Investigate by', 'investigate'],
-  ['summary_by', 'Written summary by', 'summary'],
-  ['safety_work_by', 'Safety work by', 'safety_work'],
-  ['preventative_begin_by', 'Begin preventative work by', 'preventative_begin'],
-  ['preventative_physically_started_by', 'Start preventative work on site by', 'preventative_start'],
-  ['emergency_by', 'Make safe (emergency) by', 'emergency'],
-];
 
 function capitalise(s) {
   return s ? s[0].toUpperCase() + s.slice(1) : s;
@@ -26,115 +17,71 @@ function homeLevel(h) {
   return h.case && h.case.emergency ? 'emergency' : h.level;
 }
 
-function homeRow(h, i) {
+function homeRow(h, i, casesById) {
   const c = h.case;
   const next = c && c.next_step;
   const left = timeLeft(next);
   const overdue = Boolean(c && (c.overdue.length || (next && next.overdue)));
-  const tr = el('tr', { class: overdue ? 'is-overdue' : null, dataset: { home: h.id, level: homeLevel(h) } });
+  const full = c ? casesById.get(c.id) : null;
+  const unowned = Boolean(full && ownershipProblems(full).length);
+  const tr = el('tr', { class: [overdue ? 'is-overdue' : '', unowned ? 'is-unowned' : ''].join(' ').trim() || null, dataset: { home: h.id, level: homeLevel(h) } });
   tr.append(
     el('td', { class: 'num' }, String(i + 1)),
-    el('td', {}, el('a', { href: `/tenant?home=${encodeURIComponent(h.id)}` }, h.address || h.id), el('span', { class: 'small' }, h.id)),
+    el('td', {}, el('a', { href: `/officer/home?home=${encodeURIComponent(h.id)}` }, h.address || h.id), el('span', { class: 'small' }, h.id)),
     el('td', {}, levelBadge(homeLevel(h)), h.worst_room && !['green', 'insufficient_data'].includes(h.level) ? el('span', { class: 'small' }, `worst: ${h.worst_room}`) : null),
     el('td', {}, h.reason || (LEVELS[h.level] || {}).plain || ''),
-    el('td', {}, c ? el('a', { href: `#case-${c.id}` }, `${CASE_STATUSES[c.status] || c.status} (case ${c.id})`) : 'No open case',
+    el('td', {}, c ? el('a', { href: `#case-${c.id}` }, `${c.status_text || CASE_STATUSES[c.status] || c.status} (case ${c.id})`) : 'No open case',
       c && c.escalated ? el('span', { class: 'small overdue' }, 'escalated') : null),
+    el('td', { class: unowned ? 'overdue owner' : 'owner' }, c ? (c.officer || 'Nobody') : '–'),
     el('td', {}, next ? [capitalise(next.what), el('span', { class: 'small' }, day(next.due))] : '–'),
     el('td', { class: overdue ? 'overdue days-left' : 'days-left' }, c ? left.text : '–'),
   );
   return tr;
 }
 
-function caseBlock(c, open) {
-  const next = c.next_step;
-  const left = timeLeft(next);
-  const overdue = Boolean(c.overdue.length || (next && next.overdue));
-  const d = el('details', { class: `case${overdue ? ' is-overdue' : ''}`, id: `case-${c.id}`, open, dataset: { case: c.id } });
-  d.append(
-    el('summary', {}, `${c.address || c.home_id} — case ${c.id}, ${CASE_STATUSES[c.status] || c.status}`,
-      ', ', overdue ? el('span', { class: 'overdue' }, left.text) : next ? left.text : 'no step due'),
-  );
-  const facts = el('dl', { class: 'route__facts' });
-  facts.append(el('dt', {}, 'Level'), el('dd', {}, c.emergency ? levelBadge('emergency') : levelBadge(c.level)));
-  facts.append(el('dt', {}, 'Landlord aware'), el('dd', {}, when(c.aware_at)));
-  for (const [key, label, step] of STEP_DEADLINES) {
-    if (!c[key]) continue;
-    const late = c.overdue.includes(step);
-    facts.append(el('dt', {}, label), el('dd', { class: late ? 'overdue' : null }, `${day(c[key])}${late ? ' (overdue)' : ''}`));
-  }
-  d.append(facts);
-  d.append(el('h4', {}, 'History'));
-  d.append(
-    el('ol', { class: 'history' }, c.history.map((e) => el('li', {}, `${when(e.at)}: ${CASE_ACTIONS[e.action] || e.action.replace('_', ' ')} by ${e.actor}`, e.note ? ` — “${e.note}”` : ''))),
-  );
-  d.append(actionForm(c));
-  return d;
-}
-
-function actionForm(c) {
-  const id = `case-${c.id}`;
-  const error = el('p', { class: 'error-text', role: 'alert', hidden: true });
-  const select = el('select', { id: `${id}-action`, name: 'action', required: true },
-    el('option', { value: '' }, 'Choose an action'),
-    Object.entries(CASE_ACTIONS).map(([value, label]) => el('option', { value }, label)));
-  const form = el('form', { class: 'form', 'aria-label': `Actions on case ${c.id}` },
-    el('div', { class: 'field' }, el('label', { for: `${id}-action` }, 'Record an action'), select),
-    el('div', { class: 'field' }, el('label', { for: `${id}-note` }, 'Note (optional)'), el('textarea', { id: `${id}-note`, name: 'note', maxlength: '4000' })),
-    error,
-    el('button', { type: 'submit', class: 'button' }, 'Record'));
-  form.addEventListener('submit', async (event) => {
-    event.preventDefault();
-    error.hidden = true;
-    if (!select.value) {
-      error.textContent = 'Choose the action to record.';
-      error.hidden = false;
-      select.focus();
-      return;
-    }
-    const button = form.querySelector('button');
-    button.disabled = true;
-    try {
-      const note = form.note.value.trim();
-      await api(`/api/v1/damp/cases/${c.id}/actions`, { method: 'POST', body: { action: select.value, note: note || null } });
-      const done = CASE_ACTIONS[select.value];
-      await load(c.id);
-      announce(`Case ${c.id}: “${done}” recorded.`);
-    } catch (err) {
-      error.textContent = err instanceof ApiError ? err.message : String(err);
-      error.hidden = false;
-      button.disabled = false;
-    }
-  });
-  return form;
+// Red banners for the patch: no officer, nobody notified of new cases, cases nobody can act on.
+function showPatches(patches) {
+  const box = document.getElementById('patch-problems');
+  const items = patches.flatMap((p) => p.problems.map((text) => el('li', {}, patches.length > 1 ? `${p.patch}: ${text}` : text)));
+  box.replaceChildren(...(items.length ? [el('h2', {}, 'Who looks after these cases'), el('ul', {}, items)] : []));
+  box.hidden = !items.length;
 }
 
 function summary(homes, cases, patch) {
   const count = (lvl) => homes.filter((h) => h.level === lvl).length;
   const overdue = cases.filter((c) => c.overdue.length).length;
+  const unowned = cases.filter((c) => c.owner_problem).length;
   const where = patch ? `in ${patch}` : 'in every patch';
   const parts = [`${homes.length} ${homes.length === 1 ? 'home' : 'homes'} ${where}`, `${count('red')} red`, `${count('watch')} watch`, `${count('advice')} advice`, `${count('green')} green`];
-  document.getElementById('summary').textContent = `${parts.join(', ')}. ${cases.length} open ${cases.length === 1 ? 'case' : 'cases'}${overdue ? `, ${overdue} overdue` : ''}.`;
+  const extra = [overdue ? `${overdue} overdue` : '', unowned ? `${unowned} with no officer able to act` : ''].filter(Boolean);
+  document.getElementById('summary').textContent = `${parts.join(', ')}. ${cases.length} open ${cases.length === 1 ? 'case' : 'cases'}${extra.length ? `, ${extra.join(', ')}` : ''}.`;
 }
 
 let who = null;
 
 async function load(focusCase = null) {
   const level = document.getElementById('level-filter').value;
-  const [homes, cases] = await Promise.all([
+  const [homes, cases, patches] = await Promise.all([
     api(`/api/v1/homes${level ? `?level=${encodeURIComponent(level)}` : ''}`),
     api('/api/v1/damp/cases?status=active&limit=1000'),
+    api('/api/v1/damp/patches'),
   ]);
+  const casesById = new Map(cases.map((c) => [c.id, c]));
+  const officersOf = new Map(patches.map((p) => [p.patch, p.officers]));
+  showPatches(patches);
   const tbody = document.getElementById('homes');
-  tbody.replaceChildren(...homes.map(homeRow));
-  if (!homes.length) tbody.append(el('tr', {}, el('td', { colspan: '7' }, 'No homes to show.')));
+  tbody.replaceChildren(...homes.map((h, i) => homeRow(h, i, casesById)));
+  if (!homes.length) tbody.append(el('tr', {}, el('td', { colspan: '8' }, 'No homes to show.')));
   const open = new Set([...document.querySelectorAll('#cases details[open]')].map((d) => d.dataset.case));
   if (focusCase !== null) open.add(String(focusCase));
   const want = location.hash.startsWith('#case-') ? location.hash.slice(6) : null;
   if (want) open.add(want);
-  const byDue = [...cases].sort((a, b) => (b.overdue.length > 0) - (a.overdue.length > 0)
+  // Cases nobody can act on first, then overdue ones, then by the next deadline.
+  const byDue = [...cases].sort((a, b) => (ownershipProblems(b).length > 0) - (ownershipProblems(a).length > 0)
+    || isOverdue(b) - isOverdue(a)
     || String((a.next_step || {}).due || '9').localeCompare(String((b.next_step || {}).due || '9')));
   const box = document.getElementById('cases');
-  box.replaceChildren(...byDue.map((c) => caseBlock(c, open.has(String(c.id)))));
+  box.replaceChildren(...byDue.map((c) => caseBlock(c, open.has(String(c.id)), officersOf.get(c.patch) || [], () => load(c.id))));
   if (!cases.length) box.append(el('p', {}, 'No open cases.'));
   summary(homes, cases, who.patch);
   if (focusCase !== null) {

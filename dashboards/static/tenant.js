@@ -3,7 +3,7 @@
 // with ?home=ID. Whatever the address bar says, the API decides: any other home is "not found".
 
 import { api, ApiError, degrees, el, failed, LEVELS, percent, requireUser, when, ago } from './common.js';
-import { showEmpty, timeChart } from './charts.js';
+import { drawCharts, roomName } from './homecharts.js';
 
 const EXPLAIN = {
   emergency: 'Your landlord has confirmed a serious risk to health. They must make your home safe within 24 hours.',
@@ -15,11 +15,6 @@ const EXPLAIN = {
   not_assessed: 'We have not looked at the readings from your home yet.',
 };
 const STATUS_WORDS = { online: 'working', offline: 'switched off or out of range', stale: 'not heard from recently' };
-
-function roomName(s) {
-  const r = s.room || s.name || s.id;
-  return r[0].toUpperCase() + r.slice(1);
-}
 
 function notFound(text) {
   document.getElementById('home-heading').textContent = 'Home not found';
@@ -49,6 +44,31 @@ function showAdvice(home) {
   list.replaceChildren(...items);
 }
 
+// The council's phone and email and its report-a-repair page (from the settings, through the API).
+function showContact(home) {
+  const c = home.contact || {};
+  const list = document.getElementById('contact');
+  const items = [];
+  if (c.phone) items.push(el('li', {}, 'Phone: ', el('a', { href: `tel:${c.phone.replace(/[^0-9+]/g, '')}` }, c.phone)));
+  if (c.email) items.push(el('li', {}, 'Email: ', el('a', { href: `mailto:${c.email}` }, c.email)));
+  if (!items.length) items.push(el('li', {}, `Please contact ${c.name || 'your landlord'} in the usual way.`));
+  list.replaceChildren(...items);
+  const repair = document.getElementById('repair');
+  repair.replaceChildren(c.repair_url
+    ? el('a', { class: 'button', id: 'repair-link', href: c.repair_url, rel: 'noopener' }, 'Report a repair')
+    : '');
+  repair.hidden = !c.repair_url;
+}
+
+// The visit the landlord booked on the case, if any.
+function showVisit(home) {
+  const visit = home.case && home.case.next_visit;
+  document.getElementById('visit-panel').hidden = !visit;
+  if (!visit) return;
+  document.getElementById('visit-when').textContent = `Your landlord will visit on ${visit.when}.`;
+  document.getElementById('visit-note').textContent = visit.note || '';
+}
+
 function showSensors(home) {
   const list = document.getElementById('sensors');
   list.replaceChildren(...home.sensors.map((s) => {
@@ -59,43 +79,6 @@ function showSensors(home) {
       s.last_seen ? `, last reading ${ago(s.last_seen)}` : '', now ? ` (${now})` : '');
   }));
   if (!home.sensors.length) list.append(el('li', {}, 'No sensors are fitted yet.'));
-}
-
-async function readings(sensor, metric, days) {
-  const start = new Date(Date.now() - days * 24 * 3600 * 1000).toISOString();
-  const bucket = days >= 7 ? '&bucket=1h' : '';
-  const r = await api(`/api/v1/devices/${encodeURIComponent(sensor.id)}/readings?metric=${metric}&start=${encodeURIComponent(start)}${bucket}`);
-  return r.points.map((p) => ({ ts: p.ts, value: p.value !== undefined ? p.value : p.avg })).filter((p) => typeof p.value === 'number');
-}
-
-function latestText(series, fmt) {
-  return series.map((s) => `${s.name} ${fmt(s.points[s.points.length - 1].value)}`).join(', ');
-}
-
-async function drawCharts(home) {
-  const days = Number(document.getElementById('range').value);
-  const span = days === 1 ? 'the last 24 hours' : `the last ${days} days`;
-  const sensors = home.sensors.filter((s) => s.latest.temperature || s.latest.relative_humidity);
-  const specs = [
-    ['temperature', 'temperature-chart', 'temperature-caption', '°C', 'Temperature (°C)', 18, '18 °C: the lowest healthy temperature',
-      (x) => degrees(x), 'Temperature'],
-    ['relative_humidity', 'humidity-chart', 'humidity-caption', '%', 'Humidity (%)', 70, '70 %: too damp if it stays above this',
-      (x) => percent(x), 'Humidity'],
-  ];
-  await Promise.all(specs.map(async ([metric, chartId, captionId, unit, yTitle, threshold, label, fmt, what]) => {
-    const chart = document.getElementById(chartId);
-    const caption = document.getElementById(captionId);
-    const withMetric = sensors.filter((s) => s.latest[metric]);
-    const series = (await Promise.all(withMetric.map(async (s) => ({ name: roomName(s), points: await readings(s, metric, days) }))))
-      .filter((s) => s.points.length);
-    if (!series.length) {
-      showEmpty(chart, `No ${what.toLowerCase()} readings in ${span}.`);
-      caption.textContent = `${what} in each room over ${span}: no readings.`;
-      return;
-    }
-    caption.textContent = `${what} in each room over ${span}. Latest: ${latestText(series, fmt)}. The dotted line marks ${label}.`;
-    await timeChart(chart, series, { unit, yTitle, threshold, thresholdLabel: label });
-  }));
 }
 
 const who = await requireUser();
@@ -113,7 +96,9 @@ if (who) {
       document.getElementById('address').textContent = home.address || '';
       document.getElementById('home').hidden = false;
       showLevel(home);
+      showVisit(home);
       showAdvice(home);
+      showContact(home);
       showSensors(home);
       const range = document.getElementById('range');
       range.addEventListener('change', () => drawCharts(home).catch(failed));

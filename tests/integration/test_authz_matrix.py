@@ -76,6 +76,18 @@ ALLOWED: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/api/v1/damp/cases"): HOMES,
     ("GET", "/api/v1/damp/cases/{case_id}"): HOMES,
     ("POST", "/api/v1/damp/cases/{case_id}/actions"): CASEWORK,
+    ("PUT", "/api/v1/damp/cases/{case_id}/officer"): CASEWORK,
+    ("PUT", "/api/v1/damp/cases/{case_id}/visit"): CASEWORK,
+    ("DELETE", "/api/v1/damp/cases/{case_id}/visit"): CASEWORK,
+    ("GET", "/api/v1/damp/patches"): CASEWORK,
+    ("GET", "/api/v1/council"): EVERYONE,
+    ("GET", "/api/v1/admin/devices"): ADMIN,
+    ("GET", "/api/v1/admin/unknown-devices"): ADMIN,
+    ("POST", "/api/v1/admin/registry/devices"): ADMIN,
+    ("GET", "/api/v1/admin/users"): ADMIN,
+    ("POST", "/api/v1/admin/users"): ADMIN,
+    ("PATCH", "/api/v1/admin/users/{name}"): ADMIN,
+    ("PUT", "/api/v1/admin/users/{name}/password"): ADMIN,
     ("GET", "/api/v1/notifications/deliveries"): ADMIN,
     ("GET", "/api/v1/notifications/rules"): ADMIN,
     ("POST", "/api/v1/notifications/test"): ADMIN,
@@ -96,6 +108,8 @@ STATEFUL = {
     ("POST", "/api/v1/gritting/decisions/{decision_id}/start"),
     ("POST", "/api/v1/gritting/decisions/{decision_id}/complete"),
     ("POST", "/api/v1/gritting/decisions/{decision_id}/cancel"),
+    ("PUT", "/api/v1/damp/cases/{case_id}/officer"),  # the second role finds the officer already responsible
+    ("DELETE", "/api/v1/damp/cases/{case_id}/visit"),  # nothing booked (any more)
 }
 PAGES = ("/", "/login", "/highways", "/officer", "/tenant", "/public", "/admin")
 
@@ -204,6 +218,7 @@ def build_request(w: World, method: str, path: str, role: str) -> dict[str, Any]
         .replace("{decision_id}", str(w.decision_id))
         .replace("{home_id}", quote(w.home_a, safe=""))
         .replace("{case_id}", str(w.case_a))
+        .replace("{name}", quote(w.users["highways"][0], safe=""))
     )
     assert "{" not in url, f"no value for a path parameter of {path}: add one to build_request"
     req: dict[str, Any] = {"method": method, "url": url, "headers": dict(w.headers[role])}
@@ -228,6 +243,18 @@ def build_request(w: World, method: str, path: str, role: str) -> dict[str, Any]
         }
     elif path.endswith("/actions"):
         req["json"] = {"action": "visit", "note": f"authz matrix as {role}"}
+    elif path.endswith("/officer"):
+        req["json"] = {"officer": w.users["officer"][0]}
+    elif path.endswith("/visit") and method == "PUT":
+        req["json"] = {"at": (datetime.now(UTC) + timedelta(days=2)).isoformat(), "note": f"authz matrix as {role}"}
+    elif path == "/api/v1/admin/registry/devices":
+        req["json"] = {"id": f"authz-{w.uid}-{role}", "kind": "road_station", "lon": -2.6, "lat": 51.45}
+    elif path == "/api/v1/admin/users":
+        req["json"] = {"name": f"authz-{w.uid}-{role}", "role": "highways", "password": "a-long-password"}
+    elif path == "/api/v1/admin/users/{name}":
+        req["json"] = {"disabled": False}
+    elif path.endswith("/password"):
+        req["json"] = {"password": w.users["highways"][1]}
     elif path == "/api/v1/notifications/test":
         req["json"] = {"audience": [f"user:authz-matrix-{w.uid}"], "title": "authz matrix"}
     return req

@@ -243,7 +243,7 @@ def test_damp_cold_home_opens_a_case_and_dry_and_gappy_homes_do_not(
         again = _act(api_url, case["id"], officer, "acknowledge")
         assert again.status_code == 409 and "already recorded" in again.json()["detail"]
         early = _act(api_url, case["id"], officer, "summary_sent")
-        assert early.status_code == 409 and "record investigation_done first" in early.json()["detail"]
+        assert early.status_code == 409 and "record that the investigation is done first" in early.json()["detail"]
         assert _act(api_url, case["id"], officer, "visit", "Mould behind the bedroom wardrobe").status_code == 200
         done = _act(api_url, case["id"], officer, "investigation_done", "Cold bridge at the lintel").json()
         assert done["status"] == "investigated"
@@ -376,7 +376,7 @@ def test_case_rules_move_step_by_step_refuse_out_of_order_and_know_what_is_overd
     assert overdue_steps(case, datetime(2027, 1, 8, 0, 1, tzinfo=UTC)) == ["investigate"]
     with pytest.raises(CaseConflict, match="needs a note"):
         apply_action(case, "close", aware, None)
-    with pytest.raises(CaseConflict, match="investigation_done first"):
+    with pytest.raises(CaseConflict, match="the investigation is done first"):
         apply_action(case, "works_started", aware, None)
 
     def step(action: str, at: datetime) -> None:
