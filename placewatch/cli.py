@@ -196,6 +196,9 @@ def parser() -> argparse.ArgumentParser:
     from placewatch import mqtt_security
 
     mqtt_security.register(sub)
+    from placewatch import history_cli
+
+    history_cli.register(sub)
     return p
 
 
