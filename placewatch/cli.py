@@ -212,8 +212,17 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     logs.setup(settings.log_level)
     if settings.database_url is None and args.command not in ("run", "simulate"):
-        print("placewatch: bad setting: PLACEWATCH_DATABASE_URL is required for this command", file=sys.stderr)
-        return 2
+        from placewatch.embedded import with_running_database
+
+        found = with_running_database(settings)  # the embedded database of `placewatch run` from this directory
+        if found is None:
+            print(
+                "placewatch: bad setting: PLACEWATCH_DATABASE_URL is required for this command "
+                f"(no `placewatch run` serves an embedded database from {settings.data_dir.resolve()})",
+                file=sys.stderr,
+            )
+            return 2
+        settings = found
     return int(args.fn(settings, args))
 
 

@@ -1,24 +1,36 @@
-"""The services `placewatch run` and the tests start when none answers: PostgreSQL (pgserver), MQTT broker.
+"""The services `placewatch run` and the tests start when none answers: PostgreSQL (pgserver), MQTT broker;
+and how the other `placewatch` commands find what a running `placewatch run` serves.
 
-Order of preference: what answers at the configured URL; else Mosquitto from PATH on a free port;
-else amqtt embedded in this process (MQTT 3.1.1 only).
+Broker, in order of preference: what answers at the configured URL; else Mosquitto from PATH, else amqtt
+embedded in this process (MQTT 3.1.1 only), at the configured address when it is this machine's loopback and
+its port is free (otherwise on a free port, saying why).
+
+While `placewatch run` runs it holds an exclusive lock on DATA_DIR/run.lock and describes itself in
+DATA_DIR/run.json (its process, address, broker and, when embedded, its database URL). The lock goes with the
+process however it ends, so a file left behind by a killed run is never taken for a running one.
 """
 
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import json
 import logging
 import os
 import shutil
 import socket
 import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from placewatch.mqttclient import probe
+from placewatch.mqttclient import BrokerAddress, probe
+
+if TYPE_CHECKING:
+    from placewatch.settings import Settings
 
 log = logging.getLogger("placewatch.embedded")
 
@@ -38,6 +50,7 @@ class Started:
     protocol: str = "5"
     kind: str = "external"
     _stop: list[Any] = field(default_factory=list)
+    note: str = ""  # why it is not where the configuration said, when it is not
 
     def stop(self) -> None:
         """Stop what was started (nothing for an external service)."""
@@ -59,13 +72,45 @@ def embedded_postgres(data_dir: Path) -> Started:
     return Started(url=srv.get_uri(), kind="pgserver", _stop=[srv.cleanup])
 
 
+_LOOPBACK = frozenset({"127.0.0.1", "localhost"})
+
+
 def ensure_broker(url: str, protocol: str, data_dir: Path) -> Started:
-    """The configured broker if it answers, else Mosquitto on a free port, else an embedded amqtt broker."""
+    """The configured broker if it answers; else one started at the configured address (Mosquitto from PATH,
+    else an embedded amqtt broker), or on a free port with a note saying why it could not be there."""
     if probe(url, protocol=protocol, timeout=2.0):
         return Started(url=url, protocol=protocol)
-    if shutil.which("mosquitto"):
-        return start_mosquitto(data_dir)
-    return start_amqtt()
+    address = BrokerAddress.parse(url)
+    why = _cannot_start_at(address)
+    port = None if why else address.port
+    started = start_mosquitto(data_dir, port) if shutil.which("mosquitto") else start_amqtt(port)
+    if why:
+        started.note = f"nothing answers at {_public(url)} and {why}, so it runs at {started.url}"
+        log.warning("MQTT broker: %s", started.note)
+    else:
+        started.url = url  # the configured form (host name, login) reaches the broker started there
+    return started
+
+
+def _cannot_start_at(address: BrokerAddress) -> str | None:
+    """Why a broker cannot be started at this address, or None when it can."""
+    if address.tls:
+        return "Placewatch cannot start a TLS broker (mqtts://) for you: it needs your certificates"
+    if address.host not in _LOOPBACK:
+        return f"{address.host} is not this machine's loopback address (127.0.0.1 or localhost)"
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", address.port))
+        except OSError:
+            return f"port {address.port} is taken by a program that does not answer MQTT"
+    return None
+
+
+def _public(url: str) -> str:
+    """The URL without its password."""
+    a = BrokerAddress.parse(url)
+    login = f"{a.username}@" if a.username else ""
+    return f"{'mqtts' if a.tls else 'mqtt'}://{login}{a.host}:{a.port}"
 
 
 def start_mosquitto(data_dir: Path, port: int | None = None, *, persistence: bool = True) -> Started:
@@ -162,3 +207,102 @@ def start_amqtt(port: int | None = None) -> Started:
             t.join(5)
 
     return Started(url=url, protocol="3.1.1", kind="amqtt", _stop=[stop])
+
+
+# -- one `placewatch run` per data directory, and how the other commands find it --------------------------------
+
+RUN_LOCK = "run.lock"
+RUN_FILE = "run.json"
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What a running `placewatch run` serves (empty fields while it is still starting)."""
+
+    pid: int
+    address: str = ""
+    database_url: str = ""  # only the embedded database's: an external URL may hold a password
+    database: str = ""  # how to describe the database to a person
+    broker: str = ""
+    started_at: str = ""
+
+
+class RunLock:
+    """Held by `placewatch run` for its whole life, so a second one in the same data directory steps aside."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.dir = data_dir
+        self._fd: int | None = None
+
+    def acquire(self) -> bool:
+        """Take the lock; False when another process holds it."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.dir / RUN_LOCK, os.O_RDWR | os.O_CREAT, 0o644)  # not inherited by children
+        for attempt in range(5):  # `running` holds it shared for an instant while it looks
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if attempt == 4:
+                    os.close(fd)
+                    return False
+                time.sleep(0.1)
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd = fd
+        (self.dir / RUN_FILE).unlink(missing_ok=True)  # a killed run's description
+        return True
+
+    def publish(self, info: RunInfo) -> None:
+        """Describe the run for the commands that look for it (written whole, readable by this user only)."""
+        tmp = self.dir / f".{RUN_FILE}.{os.getpid()}"
+        tmp.write_text(json.dumps(info.__dict__, indent=1) + "\n")
+        tmp.chmod(0o600)
+        tmp.replace(self.dir / RUN_FILE)
+
+    def release(self) -> None:
+        """Remove the description and let go of the lock."""
+        if self._fd is None:
+            return
+        (self.dir / RUN_FILE).unlink(missing_ok=True)
+        os.close(self._fd)  # closing the only descriptor releases the lock
+        self._fd = None
+
+
+def running(data_dir: Path) -> RunInfo | None:
+    """The `placewatch run` serving from this data directory, or None when none runs there."""
+    lock = data_dir / RUN_LOCK
+    try:
+        fd = os.open(lock, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pass  # held: a run is there
+        else:
+            return None  # nobody holds it: whatever run.json says is from a run that has ended
+        try:
+            doc = json.loads((data_dir / RUN_FILE).read_text())
+            return RunInfo(**{k: v for k, v in doc.items() if k in RunInfo.__dataclass_fields__})
+        except (OSError, ValueError, TypeError):
+            text = os.pread(fd, 32, 0).decode(errors="replace").strip()
+            return RunInfo(pid=int(text) if text.isdigit() else 0)  # still starting
+    finally:
+        os.close(fd)
+
+
+def with_running_database(settings: Settings) -> Settings | None:
+    """These settings with the embedded database of the `placewatch run` serving from their data directory
+    (saying so on stderr), or None when none does."""
+    from pydantic import SecretStr
+
+    info = running(settings.data_dir)
+    if info is None or not info.database_url:
+        return None
+    print(
+        f"placewatch: using the embedded database of `placewatch run` (process {info.pid}): {info.database_url}",
+        file=sys.stderr,
+    )
+    return settings.model_copy(update={"database_url": SecretStr(info.database_url)})

@@ -274,11 +274,11 @@ def _report(path: Path, stats: Any, issues: _Issues, seconds: float) -> None:
         f"{stats.readings:,} readings, {stats.new:,} new, {stats.duplicates:,} already stored or repeated"
         f"{when}"
     )
-    known = len(stats.stations) - len(stats.registered)
+    known = len(stats.stations - set(stats.registered))
     new = ", ".join(stats.registered[:10]) + (", ..." if len(stats.registered) > 10 else "")
     print(
-        f"  stations: {len(stats.stations)} with readings; {len(stats.registered)} new road stations registered"
-        f"{f' ({new})' if new else ''}, {known} already known"
+        f"  stations: {len(stats.stations)} with readings, {known} of them already known; "
+        f"{len(stats.registered)} new road stations registered{f' ({new})' if new else ''}"
     )
     if stats.metrics:
         print("  readings: " + ", ".join(f"{m} {n:,}" for m, n in sorted(stats.metrics.items())))

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 import signal
 import socket
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from placewatch.embedded import Started, embedded_postgres, ensure_broker, free_port
+from placewatch.embedded import RunInfo, RunLock, Started, embedded_postgres, ensure_broker, free_port, running
 from placewatch.settings import Settings
 
 log = logging.getLogger("placewatch.run")
@@ -62,6 +64,7 @@ def run_all(settings: Settings, *, registry: Path | None, simulate: bool) -> int
 
     from api.app import create_app
     from core.registry import parse_registry
+    from ingest.decoders.registry import FORMATS
     from ingest.service import IngestService
     from placewatch.cli import build_decoders
     from store import registry as store_registry
@@ -69,7 +72,10 @@ def run_all(settings: Settings, *, registry: Path | None, simulate: bool) -> int
     from store.migrate import migrate
 
     data_dir = settings.data_dir
-    data_dir.mkdir(parents=True, exist_ok=True)
+    lock = RunLock(data_dir)
+    if not lock.acquire():
+        _already_running(data_dir)
+        return 0
     started: list[Started] = []
     stop = threading.Event()
     threads: list[threading.Thread] = []
@@ -87,6 +93,9 @@ def run_all(settings: Settings, *, registry: Path | None, simulate: bool) -> int
         update["mqtt_protocol"] = broker.protocol
         if not _port_free(settings.api_host, settings.api_port):
             update["api_port"] = free_port()
+        if "formats" not in settings.model_fields_set:
+            # A newcomer's LoRaWAN or Zigbee test device is heard at once; PLACEWATCH_FORMATS narrows it.
+            update["formats"] = ",".join(FORMATS)
         settings = settings.model_copy(update=update)
 
         with connect(settings.dsn()) as conn:
@@ -137,10 +146,26 @@ def run_all(settings: Settings, *, registry: Path | None, simulate: bool) -> int
             )
         )
         address = f"http://{settings.api_host}:{settings.api_port}"
+        embedded = "database_url" in update
+        info = RunInfo(
+            pid=os.getpid(),
+            address=address,
+            database_url=settings.dsn() if embedded else "",
+            database=f"embedded PostgreSQL at {settings.dsn()}" if embedded else "PLACEWATCH_DATABASE_URL",
+            broker=f"{broker.url} ({broker.kind}, MQTT {broker.protocol})",
+            started_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        )
+        lock.publish(info)
         print(f"\nPlacewatch is running at {address}  (API docs {address}/docs)", flush=True)
+        print(f"  database: {info.database}", flush=True)
+        if embedded:
+            print(f'    (`placewatch` commands run from {Path.cwd()} find it; psql "{settings.dsn()}")', flush=True)
+        print(f"  broker: {info.broker}", flush=True)
+        if broker.note:
+            print(f"    ({broker.note})", flush=True)
         print(
-            f"  database: {'embedded PostgreSQL' if 'database_url' in update else 'PLACEWATCH_DATABASE_URL'}; "
-            f"broker: {broker.url} ({broker.kind}, MQTT {broker.protocol})",
+            f"  device formats: {', '.join(settings.format_list)}"
+            f"{'' if 'formats' in update else ' (PLACEWATCH_FORMATS)'}",
             flush=True,
         )
         if users_file:
@@ -162,3 +187,20 @@ def run_all(settings: Settings, *, registry: Path | None, simulate: bool) -> int
             t.join(30)
         for s in reversed(started):
             s.stop()
+        lock.release()
+
+
+def _already_running(data_dir: Path) -> None:
+    """Say where the `placewatch run` that holds this data directory runs (instead of fighting it)."""
+    info = running(data_dir)
+    pid = info.pid if info else "?"
+    print(f"Placewatch is already running from {data_dir.resolve()} (process {pid}).", flush=True)
+    if info and info.address:
+        print(f"  at {info.address}; database: {info.database}; broker: {info.broker}", flush=True)
+    else:
+        print("  It is still starting: its address will be in the first one's output.", flush=True)
+    print(
+        f"  Use that one, stop it (Ctrl-C where it runs, or kill {pid}), or start another elsewhere with "
+        "PLACEWATCH_DATA_DIR set to another directory.",
+        flush=True,
+    )

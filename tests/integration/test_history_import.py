@@ -124,7 +124,7 @@ def test_a_known_station_is_left_alone_and_a_failed_road_sensor_is_listed(databa
     bad = tmp_path / "bad.csv"
     r = _cli(str(path), "--format", "cotrip", "--bad-rows", str(bad), database_url=database_url)
     assert r.returncode == 0, r.stderr
-    assert "2 new road stations registered" in r.stdout and "1 already known" in r.stdout
+    assert "2 new road stations registered" in r.stdout and "1 of them already known" in r.stdout
     assert db.execute("SELECT name, geometry FROM devices WHERE id = %s", (ids[0],)).fetchone() == (
         "Ours",
         {"type": "Point", "coordinates": [-1.9, 52.5]},
