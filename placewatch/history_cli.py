@@ -278,7 +278,8 @@ def _report(path: Path, stats: Any, issues: _Issues, seconds: float) -> None:
     new = ", ".join(stats.registered[:10]) + (", ..." if len(stats.registered) > 10 else "")
     print(
         f"  stations: {len(stats.stations)} with readings, {known} of them already known; "
-        f"{len(stats.registered)} new road stations registered{f' ({new})' if new else ''}"
+        f"{len(stats.registered)} new road stations {'would be ' if stats.dry_run else ''}registered"
+        f"{f' ({new})' if new else ''}"
     )
     if stats.metrics:
         print("  readings: " + ", ".join(f"{m} {n:,}" for m, n in sorted(stats.metrics.items())))

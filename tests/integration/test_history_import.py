@@ -252,7 +252,7 @@ def test_a_dry_run_counts_everything_and_writes_nothing(database_url, db, uid, t
     path, _ = _colorado_slice(tmp_path, uid, stations=2, per_station=40)
     r = _cli(str(path), "--format", "cotrip", "--dry-run", database_url=database_url)
     assert r.returncode == 0, r.stderr
-    assert "dry run, nothing written: would load 80 rows" in r.stdout and "2 new road stations" in r.stdout
+    assert "dry run, nothing written: would load 80 rows" in r.stdout and "2 new road stations would be registered" in r.stdout
     assert _counts(db, f"T{uid}-") == {k: 0 for k in _counts(db, f"T{uid}-")} | {
         "registry_loads": _counts(db, f"T{uid}-")["registry_loads"]
     }
