@@ -101,7 +101,7 @@ def test_seattle_rows_convert_fahrenheit_local_time_and_a_wkt_point():
         ["AuroraBridge", "POINT (-122.347278 47.643174)", "02/24/2020 02:18:00 AM", "3753392", "44.51", "41.58"]
     )
     assert isinstance(row, Row)
-    assert row.station == "seattle-AuroraBridge"
+    assert row.station == "AuroraBridge"
     assert _utc(row.us) == datetime(2020, 2, 24, 10, 18, tzinfo=UTC)  # PST is UTC-8
     values = dict(row.values)
     assert values["road_surface_temperature"] == pytest.approx((44.51 - 32) * 5 / 9)
