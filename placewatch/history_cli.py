@@ -53,6 +53,8 @@ def register(sub: Any) -> None:
 
 def cmd_history_import(settings: Settings, args: argparse.Namespace) -> int:
     """Load one history file; exit 0 when loaded (bad rows listed), 1 when refused, 2 when unusable."""
+    import psycopg
+
     from store.db import connect
     from store.history import import_history
 
@@ -95,6 +97,14 @@ def cmd_history_import(settings: Settings, args: argparse.Namespace) -> int:
         issues.close()
         print(f"{path}: cannot read: {exc}; nothing was loaded", file=sys.stderr)
         return 2
+    except psycopg.Error as exc:  # the load is one transaction: it was rolled back whole
+        issues.close()
+        print(f"{path}: nothing was loaded (database error): {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        issues.close()
+        print(f"\n{path}: interrupted, nothing was loaded", file=sys.stderr)
+        return 130
     issues.close()
     seconds = time.monotonic() - started
     _report(path, stats, issues, seconds)
