@@ -11,7 +11,7 @@ SUM := $(shell cksum pyproject.toml | cut -d' ' -f1)
 RUN_STAMP := $(VENV)/.installed-run-$(SUM)
 STAMP := $(VENV)/.installed-dev-$(SUM)
 
-.PHONY: run test test-fast test-faults check lint typecheck bench install clean
+.PHONY: run test test-fast test-faults test-cluster check lint typecheck bench install clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Placewatch needs Python 3.11 or newer")'
@@ -48,6 +48,11 @@ test: $(STAMP) $(CHROMIUM)
 # restart, on private PostgreSQL and Mosquitto instances; prints lost=N doubled=M (both must be 0).
 test-faults: $(STAMP)
 	PLACEWATCH_FAULTS=1 $(BIN)/python -m pytest -q -p no:cacheprovider -s tests/faults
+
+# The cluster and failover runs: a three-node NATS cluster (JetStream, MQTT listeners) with a node and an ingest
+# worker SIGKILLed, and a PostgreSQL primary SIGKILLed with its synchronous standby promoted; lost=0 doubled=0.
+test-cluster: $(STAMP)
+	PLACEWATCH_CLUSTER=1 $(BIN)/python -m pytest -q -p no:cacheprovider -s tests/cluster
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not integration and not slow"

@@ -23,6 +23,7 @@ from core.timeparse import check_time
 from ingest.decoders.base import Decoder, topic_matches
 from ingest.decoders.native import NativeDecoder
 from ingest.queue import BoundedQueue
+from ingest.transport import Transport
 from placewatch.metrics import MetricsServer, ingest_metrics
 from placewatch.mqttclient import connect_args, make_client
 from placewatch.settings import Settings
@@ -114,6 +115,18 @@ class IngestService:
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
+        # PLACEWATCH_TRANSPORT=jetstream: a JetStream consumer feeds the same on_message and takes the acks.
+        self.transport: Transport | None = None  # None: the MQTT client above
+        if settings.transport == "jetstream":
+            from ingest.jetstream import JetStreamTransport
+
+            self.transport = JetStreamTransport(
+                settings,
+                self.decoders,
+                deliver=self._on_message,
+                subscribed=self.subscribed,
+                connected=lambda up: setattr(self.counters, "connected", up),
+            )
 
     # --- MQTT thread -------------------------------------------------------------------------
 
@@ -230,12 +243,17 @@ class IngestService:
         if self._writer is None:
             return
         metrics = self._start_metrics_server()
-        self.client.connect_async(
-            **connect_args(  # type: ignore[arg-type]
-                self.client, keepalive=self.settings.mqtt_keepalive, receive_maximum=self.settings.ingest_max_inflight
+        if self.transport is not None:
+            self.transport.start()
+        else:
+            self.client.connect_async(
+                **connect_args(  # type: ignore[arg-type]
+                    self.client,
+                    keepalive=self.settings.mqtt_keepalive,
+                    receive_maximum=self.settings.ingest_max_inflight,
+                )
             )
-        )
-        self.client.loop_start()
+            self.client.loop_start()
         stats_stop = threading.Event()
         stats = threading.Thread(target=self._stats_loop, args=(stats_stop,), name="ingest-stats", daemon=True)
         stats.start()
@@ -268,9 +286,12 @@ class IngestService:
             if metrics is not None:
                 metrics.stop()
             self._log_stats()
-            time.sleep(0.1)  # let paho write the last PUBACKs
-            self.client.disconnect()
-            self.client.loop_stop()
+            if self.transport is not None:
+                self.transport.stop()
+            else:
+                time.sleep(0.1)  # let paho write the last PUBACKs
+                self.client.disconnect()
+                self.client.loop_stop()
             if self._writer is not None:
                 self._writer.conn.close()
 
@@ -388,6 +409,9 @@ class IngestService:
             pass
 
     def _ack(self, items: list[Incoming]) -> None:
+        if self.transport is not None:
+            self.transport.ack([it.mid for it in items])
+            return
         session = self._session
         self.client.ack_many([it.mid for it in items if it.qos == 1 and it.session == session])
         for it in items:

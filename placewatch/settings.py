@@ -47,6 +47,15 @@ class Settings(BaseSettings):
     mqtt_ca_file: str | None = None
     mqtt_keepalive: int = Field(default=30, ge=5, le=3600)
     topic_prefix: str = "placewatch/v1"
+    # Transport: MQTT (the default) or a JetStream stream fed by a NATS cluster's MQTT listeners (ingest/jetstream.py)
+    transport: Literal["mqtt", "jetstream"] = "mqtt"
+    nats_url: str = Field(default="nats://127.0.0.1:4222", description="comma-separated NATS servers")
+    nats_stream: str = Field(default="PLACEWATCH", pattern=r"^[A-Za-z0-9_-]+$")
+    nats_consumer: str = Field(default="placewatch-ingest", pattern=r"^[A-Za-z0-9_-]+$")
+    nats_replicas: int = Field(default=3, ge=1, le=5, description="replicas of the stream ingest creates")
+    nats_max_age_hours: float = Field(default=168.0, gt=0, description="unacknowledged messages kept this long")
+    nats_ack_wait_s: float = Field(default=30.0, ge=1, le=3600, description="redelivery after a worker dies")
+    nats_max_ack_pending: int = Field(default=100_000, ge=1, description="unacknowledged messages, all workers")
     formats: str = "native"
     format_options: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
@@ -157,6 +166,15 @@ class Settings(BaseSettings):
     def _web_address(cls, v: str) -> str:
         if v and not v.startswith(("https://", "http://")):
             raise ValueError("must be an https:// (or http://) address, or empty")
+        return v
+
+    @field_validator("nats_url")
+    @classmethod
+    def _nats_url(cls, v: str) -> str:
+        urls = [u.strip() for u in v.split(",") if u.strip()]
+        bad = [u for u in urls if not u.startswith(("nats://", "tls://"))]
+        if not urls or bad:
+            raise ValueError("must be nats:// or tls:// URLs, separated by commas")
         return v
 
     @field_validator("database_url")

@@ -9,7 +9,17 @@ from datetime import UTC, datetime
 import psycopg
 from psycopg_pool import ConnectionPool
 
-CONNECT_KWARGS = {"options": "-c timezone=UTC -c application_name=placewatch"}
+# TCP keepalives and a user timeout: a database server that vanishes without closing its sockets (a machine lost,
+# a network cut) is noticed within about 30 s, so ingest, the scheduler and the API move on to the new primary
+# of a multi-host connection string (target_session_attrs=read-write) instead of waiting on a dead socket.
+CONNECT_KWARGS = {
+    "options": "-c timezone=UTC -c application_name=placewatch",
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 30_000,
+}
 PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)  # binary timestamps count microseconds from here
 
 
@@ -19,9 +29,19 @@ def connect(dsn: str, *, autocommit: bool = False) -> psycopg.Connection:
 
 
 def open_pool(dsn: str, *, max_size: int = 10, min_size: int = 1, timeout: float = 10.0) -> ConnectionPool:
-    """A pool opened and checked (raises PoolTimeout when the database cannot be reached)."""
+    """A pool opened and checked (raises PoolTimeout when the database cannot be reached).
+
+    Each connection is checked as it is lent (one round trip), so after a failover a request never gets a
+    connection to the lost primary: the pool drops it and connects again, to whichever host is writable."""
     pool = ConnectionPool(
-        dsn, min_size=min_size, max_size=max_size, kwargs=dict(CONNECT_KWARGS), open=False, name="placewatch"
+        dsn,
+        min_size=min_size,
+        max_size=max_size,
+        kwargs=dict(CONNECT_KWARGS),
+        open=False,
+        name="placewatch",
+        check=ConnectionPool.check_connection,
+        reconnect_timeout=24 * 3600,  # keep trying through a long outage (the default gives up after 5 minutes)
     )
     pool.open()
     pool.wait(timeout=timeout)
