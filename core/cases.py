@@ -23,6 +23,7 @@ ACTIONS = (
     "summary_sent",
     "safety_work_done",
     "works_started",
+    "works_completed",
     "confirm_emergency",
     "close",
 )
@@ -44,6 +45,7 @@ ACTION_LABELS = {
     "summary_sent": "Record that the written summary was sent to the tenant",
     "safety_work_done": "Record that the safety work is done",
     "works_started": "Record that the preventative work has started",
+    "works_completed": "Record that the works are completed",
     "confirm_emergency": "Confirm an emergency (the home must be made safe within 24 hours)",
     "close": "Close the case",
 }
@@ -67,6 +69,7 @@ EVENT_TEXT = {
     "summary_sent": "Written summary sent to the tenant",
     "safety_work_done": "Safety work done",
     "works_started": "Preventative work started",
+    "works_completed": "Works completed",
     "confirm_emergency": "Emergency confirmed",
     "close": "Case closed",
     "assign": "Responsible officer changed",
@@ -80,6 +83,7 @@ _ONCE = {
     "summary_sent": ("summary_sent_at", "the written summary"),
     "safety_work_done": ("safety_work_done_at", "the safety work"),
     "works_started": ("works_started_at", "the start of the preventative work"),
+    "works_completed": ("works_completed_at", "the end of the works"),
     "confirm_emergency": ("emergency_confirmed_at", "the emergency"),
 }
 # Actions that follow the investigation, and what each is called in a message.
@@ -105,6 +109,8 @@ def refusal(case: Mapping[str, Any], action: str) -> str | None:
         column, what = _ONCE[action]
         if case[column] is not None:
             return f"{what} was already recorded on {when(case[column], clock=True)}"
+    if action == "works_completed" and case["works_started_at"] is None:
+        return "the end of the works follows their start: record that the preventative work has started first"
     if action in _AFTER_INVESTIGATION and case["investigation_done_at"] is None:
         what = _AFTER_INVESTIGATION[action]
         return f"{what} follows the investigation: record that the investigation is done first"

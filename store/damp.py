@@ -72,6 +72,7 @@ CASE_COLUMNS = (
     "officer",
     "visit_booked_for",
     "visit_booked_note",
+    "works_completed_at",
 )
 _CASE_SELECT = ", ".join(f"c.{col}" for col in CASE_COLUMNS)
 # The responsible officer's account, for core.cases.owner_problem (join users u ON u.name = c.officer).

@@ -24,36 +24,19 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from core.gritting import lifecycle
 from core.model import Principal
 from store.writer import NOTIFY_CHANNEL
 
 ROLES = ("admin", "highways")
 ROUTE_SCOPE = "(%(role)s = ANY(ARRAY['admin', 'highways']))"
-ACTIVE = ("issued", "acknowledged", "in_progress", "escalated")
-TREATING = ("precautionary_salt", "salt", "plough_and_salt", "escalate")
+ACTIVE = lifecycle.ACTIVE
+TREATING = lifecycle.TREATING
 STATUSES = ("issued", "acknowledged", "in_progress", "completed", "cancelled", "superseded", "escalated")
 ACTIONS = ("none", "monitor", "precautionary_salt", "salt", "plough_and_salt", "escalate")
 _METRICS = ("road_surface_temperature", "air_temperature", "dew_point", "surface_state", "freezing_point",
             "relative_humidity")  # fmt: skip
 _NOTIFY_LIMIT = 7000
-
-
-@dataclass(frozen=True, slots=True)
-class Transition:
-    """A status change people make through the API."""
-
-    to_status: str
-    allowed_from: tuple[str, ...]
-    event: str
-    treating_only: bool  # only a decision that treats the road can be started or completed
-
-
-TRANSITIONS: dict[str, Transition] = {
-    "acknowledge": Transition("acknowledged", ("issued", "escalated"), "acknowledged", False),
-    "start": Transition("in_progress", ("issued", "escalated", "acknowledged"), "started", True),
-    "complete": Transition("completed", ("in_progress",), "completed", True),
-    "cancel": Transition("cancelled", ("issued", "escalated", "acknowledged", "in_progress"), "cancelled", False),
-}
 
 
 def _jsonb(value: Any) -> Jsonb:
@@ -268,8 +251,10 @@ def record_decisions(
             else:
                 skipped.append(d["route_id"])
         if fresh:
+            before = _before_reissue(conn, [d["previous_id"] for d in fresh if d["previous_id"] is not None])
             rows = conn.execute(_RECORD, {"rows": _jsonb(fresh), "active": list(ACTIVE)}).fetchall()
             stored = [(int(r[0]), str(r[1])) for r in rows]
+            _carry_over(conn, fresh, stored, before)
     return stored, skipped
 
 
@@ -392,6 +377,8 @@ def list_routes(conn: psycopg.Connection, p: Principal, *, route_id: str | None 
         .fetchall()
     )
     decisions = {d["id"]: d for d in decisions_by_id(conn, [r["decision_id"] for r in rows if r["decision_id"]])}
+    for did, records in crew_records(conn, list(decisions.values())).items():
+        decisions[did] |= records
     out = []
     for r in rows:
         did = r.pop("decision_id")
@@ -466,56 +453,195 @@ def get_decision(conn: psycopg.Connection, p: Principal, decision_id: int) -> di
     if row is None:
         return None
     out = public(row)
-    events = cur.execute(
-        """SELECT at, event, from_status, to_status, actor, note FROM gritting_decision_events
-           WHERE decision_id = %s ORDER BY at, id""",
-        (decision_id,),
-    ).fetchall()
-    out["history"] = [public(e) for e in events]
+    out |= crew_records(conn, [out])[decision_id]
     return out
 
 
-def transition(
+# -- what the crews did (core.gritting.lifecycle): runs, notes, history --------------------------------
+
+_RUN = """g.id, g.route_id, g.decision_id, g.started_under, g.number, g.discretionary, g.reason, g.status,
+  g.started_at, g.finished_at, g.spread_rate_g_m2, g.tonnes, g.vehicle, g.crew, g.started_by, g.finished_by"""
+
+
+def chains(conn: psycopg.Connection, decision_ids: Sequence[int]) -> dict[int, list[int]]:
+    """Each decision with the ones it carried the acknowledgement or run of over from, newest first: whose runs
+    and history its route card shows."""
+    if not decision_ids:
+        return {}
+    rows = conn.execute(
+        """WITH RECURSIVE c(head, id, carried, depth) AS (
+             SELECT d.id, d.id, d.carried_over, 0 FROM gritting_decisions d WHERE d.id = ANY(%s)
+             UNION ALL
+             SELECT c.head, p.id, p.carried_over, c.depth + 1
+             FROM c JOIN gritting_decisions d ON d.id = c.id JOIN gritting_decisions p ON p.id = d.previous_id
+             WHERE c.carried AND c.depth < 1000)
+           SELECT head, id FROM c ORDER BY head, depth""",
+        (list(decision_ids),),
+    ).fetchall()
+    out: dict[int, list[int]] = {}
+    for head, did in rows:
+        out.setdefault(int(head), []).append(int(did))
+    return out
+
+
+def crew_records(conn: psycopg.Connection, decisions: Sequence[dict[str, Any]]) -> dict[int, dict[str, Any]]:
+    """For each decision (as the API shows it): its runs, its history (with those of the decisions it carried
+    over from, oldest first) and the actions people may take now."""
+    heads = chains(conn, [int(d["id"]) for d in decisions])
+    every = sorted({i for ids in heads.values() for i in ids})
+    cur = conn.cursor(row_factory=dict_row)
+    runs = cur.execute(f"SELECT {_RUN} FROM gritting_runs g WHERE g.decision_id = ANY(%s) ORDER BY g.id", (every,))
+    runs_of: dict[int, list[dict[str, Any]]] = {}
+    for r in runs.fetchall():
+        runs_of.setdefault(int(r["decision_id"]), []).append(public(r))
+    events = cur.execute(
+        """SELECT decision_id, at, event, from_status, to_status, actor, note, run_id FROM gritting_decision_events
+           WHERE decision_id = ANY(%s) ORDER BY at, id""",
+        (every,),
+    )
+    events_of: dict[int, list[dict[str, Any]]] = {}
+    for e in events.fetchall():
+        events_of.setdefault(int(e["decision_id"]), []).append(public(e))
+    out: dict[int, dict[str, Any]] = {}
+    for d in decisions:
+        ids = heads.get(int(d["id"]), [int(d["id"])])
+        its_runs = sorted((r for i in ids for r in runs_of.get(i, [])), key=lambda r: r["id"])
+        history = sorted((e for i in ids for e in events_of.get(i, [])), key=lambda e: e["at"])
+        actions = lifecycle.available(d, [_run(r) for r in its_runs])
+        out[int(d["id"])] = {"runs": its_runs, "history": history, "actions": list(actions)}
+    return out
+
+
+def _run(r: dict[str, Any]) -> lifecycle.Run:
+    def ts(v: Any) -> Any:
+        return datetime.fromisoformat(v) if isinstance(v, str) else v
+
+    return lifecycle.Run(int(r["id"]), int(r["number"]), str(r["status"]), ts(r["started_at"]), ts(r["finished_at"]))
+
+
+@dataclass(frozen=True, slots=True)
+class RunFigures:
+    """What a crew reports of a run; None keeps what was recorded before."""
+
+    spread_rate_g_m2: float | None = None
+    tonnes: float | None = None
+    vehicle: str | None = None
+    crew: str | None = None
+
+
+def act(
     conn: psycopg.Connection,
     p: Principal,
     *,
     decision_id: int,
     action: str,
-    note: str | None,
     at: datetime,
-) -> tuple[dict[str, Any] | None, bool]:
-    """Apply a status change by p (TRANSITIONS[action]) if the decision's status allows it, recording who,
-    when and why. Returns (the decision as it now stands, applied); (None, False) if p may not see it."""
-    t = TRANSITIONS[action]
+    now: datetime,
+    note: str | None = None,
+    reason: str | None = None,
+    figures: RunFigures = RunFigures(),
+) -> dict[str, Any] | None:
+    """Record what p did on a decision (core.gritting.lifecycle.plan says what that changes; its
+    LifecycleConflict goes to the caller), with who, when and why in the history. Returns the decision as it
+    now stands, or None if p may not see it."""
     with conn.transaction():
-        row = conn.execute(
-            f"""SELECT d.status, d.action, d.route_id FROM gritting_decisions d
+        cur = conn.cursor(row_factory=dict_row)
+        row = cur.execute(
+            f"""SELECT d.id, d.status, d.action, d.route_id, d.superseded_by FROM gritting_decisions d
                 WHERE {ROUTE_SCOPE} AND d.id = %(id)s FOR UPDATE""",
             _scope(p) | {"id": decision_id},
         ).fetchone()
         if row is None:
-            return None, False
-        status, what, route_id = row
-        applied = status in t.allowed_from and (not t.treating_only or what in TREATING)
-        if applied:
+            return None
+        ids = chains(conn, [decision_id]).get(decision_id, [decision_id])
+        runs = cur.execute(
+            f"SELECT {_RUN} FROM gritting_runs g WHERE g.decision_id = ANY(%s) ORDER BY g.id FOR UPDATE", (ids,)
+        ).fetchall()
+        plan = lifecycle.plan(row, [_run(r) for r in runs], action, at=at, now=now, reason=reason, note=note)
+        run_id: int | None = None
+        reason = reason.strip() if reason and reason.strip() else None
+        if plan.open_run:
+            got = conn.execute(
+                """INSERT INTO gritting_runs (route_id, decision_id, started_under, number, discretionary, reason,
+                     started_at, spread_rate_g_m2, tonnes, vehicle, crew, started_by)
+                   VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id""",
+                (row["route_id"], decision_id, decision_id, plan.run_number, plan.discretionary, reason, at,
+                 figures.spread_rate_g_m2, figures.tonnes, figures.vehicle, figures.crew, p.name),
+            ).fetchone()  # fmt: skip
+            assert got is not None
+            run_id = int(got[0])
+        for rid, status in ((plan.finish_run, "completed"), (plan.cancel_run, "cancelled")):
+            if rid is None:
+                continue
+            run_id = rid
             conn.execute(
-                """WITH upd AS (
-                     UPDATE gritting_decisions SET status = %(to)s, status_at = %(at)s, status_by = %(actor)s
-                     WHERE id = %(id)s RETURNING id)
-                   INSERT INTO gritting_decision_events (decision_id, at, event, from_status, to_status, actor, note)
-                   SELECT id, %(at)s, %(event)s, %(from)s, %(to)s, %(actor)s, %(note)s FROM upd""",
-                {
-                    "to": t.to_status,
-                    "at": at,
-                    "actor": p.name,
-                    "id": decision_id,
-                    "event": t.event,
-                    "from": status,
-                    "note": note,
-                },
+                """UPDATE gritting_runs SET status = %s, finished_at = greatest(%s, started_at), finished_by = %s,
+                     spread_rate_g_m2 = coalesce(%s, spread_rate_g_m2), tonnes = coalesce(%s, tonnes),
+                     vehicle = coalesce(%s, vehicle), crew = coalesce(%s, crew)
+                   WHERE id = %s""",
+                (status, at, p.name, figures.spread_rate_g_m2, figures.tonnes, figures.vehicle, figures.crew, rid),
             )
-            nudge(conn, [route_id])
-    return get_decision(conn, p, decision_id), applied
+        if plan.to_status != row["status"]:
+            conn.execute(
+                "UPDATE gritting_decisions SET status = %s, status_at = %s, status_by = %s WHERE id = %s",
+                (plan.to_status, at, p.name, decision_id),
+            )
+            nudge(conn, [row["route_id"]])
+        conn.execute(
+            """INSERT INTO gritting_decision_events
+                 (decision_id, at, event, from_status, to_status, actor, note, run_id)
+               VALUES (%s, %s, %s, %s, %s, %s, %s, %s)""",
+            (decision_id, at, plan.event, row["status"], plan.to_status, p.name,
+             (note or "").strip() or (reason if plan.open_run else None), run_id),
+        )  # fmt: skip
+    return get_decision(conn, p, decision_id)
+
+
+def _carry_over(conn: psycopg.Connection, fresh: Sequence[dict[str, Any]], stored: Sequence[tuple[int, str]],
+                before: dict[int, dict[str, Any]]) -> None:  # fmt: skip
+    """Re-issued decisions take over the acknowledgement, or the run out, of the ones they replace
+    (core.gritting.lifecycle.carried_status), with an event saying so."""
+    new_ids = {rid: did for did, rid in stored}
+    for d in fresh:
+        did, prev = new_ids.get(d["route_id"]), d.get("previous_id")
+        if did is None or prev is None or prev not in before:
+            continue
+        previous = before[prev]
+        status = lifecycle.carried_status(previous, d, run_out=previous["run_out"] is not None)
+        if status is None:
+            continue
+        if previous["run_out"] is not None:
+            note = f"run {previous['run_out']} is still out: it carries on under this decision"
+        else:
+            note = f"acknowledged by {previous['status_by']} on the previous decision, which asked for the same"
+        conn.execute(
+            """WITH upd AS (
+                 UPDATE gritting_decisions SET status = %(status)s, carried_over = true WHERE id = %(id)s RETURNING id),
+               runs AS (
+                 UPDATE gritting_runs SET decision_id = %(id)s WHERE decision_id = %(prev)s AND status = 'in_progress')
+               INSERT INTO gritting_decision_events (decision_id, at, event, from_status, to_status, actor, note)
+               SELECT id, %(at)s, 'carried_over', 'issued', %(status)s, 'evaluator', %(note)s FROM upd""",
+            {"status": status, "id": did, "prev": prev, "at": d["issued_at"], "note": note},
+        )
+
+
+def _before_reissue(conn: psycopg.Connection, previous_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """What re-issuing needs of the decisions about to be replaced: their status and treatment, and the run out."""
+    if not previous_ids:
+        return {}
+    rows = (
+        conn.cursor(row_factory=dict_row)
+        .execute(
+            """SELECT d.id, d.status, d.status_by, d.action, d.spread_rate_g_m2, d.passes, d.spread_type,
+                      d.call_out_by,
+                      (SELECT g.number FROM gritting_runs g WHERE g.decision_id = d.id AND g.status = 'in_progress'
+                       LIMIT 1) AS run_out
+               FROM gritting_decisions d WHERE d.id = ANY(%s)""",
+            (list(previous_ids),),
+        )
+        .fetchall()
+    )
+    return {int(r["id"]): r for r in rows}
 
 
 @dataclass(frozen=True, slots=True)

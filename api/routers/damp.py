@@ -51,6 +51,7 @@ ACTION_TEXT = {
     "summary_sent": "The written summary of the investigation has been sent to the tenant.",
     "safety_work_done": "The work to make the home safe is done.",
     "works_started": "The work to stop the damp coming back has started.",
+    "works_completed": "The work to stop the damp coming back is completed.",
     "confirm_emergency": "A person has confirmed this is an emergency: the home must be made safe within 24 hours.",
     "close": "The case is closed. If the damp or mould comes back, please tell the landlord.",
 }

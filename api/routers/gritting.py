@@ -6,7 +6,7 @@ Officers and tenants get 403 on every endpoint here (and the store's queries ret
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -16,6 +16,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 from alerts import cap
 from api.deps import Conn, require
 from core.gritting import Forecast
+from core.gritting.lifecycle import LifecycleConflict
 from core.model import Principal
 from core.timeparse import parse_any
 from store import gritting as store
@@ -68,18 +69,56 @@ class DecisionOut(BaseModel):
 class EventOut(BaseModel):
     """One step of a decision's history."""
 
+    decision_id: int | None = Field(None, description="the decision it was recorded on (the card shows a chain)")
     at: datetime
-    event: Literal["issued", "acknowledged", "started", "completed", "cancelled", "superseded", "escalated"]
+    event: Literal[
+        "issued", "acknowledged", "started", "completed", "cancelled", "superseded", "escalated", "run_cancelled",
+        "noted", "carried_over",
+    ]  # fmt: skip
     from_status: str | None
     to_status: str
     actor: str
     note: str | None
+    run_id: int | None = Field(None, description="the treatment run the step concerns")
 
 
-class DecisionDetail(DecisionOut):
-    """A decision with its history (oldest first) and the evidence it rests on."""
+RunStatus = Literal["in_progress", "completed", "cancelled"]
+CrewAction = Literal["acknowledge", "start", "complete", "cancel_run", "cancel", "note"]
 
-    history: list[EventOut]
+
+class RunOut(BaseModel):
+    """A treatment run: what a crew did on the route, with the figures they reported."""
+
+    id: int
+    route_id: str
+    decision_id: int = Field(description="the decision it is recorded on now")
+    started_under: int = Field(description="the decision that was current when it started")
+    number: int = Field(description="1 for the first run of the decision, 2 for a second run...")
+    discretionary: bool = Field(description="the decision did not ask for treatment: the officer's call")
+    reason: str | None = None
+    status: RunStatus
+    started_at: datetime
+    finished_at: datetime | None = None
+    spread_rate_g_m2: float | None = Field(None, description="the spread rate actually used, g/m²")
+    tonnes: float | None = Field(None, description="salt used, tonnes")
+    vehicle: str | None = None
+    crew: str | None = None
+    started_by: str
+    finished_by: str | None = None
+
+
+class CurrentDecision(DecisionOut):
+    """A decision with what the crews did: its runs, its history (with that of the decisions whose
+    acknowledgement or run it carried over, oldest first) and the actions people may take now."""
+
+    runs: list[RunOut] = Field(default_factory=list)
+    history: list[EventOut] = Field(default_factory=list)
+    actions: list[CrewAction] = Field(default_factory=list, description="valid now, in the order to offer them")
+
+
+class DecisionDetail(CurrentDecision):
+    """A decision with its runs, history (oldest first) and the evidence it rests on."""
+
     evidence: dict[str, Any] = Field(
         description="inputs (station summaries, forecast), policy values, rule, reasons and confidence"
     )
@@ -98,14 +137,22 @@ class RouteOut(BaseModel):
     stations: list[str]
     geometry: dict[str, Any] | None = None
     evaluated_at: datetime | None = Field(None, description="when the evaluator last looked at the route")
-    decision: DecisionOut | None = Field(None, description="the current (newest, never superseded) decision")
+    decision: CurrentDecision | None = Field(None, description="the current (newest, never superseded) decision")
 
 
 class ActionBody(BaseModel):
-    """Why, in a few words (recorded in the decision's history with the user and the time)."""
+    """What the crews did: a note (recorded in the history with the user and the time), when it happened
+    (default now), the reason for a treatment the decision did not ask for, and the run's figures (on start
+    or complete; what is left out keeps what was given before)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     note: str | None = Field(None, max_length=2000)
+    at: AwareDatetime | None = Field(None, description="when it happened (default: now; never in the future)")
+    reason: str | None = Field(None, max_length=2000, description="why treat when the decision did not ask for it")
+    spread_rate_g_m2: float | None = Field(None, gt=0, le=100, description="spread rate actually used, g/m²")
+    tonnes: float | None = Field(None, ge=0, le=1000, description="salt used on the run, tonnes")
+    vehicle: str | None = Field(None, max_length=200)
+    crew: str | None = Field(None, max_length=500)
 
 
 class TracePoint(BaseModel):
@@ -276,56 +323,66 @@ def get_decision(decision_id: int, user: Highways, conn: Conn) -> dict[str, Any]
     return row
 
 
-def _conflict(d: dict[str, Any], action: str) -> str:
-    did, status = d["id"], d["status"]
-    t = store.TRANSITIONS[action]
-    if status == "superseded":
-        return f"decision {did} was superseded by decision {d['superseded_by']}: act on that one"
-    if status in ("completed", "cancelled"):
-        return f"decision {did} is already {status}: nothing more can happen to it"
-    if t.treating_only and d["action"] not in store.TREATING:
-        return f"decision {did} is '{d['action']}': there is no treatment to {action}"
-    if action == "complete":
-        return f"decision {did} is {status}: treatment has not started, so it cannot be completed"
-    if action == "start":
-        return f"treatment of decision {did} has already started"
-    return f"decision {did} is already {status.replace('_', ' ')}"
+_FIGURES = ("spread_rate_g_m2", "tonnes", "vehicle", "crew")
+_FUTURE_SLACK = timedelta(minutes=2)
 
 
-def _transition(decision_id: int, action: str, user: Principal, conn: Any, body: ActionBody | None) -> dict[str, Any]:
-    note = body.note if body is not None else None
-    row, applied = store.transition(conn, user, decision_id=decision_id, action=action, note=note, at=datetime.now(UTC))
+def _act(decision_id: int, action: str, user: Principal, conn: Any, body: ActionBody | None) -> dict[str, Any]:
+    body = body or ActionBody()
+    now = datetime.now(UTC)
+    at = body.at.astimezone(UTC) if body.at is not None else now
+    if at > now + _FUTURE_SLACK:
+        raise HTTPException(422, detail="at: that time is still to come; record what the crews did once done")
+    if action not in ("start", "complete", "cancel_run") and any(getattr(body, f) is not None for f in _FIGURES):
+        raise HTTPException(
+            422,
+            detail="spread rate, tonnes, vehicle and crew belong to a run: give them when starting or completing it",
+        )
+    figures = store.RunFigures(
+        body.spread_rate_g_m2, body.tonnes, (body.vehicle or "").strip() or None, (body.crew or "").strip() or None
+    )
+    try:
+        row = store.act(
+            conn, user, decision_id=decision_id, action=action, at=min(at, now), now=now, note=body.note,
+            reason=body.reason, figures=figures,
+        )  # fmt: skip
+    except LifecycleConflict as exc:
+        raise HTTPException(409, detail=str(exc)) from None
     if row is None:
         raise HTTPException(404, detail=f"no gritting decision {decision_id}")
-    if not applied:
-        raise HTTPException(409, detail=_conflict(row, action))
     return row
 
 
-# The lifecycle actions: one path each, one handler shape, recorded with who, when and the note.
-ACTIONS: dict[str, str] = {
-    "acknowledge": "The duty officer has seen the decision (issued or escalated -> acknowledged)",
-    "start": "Treatment has started (issued, escalated or acknowledged -> in_progress)",
-    "complete": "Treatment is complete (in_progress -> completed)",
-    "cancel": "Cancel the decision (any active status -> cancelled)",
+# What people record: one path each, one handler shape, recorded with who, when and the note.
+ACTIONS: dict[str, tuple[str, str]] = {
+    "acknowledge": ("acknowledge", "The duty officer has seen the decision (issued or escalated -> acknowledged)"),
+    "start": (
+        "start",
+        "A treatment run has started (a second run after a completed one; on a None or Monitor decision, at the "
+        "officer's discretion with a reason) -> in_progress",
+    ),
+    "complete": ("complete", "The run out is complete, with its spread rate, tonnes, vehicle and crew -> completed"),
+    "cancel-run": ("cancel_run", "The run out was called back (-> completed if an earlier run was, else acknowledged)"),
+    "cancel": ("cancel", "Cancel the decision (any active status -> cancelled; a run out is cancelled with it)"),
+    "note": ("note", "Add a note to the decision's history"),
 }
 
 
 def _action_handler(action: str) -> Any:
     def handler(decision_id: int, user: Highways, conn: Conn, body: ActionBody | None = None) -> dict[str, Any]:
-        return _transition(decision_id, action, user, conn, body)
+        return _act(decision_id, action, user, conn, body)
 
     handler.__name__ = action
-    handler.__doc__ = f"{action.capitalize()} the decision, recording who, when and the note."
+    handler.__doc__ = f"{action.replace('_', ' ').capitalize()}: recorded with who, when and the note."
     return handler
 
 
-for _action, _summary in ACTIONS.items():
+for _path, (_action, _summary) in ACTIONS.items():
     router.post(
-        f"/gritting/decisions/{{decision_id}}/{_action}",
+        f"/gritting/decisions/{{decision_id}}/{_path}",
         summary=_summary,
         response_model=DecisionDetail,
-        responses={409: {"description": "the decision's status does not allow it; the detail says why"}},
+        responses={409: {"description": "the decision or its runs do not allow it now; the detail says why"}},
     )(_action_handler(_action))
 
 

@@ -15,10 +15,27 @@ const STATION_METRICS = [
   ['air_temperature', 'Air', '#505a5f', 'dash'],
   ['dew_point', 'Dew point', '#00703c', 'dot'],
 ];
+// What the duty officer records on a route (core.gritting.lifecycle; the API lists the ones valid now).
 const VERBS = {
-  acknowledge: { label: 'Acknowledge', done: 'acknowledged', from: ['issued', 'escalated'] },
-  start: { label: 'Start treatment', done: 'marked as started', from: ['issued', 'escalated', 'acknowledged'], treating: true },
-  complete: { label: 'Complete treatment', done: 'marked as completed', from: ['in_progress'], treating: true },
+  acknowledge: { label: 'Acknowledge', done: 'acknowledged' },
+  start: { label: 'Start treatment', done: 'marked as started' },
+  complete: { label: 'Complete treatment', done: 'marked as completed' },
+  cancel_run: { label: 'Call the run back', done: 'run called back', path: 'cancel-run' },
+  cancel: { label: 'Cancel decision', done: 'cancelled' },
+  note: { label: 'Add note', done: 'note added' },
+};
+const RUN_VERBS = ['start', 'complete', 'cancel_run'];
+const EVENTS = {
+  issued: 'Decision issued',
+  acknowledged: 'Acknowledged',
+  started: 'Run started',
+  completed: 'Run completed',
+  run_cancelled: 'Run called back',
+  cancelled: 'Decision cancelled',
+  superseded: 'Replaced by a newer decision',
+  escalated: 'Escalated: not acknowledged by its call-out time',
+  noted: 'Note',
+  carried_over: 'Carried over to the re-issued decision',
 };
 
 const state = { routes: new Map(), stations: new Map(), who: null };
@@ -98,42 +115,154 @@ function routeCard(route) {
     if (d.reasons && d.reasons.length) {
       card.append(el('p', { class: 'hint' }, 'Why:'), el('ul', { class: 'reasons' }, d.reasons.map((r) => el('li', {}, r))));
     }
-    if (ACTIVE.includes(d.status)) card.append(actionsForm(route, d, id));
+    card.append(runsList(d), notesList(d), actionsForm(route, d, id), historyFold(d));
   }
   card.append(stationsPanel(route, id, d && ACTIVE.includes(d.status) && TREATING.includes(d.action)));
   return card;
 }
 
-function actionsForm(route, d, id) {
-  const form = el('form', { class: 'actions', 'aria-label': `Record what the crews do on ${route.name}` });
-  const noteId = `${id}-note`;
-  form.append(
-    el('div', { class: 'field' }, el('label', { for: noteId }, 'Note (optional)'), el('input', { type: 'text', id: noteId, name: 'note', maxlength: '2000', autocomplete: 'off' })),
+// -- what the crews did -------------------------------------------------------------------------------
+
+function runText(r) {
+  const figures = [
+    r.spread_rate_g_m2 !== null && r.spread_rate_g_m2 !== undefined ? `${r.spread_rate_g_m2} g/m²` : null,
+    r.tonnes !== null && r.tonnes !== undefined ? `${r.tonnes} t of salt` : null,
+    r.vehicle ? `vehicle ${r.vehicle}` : null,
+    r.crew ? `crew ${r.crew}` : null,
+  ].filter(Boolean);
+  const times = r.status === 'in_progress'
+    ? `out since ${when(r.started_at)} (started by ${r.started_by})`
+    : `${when(r.started_at)} to ${when(r.finished_at)}, ${r.status === 'completed' ? 'completed' : 'called back'} by ${r.finished_by}`;
+  const why = r.discretionary ? ` At the duty officer's discretion: ${r.reason}.` : '';
+  return `Run ${r.number}: ${times}. ${figures.length ? figures.join(', ') : 'No figures recorded yet'}.${why}`;
+}
+
+function runsList(d) {
+  const runs = d.runs || [];
+  if (!runs.length) return null;
+  return el('div', { class: 'route__runs' },
+    el('h4', {}, runs.length === 1 ? 'Treatment run' : `Treatment runs (${runs.length})`),
+    el('ul', { class: 'runs' }, runs.map((r) => el('li', { dataset: { run: String(r.number), runStatus: r.status } }, runText(r)))));
+}
+
+function notesList(d) {
+  const notes = (d.history || []).filter((e) => e.note && e.actor !== 'evaluator');
+  if (!notes.length) return null;
+  return el('div', { class: 'route__notes' },
+    el('h4', {}, 'Notes'),
+    el('ul', { class: 'notes' }, notes.map((e) => el('li', {}, el('q', {}, e.note), ` — ${e.actor}, ${when(e.at)}`))));
+}
+
+function historyFold(d) {
+  const history = d.history || [];
+  if (!history.length) return null;
+  const details = el('details', { class: 'route__history' });
+  details.append(
+    el('summary', {}, `History (${history.length} ${history.length === 1 ? 'step' : 'steps'})`),
+    el('ol', { class: 'history' }, history.map((e) => el('li', {},
+      el('span', { class: 'history__when' }, when(e.at)), ' ',
+      el('strong', {}, EVENTS[e.event] || e.event),
+      e.actor === 'evaluator' ? ' (Placewatch)' : ` by ${e.actor}`,
+      e.decision_id !== d.id ? el('span', { class: 'hint' }, ' (earlier decision)') : null,
+      e.note ? `: ${e.note}` : ''))),
   );
-  for (const [verb, v] of Object.entries(VERBS)) {
-    const allowed = v.from.includes(d.status) && (!v.treating || TREATING.includes(d.action));
-    const b = el('button', { type: 'button', class: 'button', dataset: { action: verb }, disabled: !allowed }, v.label);
-    b.addEventListener('click', () => act(route.id, d.id, verb, form));
-    form.append(b);
+  return details;
+}
+
+function input(id, label, props = {}) {
+  return el('div', { class: 'field' }, el('label', { for: id }, label), el('input', { id, autocomplete: 'off', ...props }));
+}
+
+// A time of day typed in UK time, as an instant: today, or yesterday when that time is still to come.
+function ukTimeToday(hhmm) {
+  const now = new Date();
+  const parts = Object.fromEntries(new Intl.DateTimeFormat('en-GB', {
+    timeZone: 'Europe/London', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', hourCycle: 'h23',
+  }).formatToParts(now).map((p) => [p.type, p.value]));
+  const wall = Date.UTC(+parts.year, +parts.month - 1, +parts.day, +parts.hour, +parts.minute);
+  const offset = wall - Math.floor(now.getTime() / 60000) * 60000;
+  const [h, m] = hhmm.split(':').map(Number);
+  let t = Date.UTC(+parts.year, +parts.month - 1, +parts.day, h, m) - offset;
+  if (t > now.getTime() + 60000) t -= 24 * 3600 * 1000;
+  return new Date(t).toISOString();
+}
+
+function actionsForm(route, d, id) {
+  const actions = d.actions || [];
+  const form = el('form', { class: 'actions', 'aria-label': `Record what the crews do on ${route.name}` });
+  const running = (d.runs || []).some((r) => r.status === 'in_progress');
+  const discretionary = actions.includes('start') && !TREATING.includes(d.action);
+  const completedRuns = (d.runs || []).filter((r) => r.status === 'completed').length;
+  form.append(
+    el('div', { class: 'field' }, el('label', { for: `${id}-note` }, 'Note (optional)'), el('input', { type: 'text', id: `${id}-note`, name: 'note', maxlength: '2000', autocomplete: 'off' })),
+  );
+  if (actions.some((a) => RUN_VERBS.includes(a))) {
+    const run = el('fieldset', { class: 'run-form' }, el('legend', {}, running ? 'The run out: what the crew reports' : 'The run: what the crew reports (optional)'));
+    if (discretionary) {
+      run.append(input(`${id}-reason`, 'Reason (needed: the decision does not ask for treatment)', { type: 'text', name: 'reason', maxlength: '2000', required: true }));
+    }
+    run.append(
+      input(`${id}-rate`, 'Spread rate used (g/m²)', { type: 'number', name: 'spread_rate_g_m2', min: '0.1', max: '100', step: '0.1', inputmode: 'decimal' }),
+      input(`${id}-tonnes`, 'Salt used (tonnes)', { type: 'number', name: 'tonnes', min: '0', max: '1000', step: '0.01', inputmode: 'decimal' }),
+      input(`${id}-vehicle`, 'Vehicle', { type: 'text', name: 'vehicle', maxlength: '200' }),
+      input(`${id}-crew`, 'Crew', { type: 'text', name: 'crew', maxlength: '500' }),
+      input(`${id}-time`, 'Time it happened, UK time (empty: now)', { type: 'time', name: 'time' }),
+    );
+    form.append(run);
   }
+  const buttons = el('div', { class: 'actions__buttons' });
+  for (const verb of actions) {
+    const v = VERBS[verb];
+    if (!v) continue;
+    let label = v.label;
+    if (verb === 'start' && completedRuns) label = 'Start another run';
+    else if (verb === 'start' && discretionary) label = 'Start a treatment at my discretion';
+    const b = el('button', { type: 'button', class: verb === 'cancel' ? 'button button--secondary' : 'button', dataset: { action: verb } }, label);
+    b.addEventListener('click', () => act(route.id, d.id, verb, form));
+    buttons.append(b);
+  }
+  form.append(buttons);
   form.addEventListener('submit', (e) => e.preventDefault());
   return form;
 }
 
+function formBody(form, verb) {
+  const value = (name) => (form.elements[name] ? form.elements[name].value.trim() : '');
+  const body = {};
+  if (value('note')) body.note = value('note');
+  if (!RUN_VERBS.includes(verb) && verb !== 'note') return body;
+  if (verb === 'start' && value('reason')) body.reason = value('reason');
+  if (RUN_VERBS.includes(verb)) {
+    if (value('spread_rate_g_m2')) body.spread_rate_g_m2 = Number(value('spread_rate_g_m2'));
+    if (value('tonnes')) body.tonnes = Number(value('tonnes'));
+    if (value('vehicle')) body.vehicle = value('vehicle');
+    if (value('crew')) body.crew = value('crew');
+    if (value('time')) body.at = ukTimeToday(value('time'));
+  }
+  return body;
+}
+
 async function act(routeId, decisionId, verb, form) {
   const route = state.routes.get(routeId);
+  const reason = form.elements.reason;
+  if (verb === 'start' && reason && !reason.value.trim()) {
+    const what = (ACTIONS[route.decision.action] || { label: route.decision.action }).label;
+    announce(`The decision for ${route.name} is '${what}', so a treatment is at your discretion: give the reason for it.`, { error: true });
+    reason.focus();
+    return;
+  }
   const buttons = form.querySelectorAll('button');
   buttons.forEach((b) => { b.disabled = true; });
-  const note = form.note.value.trim();
   try {
-    const updated = await api(`/api/v1/gritting/decisions/${decisionId}/${verb}`, { method: 'POST', body: note ? { note } : {} });
+    const path = VERBS[verb].path || verb;
+    const updated = await api(`/api/v1/gritting/decisions/${decisionId}/${path}`, { method: 'POST', body: formBody(form, verb) });
     route.decision = updated;
     replaceCard(route, true);
     summary();
-    announce(`${route.name}: ${VERBS[verb].done} by you at ${clock(updated.status_at)}.`);
+    announce(`${route.name}: ${VERBS[verb].done} by you at ${clock(new Date().toISOString())}.`);
   } catch (err) {
     failed(err);
-    if (err instanceof ApiError && (err.status === 409 || err.status === 404)) await refresh(true);
+    if (err instanceof ApiError && err.status === 404) await refresh(true);
     else buttons.forEach((b) => { b.disabled = false; });
   }
 }

@@ -137,7 +137,7 @@ def test_a_duty_officer_acknowledges_starts_and_completes_a_decision(
     assert "Acknowledged" in card.locator(".route__status").inner_text()
     assert f"by {name}" in card.inner_text()
     assert "acknowledged by you" in page.locator("#status").inner_text()
-    assert card.locator('button[data-action="acknowledge"]').is_disabled()
+    assert card.locator('button[data-action="acknowledge"]').count() == 0  # only what the state allows is offered
     shoot(page, "highways-acknowledged")
 
     token = page.evaluate("sessionStorage.getItem('placewatch.token')")

@@ -68,6 +68,8 @@ ALLOWED: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/api/v1/gritting/decisions/{decision_id}/start"): ROADS,
     ("POST", "/api/v1/gritting/decisions/{decision_id}/complete"): ROADS,
     ("POST", "/api/v1/gritting/decisions/{decision_id}/cancel"): ROADS,
+    ("POST", "/api/v1/gritting/decisions/{decision_id}/cancel-run"): ROADS,
+    ("POST", "/api/v1/gritting/decisions/{decision_id}/note"): ROADS,
     ("PUT", "/api/v1/gritting/forecast"): ROADS,
     ("GET", "/api/v1/gritting/cap.xml"): ROADS,
     ("GET", "/api/v1/gritting/decisions/{decision_id}/cap.xml"): ROADS,
@@ -108,10 +110,11 @@ STATEFUL = {
     ("POST", "/api/v1/gritting/decisions/{decision_id}/start"),
     ("POST", "/api/v1/gritting/decisions/{decision_id}/complete"),
     ("POST", "/api/v1/gritting/decisions/{decision_id}/cancel"),
+    ("POST", "/api/v1/gritting/decisions/{decision_id}/cancel-run"),  # no run is out
     ("PUT", "/api/v1/damp/cases/{case_id}/officer"),  # the second role finds the officer already responsible
     ("DELETE", "/api/v1/damp/cases/{case_id}/visit"),  # nothing booked (any more)
 }
-PAGES = ("/", "/login", "/highways", "/officer", "/tenant", "/public", "/admin")
+PAGES = ("/", "/login", "/highways", "/officer", "/tenant", "/public", "/admin", "/reports")
 
 
 def schema_routes(schema: dict[str, Any]) -> set[tuple[str, str]]:
