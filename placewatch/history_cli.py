@@ -297,6 +297,13 @@ def _report(path: Path, stats: Any, issues: _Issues, seconds: float) -> None:
         f"  bad rows (not loaded): {stats.bad_rows:,}; values not loaded: {stats.bad_values:,}; "
         f"rows with no value: {stats.empty_rows:,}"
     )
+    if stats.differing:
+        print(
+            f"  {stats.differing:,} readings of the file were stored already with another value (or are twice in "
+            "the file with two values); the stored values stay. For example:"
+        )
+        for example in stats.differing_examples:
+            print(f"    {example}")
     if issues.kinds:
         for kind, n in issues.kinds.most_common(8):
             print(f"    {n:>8,}  {kind}")

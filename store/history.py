@@ -56,6 +56,8 @@ class ImportStats:
     metrics: Counter[str] = field(default_factory=Counter)
     first_issue: tuple[int, str] | None = None
     dry_run: bool = False
+    differing: int = 0  # readings of the file already stored with another value (the stored value kept)
+    differing_examples: list[str] = field(default_factory=list)
 
     @property
     def duplicates(self) -> int:
@@ -189,6 +191,9 @@ def _flush(
     if not offered:
         return
     result = writer.write(batch)
+    if result.inserted < offered:
+        # Readings already stored (or twice in the file) with another value: the stored one stays; say so.
+        stats.differing += _differing(conn, stats.differing_examples)
     # The writer's staging table empties at commit; this whole load is one transaction, so empty it per batch.
     conn.execute("TRUNCATE pw_staging")
     stats.readings += offered
@@ -196,6 +201,25 @@ def _flush(
     for dev in result.devices:
         if dev in latest and seen.get(dev, latest[dev] - 1) < latest[dev]:
             seen[dev] = latest[dev]
+
+
+def _differing(conn: psycopg.Connection, examples: list[str]) -> int:
+    """How many rows of the batch just written (the writer's staging table) differ from the reading stored at
+    their series and time; a few are described in `examples`."""
+    rows = conn.execute(
+        """SELECT count(*) OVER (), se.device_id, se.metric, r.ts, r.value, r.label, p.value, p.label
+           FROM pw_staging p
+           JOIN readings r ON r.series_id = p.series_id AND r.ts = p.ts
+           JOIN series se ON se.id = p.series_id
+           WHERE (r.value, r.label) IS DISTINCT FROM (p.value, p.label)
+           LIMIT 5"""
+    ).fetchall()
+    for _, dev, metric, ts, value, label, given, given_label in rows:
+        if len(examples) < 5:
+            stored = label if value is None else f"{value:g}"
+            new = given_label if given is None else f"{given:g}"
+            examples.append(f"{dev} {metric} at {ts:%Y-%m-%d %H:%M:%S} UTC: stored {stored}, the file says {new}")
+    return int(rows[0][0]) if rows else 0
 
 
 class _Stations:

@@ -252,7 +252,10 @@ def test_a_dry_run_counts_everything_and_writes_nothing(database_url, db, uid, t
     path, _ = _colorado_slice(tmp_path, uid, stations=2, per_station=40)
     r = _cli(str(path), "--format", "cotrip", "--dry-run", database_url=database_url)
     assert r.returncode == 0, r.stderr
-    assert "dry run, nothing written: would load 80 rows" in r.stdout and "2 new road stations would be registered" in r.stdout
+    assert (
+        "dry run, nothing written: would load 80 rows" in r.stdout
+        and "2 new road stations would be registered" in r.stdout
+    )
     assert _counts(db, f"T{uid}-") == {k: 0 for k in _counts(db, f"T{uid}-")} | {
         "registry_loads": _counts(db, f"T{uid}-")["registry_loads"]
     }
@@ -316,3 +319,27 @@ def test_the_whole_colorado_file_parses_into_the_cotrip_layout():
     failed = [d for d in dropped if "road_surface_sensor_error says" in d]
     assert road + len(failed) == 48_097  # the README's rows with a road surface temperature
     assert len(dropped) - len(failed) < 50
+
+
+def test_a_corrected_file_keeps_the_stored_values_and_says_which_differ(database_url, db, uid, tmp_path):
+    mapping = tmp_path / "m.json"
+    mapping.write_text(
+        '{"station": "id", "time": {"column": "t", "format": "iso8601"}, "position": {"lat": "lat", "lon": "lon"},'
+        ' "metrics": {"road_surface_temperature": {"column": "rst", "unit": "degC"}}}'
+    )
+    s = f"fix{uid}"
+    first = tmp_path / "first.csv"
+    first.write_text(
+        f"id,t,lat,lon,rst\n{s},2025-01-10T06:00:00Z,52.1,-1.5,2.0\n{s},2025-01-10T07:00:00Z,52.1,-1.5,1.0\n"
+    )
+    assert _cli(str(first), "--format", "csv", "--mapping", str(mapping), database_url=database_url).returncode == 0
+    fixed = tmp_path / "fixed.csv"
+    fixed.write_text(first.read_text().replace("07:00:00Z,52.1,-1.5,1.0", "07:00:00Z,52.1,-1.5,-0.5"))
+    r = _cli(str(fixed), "--format", "csv", "--mapping", str(mapping), database_url=database_url)
+    assert r.returncode == 0, r.stderr
+    assert " 0 new," in r.stdout and "1 readings of the file were stored already with another value" in r.stdout
+    assert f"{s} road_surface_temperature at 2025-01-10 07:00:00 UTC: stored 1, the file says -0.5" in r.stdout
+    assert db.execute(
+        "SELECT r.value FROM readings r JOIN series se ON se.id = r.series_id WHERE se.device_id = %s ORDER BY r.ts",
+        (s,),
+    ).fetchall() == [(2.0,), (1.0,)]
