@@ -49,6 +49,7 @@ def create_app(settings: Settings, *, dsn: str | None = None) -> FastAPI:
     v1.include_router(gritting.router)
     v1.include_router(homes.router)
     v1.include_router(damp.router)
+    v1.include_router(__import__("api.routers.reports", fromlist=["router"]).router)
     v1.include_router(__import__("api.routers.notifications", fromlist=["router"]).router)
     app.include_router(v1)
     app.include_router(__import__("dashboards.open_data", fromlist=["router"]).router)

@@ -35,6 +35,7 @@ PAGES: dict[str, tuple[str, str, bool]] = {
     "/tenant": ("tenant", "Your home", True),
     "/public": ("public", "Open data: roads and homes", False),  # its map is Leaflet (map.js), no charts
     "/admin": ("admin", "Administration", False),
+    "/reports": ("reports", "Season report", True),
 }
 
 

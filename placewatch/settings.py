@@ -87,6 +87,9 @@ class Settings(BaseSettings):
     damp_workers: int = Field(default=1, ge=1, le=64)
     local_zone: str = "Europe/London"
     gritting_policy_file: Path | None = None
+    treated_width_m: float = Field(
+        default=7.3, gt=0, le=50, description="season report: the width salt is spread over when no tonnes are recorded"
+    )
 
     # Notifications (alerts/notify.py): who gets what is each user's email, role and scope, plus the rules file
     notifications_file: Path | None = Field(default=None, description="JSON array of routing rules")

@@ -82,6 +82,7 @@ ALLOWED: dict[tuple[str, str], frozenset[str]] = {
     ("PUT", "/api/v1/damp/cases/{case_id}/visit"): CASEWORK,
     ("DELETE", "/api/v1/damp/cases/{case_id}/visit"): CASEWORK,
     ("GET", "/api/v1/damp/patches"): CASEWORK,
+    ("GET", "/api/v1/reports/season"): frozenset({"admin", "highways", "officer"}),
     ("GET", "/api/v1/council"): EVERYONE,
     ("GET", "/api/v1/admin/devices"): ADMIN,
     ("GET", "/api/v1/admin/unknown-devices"): ADMIN,
@@ -244,6 +245,8 @@ def build_request(w: World, method: str, path: str, role: str) -> dict[str, Any]
                 {"route_ids": [w.route], "min_rst": 1.5, "min_rst_at": (now + timedelta(hours=6)).isoformat()}
             ],
         }
+    elif path == "/api/v1/reports/season":
+        req["params"] = {"start": "2026-01-01", "end": "2026-01-31"}
     elif path.endswith("/actions"):
         req["json"] = {"action": "visit", "note": f"authz matrix as {role}"}
     elif path.endswith("/officer"):
