@@ -296,16 +296,20 @@ class _Stations:
 
 def _refresh_rollup(conn: psycopg.Connection, stats: ImportStats) -> None:
     """TimescaleDB: materialise the hourly aggregate over the loaded span now, rather than at the policy's next
-    run (up to 5 minutes), so every reader sees the history at once."""
+    run (up to 5 minutes)."""
     span = stats.span()
     if span is None:
         return
     start = span[0].replace(minute=0, second=0, microsecond=0)
     end = span[1].replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    # Migration 0015 (where applied) renames the aggregate and puts a view that reads the unmaterialised ranges
+    # from raw readings in its place: then this only saves those reads.
+    row = conn.execute("SELECT to_regclass('readings_hourly_cagg') IS NOT NULL").fetchone()
+    name = "readings_hourly_cagg" if row and row[0] else "readings_hourly"
     try:
         conn.execute(
-            sql.SQL("CALL refresh_continuous_aggregate('readings_hourly', {}, {})").format(
-                sql.Literal(start), sql.Literal(end)
+            sql.SQL("CALL refresh_continuous_aggregate({}, {}, {})").format(
+                sql.Literal(name), sql.Literal(start), sql.Literal(end)
             )
         )
     except psycopg.Error as exc:
