@@ -1,40 +1,38 @@
-"""The interactive API docs, /docs (Swagger UI) and /redoc (ReDoc), with every file served by this process: Swagger
-UI from the installed swagger-ui-bundle package, ReDoc from dashboards/static/vendor/redoc (vendored from the npm
-registry with its licence). Nothing comes from a CDN, so the docs work on a council network with no internet."""
+"""The interactive API docs, /docs (Swagger UI 5) and /redoc (ReDoc 2), with every file served by this process from
+the installed fastapi-offline package (its static folder holds swagger-ui-dist's bundle and stylesheet and ReDoc's
+standalone bundle). Nothing comes from a CDN, so the docs work on a council network with no internet."""
 
 from __future__ import annotations
 
 import functools
+from importlib import resources
 from pathlib import Path
 
 from fastapi import APIRouter, HTTPException
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
-from fastapi.responses import FileResponse, HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse, Response
 
 router = APIRouter(include_in_schema=False)
 
-SWAGGER_PREFIX = "/static/vendor/swagger-ui"
-REDOC_JS = "/static/vendor/redoc/redoc.standalone.js"
-FAVICON = "/static/vendor/swagger-ui/favicon-32x32.png"
+PREFIX = "/static/vendor/api-docs"
 OAUTH2_REDIRECT = "/docs/oauth2-redirect"
-# Swagger UI's files that the docs page loads (the package has more: source maps, an index page).
-SWAGGER_FILES = {
+# The files the docs pages load, as the package names them.
+FILES = {
     "swagger-ui-bundle.js": "text/javascript",
     "swagger-ui.css": "text/css",
-    "favicon-32x32.png": "image/png",
-    "favicon-16x16.png": "image/png",
+    "redoc.standalone.js": "text/javascript",
+    "favicon.png": "image/png",
 }
 MAX_AGE = 24 * 3600
 
 
 @functools.cache
-def swagger_ui_dir() -> Path:
-    """The Swagger UI dist files of the installed swagger-ui-bundle package."""
-    import swagger_ui_bundle
-
-    path = Path(swagger_ui_bundle.swagger_ui_path)
-    if not (path / "swagger-ui-bundle.js").is_file():
-        raise RuntimeError(f"swagger-ui-bundle.js is missing from the swagger-ui-bundle package ({path})")
+def assets_dir() -> Path:
+    """The static folder of the installed fastapi-offline package."""
+    path = Path(str(resources.files("fastapi_offline") / "static"))
+    missing = [name for name in FILES if not (path / name).is_file()]
+    if missing:
+        raise RuntimeError(f"{', '.join(missing)} missing from the fastapi-offline package ({path})")
     return path
 
 
@@ -44,9 +42,9 @@ def swagger_ui() -> HTMLResponse:
     return get_swagger_ui_html(
         openapi_url="/openapi.json",
         title="Placewatch API – Swagger UI",
-        swagger_js_url=f"{SWAGGER_PREFIX}/swagger-ui-bundle.js",
-        swagger_css_url=f"{SWAGGER_PREFIX}/swagger-ui.css",
-        swagger_favicon_url=FAVICON,
+        swagger_js_url=f"{PREFIX}/swagger-ui-bundle.js",
+        swagger_css_url=f"{PREFIX}/swagger-ui.css",
+        swagger_favicon_url=f"{PREFIX}/favicon.png",
         oauth2_redirect_url=OAUTH2_REDIRECT,
         # No online validator badge: it would ask validator.swagger.io about the schema.
         swagger_ui_parameters={"validatorUrl": None, "persistAuthorization": True},
@@ -65,18 +63,31 @@ def redoc() -> HTMLResponse:
     return get_redoc_html(
         openapi_url="/openapi.json",
         title="Placewatch API – ReDoc",
-        redoc_js_url=REDOC_JS,
-        redoc_favicon_url=FAVICON,
+        redoc_js_url=f"{PREFIX}/redoc.standalone.js",
+        redoc_favicon_url=f"{PREFIX}/favicon.png",
         with_google_fonts=False,
     )
 
 
-@router.get(SWAGGER_PREFIX + "/{name}")
-def swagger_file(name: str) -> FileResponse:
-    """One of Swagger UI's files, from the installed package."""
-    media = SWAGGER_FILES.get(name)
+# ReDoc's sidebar shows Redocly's logo from their CDN, with no option to turn it off: the one outside address in the
+# bundle, pointed here at the local icon so that the page asks nothing of the internet.
+REDOC_LOGO = b"https://cdn.redoc.ly/redoc/logo-mini.svg"
+
+
+@functools.cache
+def redoc_js() -> bytes:
+    """ReDoc's standalone bundle with its logo served locally."""
+    text = (assets_dir() / "redoc.standalone.js").read_bytes()
+    return text.replace(REDOC_LOGO, f"{PREFIX}/favicon.png".encode())
+
+
+@router.get(PREFIX + "/{name}")
+def asset(name: str) -> Response:
+    """One of the docs pages' files, from the installed package."""
+    media = FILES.get(name)
     if media is None:
         raise HTTPException(404, detail="not found")
-    return FileResponse(
-        swagger_ui_dir() / name, media_type=media, headers={"Cache-Control": f"public, max-age={MAX_AGE}"}
-    )
+    headers = {"Cache-Control": f"public, max-age={MAX_AGE}"}
+    if name == "redoc.standalone.js":
+        return Response(redoc_js(), media_type=media, headers=headers)
+    return FileResponse(assets_dir() / name, media_type=media, headers=headers)

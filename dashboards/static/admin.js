@@ -43,7 +43,10 @@ function battery(b) {
   return b.unit === '%' ? `${Math.round(b.value)} %` : `${b.value.toFixed(2)} V`;
 }
 
+let deviceQuery = 0; // answers to older filters that arrive late are dropped
+
 async function loadDevices() {
+  const asked = ++deviceQuery;
   const form = document.getElementById('device-filters');
   const params = new URLSearchParams();
   for (const name of ['status', 'kind', 'problems', 'q']) {
@@ -51,7 +54,9 @@ async function loadDevices() {
     if (v) params.set(name, v);
   }
   const r = await api(`/api/v1/admin/devices?${params}`);
+  if (asked !== deviceQuery) return;
   const c = r.counts;
+  document.getElementById('devices').dataset.query = params.toString();
   document.getElementById('device-counts').textContent = `${c.online + c.stale + c.offline} devices: ${c.online} online, ${c.stale} stale, ${c.offline} offline.`;
   const body = document.getElementById('devices');
   body.replaceChildren(...r.devices.map((d) => el('tr', { class: d.status === 'online' && !d.problems.length ? null : 'is-problem', dataset: { device: d.id, status: d.status } },
@@ -76,16 +81,16 @@ function addDeviceForm(d) {
   const error = el('p', { class: 'error-text', role: 'alert', hidden: true });
   const kind = el('select', { id: 'add-kind', name: 'kind' },
     Object.entries(KINDS).map(([value, label]) => el('option', { value, selected: value === d.suggested_kind }, label)));
-  const home = el('div', {}, field('add-home', 'Home id (the home it is in)', el('input', { id: 'add-home', name: 'home', maxlength: '200' })),
-    field('add-room', 'Room', el('input', { id: 'add-room', name: 'room', maxlength: '100' })));
-  const place = el('div', {}, field('add-lon', 'Longitude (for example −1.8904)', el('input', { id: 'add-lon', name: 'lon', inputmode: 'decimal' })),
-    field('add-lat', 'Latitude (for example 52.4862)', el('input', { id: 'add-lat', name: 'lat', inputmode: 'decimal' })));
+  const home = el('div', {}, field('add-home', 'Home id (the home it is in)', el('input', { type: 'text', id: 'add-home', name: 'home', maxlength: '200' })),
+    field('add-room', 'Room', el('input', { type: 'text', id: 'add-room', name: 'room', maxlength: '100' })));
+  const place = el('div', {}, field('add-lon', 'Longitude (for example −1.8904)', el('input', { type: 'text', id: 'add-lon', name: 'lon', inputmode: 'decimal' })),
+    field('add-lat', 'Latitude (for example 52.4862)', el('input', { type: 'text', id: 'add-lat', name: 'lat', inputmode: 'decimal' })));
   const form = el('form', { class: 'form form--grid', 'aria-labelledby': 'add-device-heading' },
-    field('add-id', 'Device id', el('input', { id: 'add-id', name: 'id', value: d.device_id, readonly: true })),
+    field('add-id', 'Device id', el('input', { type: 'text', id: 'add-id', name: 'id', value: d.device_id, readonly: true })),
     field('add-kind', 'Kind', kind),
-    field('add-name', 'Name (what people read)', el('input', { id: 'add-name', name: 'name', maxlength: '200' })),
+    field('add-name', 'Name (what people read)', el('input', { type: 'text', id: 'add-name', name: 'name', maxlength: '200' })),
     home, place,
-    field('add-interval', 'Reports every (seconds, optional)', el('input', { id: 'add-interval', name: 'interval', inputmode: 'numeric' })),
+    field('add-interval', 'Reports every (seconds, optional)', el('input', { type: 'text', id: 'add-interval', name: 'interval', inputmode: 'numeric' })),
     error,
     el('div', {}, el('button', { type: 'submit', class: 'button' }, 'Add to the registry'), ' ',
       el('button', { type: 'button', class: 'button button--secondary', onclick: () => { box.hidden = true; } }, 'Cancel')));
@@ -104,8 +109,8 @@ function addDeviceForm(d) {
     try {
       await api('/api/v1/admin/registry/devices', { method: 'POST', body });
       box.hidden = true;
-      announce(`${d.device_id} added to the registry as a ${KINDS[kind.value].toLowerCase()}: its next messages are accepted.`);
       await Promise.all([loadUnknown(), loadDevices()]);
+      announce(`${d.device_id} added to the registry as a ${KINDS[kind.value].toLowerCase()}: its next messages are accepted.`);
     } catch (err) {
       error.textContent = errorText(err);
       error.hidden = false;
@@ -137,8 +142,8 @@ function scopeText(u) {
 
 async function patchUser(name, body, done) {
   await api(`/api/v1/admin/users/${encodeURIComponent(name)}`, { method: 'PATCH', body });
-  announce(done);
   await Promise.all([loadUsers(), loadPatches()]);
+  announce(done);
 }
 
 function editUser(u) {
@@ -148,7 +153,7 @@ function editUser(u) {
   if (u.role === 'tenant' || u.role === 'officer') {
     const key = u.role === 'tenant' ? 'home_id' : 'patch';
     const scope = el('form', { class: 'form form--inline', 'aria-label': `Assign ${u.name}` },
-      field('edit-scope', u.role === 'tenant' ? 'Home id' : 'Patch', el('input', { id: 'edit-scope', name: 'scope', value: u[key] || '', required: true, maxlength: '200' })),
+      field('edit-scope', u.role === 'tenant' ? 'Home id' : 'Patch', el('input', { type: 'text', id: 'edit-scope', name: 'scope', value: u[key] || '', required: true, maxlength: '200' })),
       el('button', { type: 'submit', class: 'button' }, u.role === 'tenant' ? 'Assign the home' : 'Assign the patch'));
     scope.addEventListener('submit', async (event) => {
       event.preventDefault();
@@ -235,8 +240,8 @@ function addUserForm() {
       const u = await api('/api/v1/admin/users', { method: 'POST', body });
       form.reset();
       sync();
-      announce(`User ${u.name} added (${ROLE_NAMES[u.role] || u.role}).`);
       await Promise.all([loadUsers(), loadPatches()]);
+      announce(`User ${u.name} added (${ROLE_NAMES[u.role] || u.role}).`);
     } catch (err) {
       error.textContent = errorText(err);
       error.hidden = false;

@@ -131,6 +131,16 @@ function officerForm(c, officers, onChange) {
   return form;
 }
 
+// One line of the case history in words: when, what (to whom, for when), who, and the note.
+function historyLine(e) {
+  const d = e.details || {};
+  let what = e.what;
+  if (e.action === 'assign' && d.officer) what += ` to ${d.officer}`;
+  if (e.action === 'book_visit' && d.visit_booked_for) what += ` for ${when(d.visit_booked_for)}`;
+  const who = e.role === 'system' ? '' : ` by ${e.actor}`;
+  return el('li', {}, `${when(e.at)}: ${what}${who}`, e.note ? ` — “${e.note}”` : '');
+}
+
 // The case's facts, ownership, visit, history and forms. `officers`: the officers of the case's patch.
 export function caseBody(c, officers, onChange) {
   const facts = el('dl', { class: 'route__facts' });
@@ -150,8 +160,7 @@ export function caseBody(c, officers, onChange) {
     problemBox(c),
     facts,
     el('h4', {}, 'History'),
-    el('ol', { class: 'history' }, c.history.map((e) => el('li', {}, `${when(e.at)}: ${e.what} by ${e.actor === 'placewatch' ? 'Placewatch' : e.actor}`,
-      e.note ? ` — “${e.note}”` : ''))),
+    el('ol', { class: 'history' }, c.history.map(historyLine)),
     c.status === 'closed' ? null : el('div', { class: 'case__forms' },
       actionForm(c, onChange), visitForm(c, onChange), officerForm(c, officers, onChange)),
   ];
@@ -169,7 +178,7 @@ export function caseBlock(c, open, officers, onChange) {
   d.append(
     el('summary', {}, `${c.address || c.home_id} — case ${c.id}, ${c.status_text}`,
       ', ', overdue ? el('span', { class: 'overdue' }, left.text) : next ? left.text : 'no step due',
-      unowned ? el('span', { class: 'overdue unowned-flag' }, c.officer ? ' officer cannot act' : ' no officer') : null),
+      unowned ? [' — ', el('span', { class: 'overdue unowned-flag' }, c.officer ? 'officer cannot act' : 'no officer')] : null),
   );
   d.append(...caseBody(c, officers, onChange).filter(Boolean));
   return d;
