@@ -15,7 +15,7 @@ from store import gritting as grit_store
 from store.db import connect
 from tests.e2e.conftest import shoot, sign_in
 from tests.helpers import load, route, station
-from tests.integration.test_season_report import decision_row
+from tests.integration.test_season_report import decision_row, season  # noqa: F401 (the seeded season fixture)
 
 pytestmark = pytest.mark.e2e
 
@@ -104,4 +104,24 @@ def test_a_duty_officer_records_a_discretionary_run_with_tonnes_on_a_monitor_rou
     page.emulate_media(media="print")
     assert page.locator("#period").is_hidden() and page.locator("#print-period").is_visible()
     shoot(page, "reports-print")
+    watch.check()
+
+
+def test_the_housing_manager_sees_the_damp_part_and_downloads_its_csv(open_page, api_url: str, season, make_user):  # noqa: F811
+    name, password = make_user("admin")
+    page, watch = open_page(width=1280)
+    sign_in(page, api_url, name, password, lands_on="/admin")
+    page.goto(f"{api_url}/reports?start=2026-01-12&end=2026-01-14")
+    page.wait_for_selector("#works-chart .main-svg")
+    patch_row = page.locator("#patches-table tbody tr", has_text=season.patch).inner_text()
+    assert patch_row.split("\t")[1:] == ["1", "1", "1", "0", "1"], patch_row  # on time, late, overdue, open, not needed
+    works = page.locator("#works-table tbody tr").inner_text()
+    assert "336 / 0" in works and works.rstrip().endswith("Yes"), works
+    route_row = page.locator("#routes-table tbody tr", has_text=f"Route {season.routes['a']}").inner_text()
+    assert route_row.split("\t")[2:6] == ["2", "1", "1", "1"], route_row  # ice nights, in time, missed, needless
+    with page.expect_download() as got:
+        page.locator("#csv-homes").click()
+    text = open(got.value.path(), encoding="utf-8").read()
+    assert text.startswith("case_id,home_id,address,patch,officer,works_completed_at") and season.officer in text
+    shoot(page, "reports-admin-season")
     watch.check()
