@@ -32,10 +32,14 @@ def _stop_on_signals() -> threading.Event:
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
     """Apply pending migrations."""
     from store.db import connect
-    from store.migrate import engine, migrate
+    from store.migrate import EngineError, engine, migrate
 
     with connect(settings.dsn()) as conn:
-        applied = migrate(conn, timescaledb=settings.timescaledb)
+        try:
+            applied = migrate(conn, timescaledb=settings.timescaledb)
+        except EngineError as exc:  # PLACEWATCH_TIMESCALEDB=on without TimescaleDB: refused, with the fix
+            print(f"placewatch: {exc}", file=sys.stderr)
+            return 2
         print(f"engine: {engine(conn)}; applied: {', '.join(applied) if applied else 'nothing (up to date)'}")
     return 0
 

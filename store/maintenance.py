@@ -85,25 +85,53 @@ def retention_policy_days(conn: psycopg.Connection) -> float | None:
     return None if row is None else float(row[0])
 
 
+def refresh_window_days(conn: psycopg.Connection) -> float | None:
+    """How far back the hourly continuous aggregate's refresh policy reaches, in days; None when it reaches back to
+    the first reading (no start offset) or there is no policy."""
+    row = conn.execute(
+        """SELECT extract(epoch FROM (j.config->>'start_offset')::interval) / 86400
+           FROM timescaledb_information.jobs j JOIN _timescaledb_catalog.continuous_agg c
+             ON (j.config->>'mat_hypertable_id')::int = c.mat_hypertable_id
+           WHERE j.proc_name = 'policy_refresh_continuous_aggregate'
+             AND c.user_view_schema = current_schema() AND c.user_view_name = %s""",
+        (HOURLY_AGGREGATE,),
+    ).fetchone()
+    return None if row is None or row[0] is None else float(row[0])
+
+
+HOURLY_AGGREGATE = "readings_hourly_cagg"  # the continuous aggregate behind the readings_hourly view (0015)
+_HOUR_IN_DAYS = 1 / 24
+
+
 def set_retention_policy(conn: psycopg.Connection, days: int) -> bool:
     """Make TimescaleDB drop raw chunks older than `days` (0: keep everything); True when it changed anything.
 
-    The continuous aggregate's refresh window is narrowed to stay inside the kept data: refreshing over
-    dropped chunks would empty the hourly rollup for those hours.
+    The continuous aggregate's refresh window follows, both ways: narrowed to the kept data while raw chunks are
+    dropped (a refresh over dropped chunks would empty the hourly rollup of those hours), and back to every
+    reading when retention goes back to 0 (so late readings of any age reach the rollup again).
     """
     current = retention_policy_days(conn)
-    if (current is None and days == 0) or (current is not None and abs(current - days) < 1e-6):
+    window = refresh_window_days(conn)
+    wanted_window = days - _HOUR_IN_DAYS if days > 0 else None
+    same_retention = (current is None and days == 0) or (current is not None and abs(current - days) < 1e-6)
+    same_window = (window is None and wanted_window is None) or (
+        window is not None and wanted_window is not None and abs(window - wanted_window) < 1e-6
+    )
+    if same_retention and same_window:
         return False
     with conn.transaction():
-        if current is not None:
-            conn.execute("SELECT remove_retention_policy('readings', if_exists => true)")
-        if days > 0:
-            conn.execute("SELECT add_retention_policy('readings', drop_after => make_interval(days => %s))", (days,))
-            conn.execute("SELECT remove_continuous_aggregate_policy('readings_hourly', if_exists => true)")
-            conn.execute(
-                """SELECT add_continuous_aggregate_policy('readings_hourly',
-                       start_offset => make_interval(days => %s) - interval '1 hour',
-                       end_offset => interval '1 hour', schedule_interval => interval '5 minutes')""",
-                (days,),
-            )
+        if not same_retention:
+            if current is not None:
+                conn.execute("SELECT remove_retention_policy('readings', if_exists => true)")
+            if days > 0:
+                conn.execute(
+                    "SELECT add_retention_policy('readings', drop_after => make_interval(days => %s))", (days,)
+                )
+        conn.execute("SELECT remove_continuous_aggregate_policy(%s, if_exists => true)", (HOURLY_AGGREGATE,))
+        conn.execute(
+            """SELECT add_continuous_aggregate_policy(%(cagg)s,
+                   start_offset => CASE WHEN %(days)s > 0 THEN make_interval(days => %(days)s) - interval '1 hour' END,
+                   end_offset => interval '1 hour', schedule_interval => interval '5 minutes')""",
+            {"cagg": HOURLY_AGGREGATE, "days": days},
+        )
     return True

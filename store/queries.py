@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import psycopg
 from psycopg.rows import dict_row
@@ -108,7 +109,10 @@ def bucket_points(
 ) -> list[tuple[Any, ...]]:
     """(bucket start, avg, min, max, count[, mode]) for one series; day buckets are local days in `zone`.
 
-    Whole-hour buckets over hour-aligned ranges read the hourly rollup; anything else reads raw readings.
+    Whole-hour buckets over hour-aligned ranges read the hourly rollup (on TimescaleDB too: readings_hourly is
+    current there, see migration 0015), day buckets only where the zone is a whole number of hours from UTC
+    throughout (an hour of the rollup then lies in one local day); anything else reads raw readings, so every
+    bucket size answers as the raw readings say, on both engines.
     """
     local = bucket >= timedelta(days=1)
     if local:
@@ -126,6 +130,8 @@ def bucket_points(
             params,
         ).fetchall()
     hourly = bucket % timedelta(hours=1) == timedelta(0) and _on_hour(start) and _on_hour(end)
+    if hourly and local:
+        hourly = _whole_hours_from_utc(zone, start, end)
     if hourly:
         hkey = key.replace("ts", "hour")
         return conn.execute(
@@ -152,6 +158,20 @@ def _on_hour(ts: datetime) -> bool:
         and ts.utcoffset() is not None
         and (ts.utcoffset() or timedelta(0)) % timedelta(hours=1) == timedelta(0)
     )
+
+
+def _whole_hours_from_utc(zone: str, start: datetime, end: datetime) -> bool:
+    """True when `zone` is a whole number of hours from UTC at every day's start and end over [start, end] (offsets
+    change at most a few times a year, and never for less than a day)."""
+    tz = ZoneInfo(zone)
+    t = start
+    while True:
+        offset = t.astimezone(tz).utcoffset() or timedelta(0)
+        if offset % timedelta(hours=1):
+            return False
+        if t >= end:
+            return True
+        t = min(t + timedelta(days=1), end)
 
 
 def dead_letters(

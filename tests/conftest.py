@@ -13,17 +13,61 @@ import pytest
 from api.security import hash_password
 from store import users
 from store.db import connect
-from store.migrate import migrate
-from tests.services import Proc, Publisher, broker, fresh_database, start_service
+from store.migrate import EngineError, migrate
+from tests.services import TIMESCALEDB_SETTING, Proc, Publisher, broker, fresh_database, start_service, test_engines
+
+ENGINES = test_engines()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The engine marker."""
+    config.addinivalue_line(
+        "markers", "engine(name): needs this time-series engine ('native' or 'timescale'); skipped on the other"
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip tests whose engine no database of this run has (PLACEWATCH_TEST_ENGINE)."""
+    for item in items:
+        mark = item.get_closest_marker("engine")
+        if mark is not None and mark.args[0] not in ENGINES:
+            why = f"needs {mark.args[0]} (PLACEWATCH_TEST_ENGINE={','.join(ENGINES)})"
+            item.add_marker(pytest.mark.skip(reason=why))
+
+
+def migrate_as(conn: Any, engine: str) -> None:
+    """Migrate a new database on this engine, refusing (the run stops) when the server cannot give it."""
+    try:
+        migrate(conn, timescaledb=TIMESCALEDB_SETTING[engine])
+    except EngineError as exc:
+        pytest.exit(f"PLACEWATCH_TEST_ENGINE={engine}: {exc}", returncode=3)
+
+
+@pytest.fixture(scope="session", params=ENGINES if len(ENGINES) > 1 else None)
+def database_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A new migrated database for the whole run (one per engine with PLACEWATCH_TEST_ENGINE=both)."""
+    with fresh_database() as dsn:
+        with connect(dsn) as conn:
+            migrate_as(conn, getattr(request, "param", ENGINES[0]))
+        yield dsn
 
 
 @pytest.fixture(scope="session")
-def database_url() -> Iterator[str]:
-    """A new migrated database for the whole run."""
-    with fresh_database() as dsn:
-        with connect(dsn) as conn:
-            migrate(conn)
-        yield dsn
+def store_engine(database_url: str) -> str:
+    """The engine of the run's database: 'native' or 'timescale'."""
+    from store.migrate import engine
+
+    with connect(database_url) as conn:
+        return engine(conn)
+
+
+@pytest.fixture(autouse=True)
+def _engine_guard(request: pytest.FixtureRequest) -> None:
+    """With both engines in one run, a test marked for one engine is skipped on the other's database."""
+    mark = request.node.get_closest_marker("engine")
+    if mark is not None and len(ENGINES) > 1 and "database_url" in request.fixturenames:
+        if request.getfixturevalue("store_engine") != mark.args[0]:
+            pytest.skip(f"needs {mark.args[0]}")
 
 
 @pytest.fixture(scope="session")
@@ -79,13 +123,12 @@ def ingest(database_url: str, mqtt_broker: Any, uid: str) -> Iterator[Any]:
         p.stop(9)
 
 
-@pytest.fixture(scope="session")
-def api_url(database_url: str, mqtt_broker: Any) -> Iterator[str]:
-    """`placewatch api` running as a real HTTP server for the run."""
+def start_api(database_url: str, mqtt_broker: Any, **extra: str) -> tuple[Proc, str]:
+    """`placewatch api` on a free port of loopback, answering; (the process, its URL)."""
     from placewatch.embedded import free_port
 
     port = free_port()
-    p = start_service(["api"], service_env(database_url, mqtt_broker, PLACEWATCH_API_PORT=str(port)))
+    p = start_service(["api"], service_env(database_url, mqtt_broker, PLACEWATCH_API_PORT=str(port), **extra))
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -96,6 +139,13 @@ def api_url(database_url: str, mqtt_broker: Any) -> Iterator[str]:
             if p.popen.poll() is not None:
                 raise AssertionError("api exited:\n" + p.log()) from None
             time.sleep(0.1)
+    return p, url
+
+
+@pytest.fixture(scope="session")
+def api_url(database_url: str, mqtt_broker: Any) -> Iterator[str]:
+    """`placewatch api` running as a real HTTP server for the run."""
+    p, url = start_api(database_url, mqtt_broker)
     yield url
     p.stop()
 

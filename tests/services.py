@@ -2,6 +2,10 @@
 
 Uses what answers at PLACEWATCH_TEST_DATABASE_URL / PLACEWATCH_TEST_MQTT_URL (defaults: the local
 PostgreSQL and Mosquitto on their standard ports); starts pgserver / Mosquitto / amqtt when nothing does.
+
+PLACEWATCH_TEST_ENGINE chooses the time-series engine of the run's databases: `native` (plain PostgreSQL, the
+default and what CI runs), `timescale` (TimescaleDB, required: a server without it stops the run) or `both`
+(every test that touches the store runs once on each, on the same server).
 """
 
 from __future__ import annotations
@@ -27,6 +31,19 @@ from placewatch.mqttclient import connect_args, make_client
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
 DEFAULT_MQTT = "mqtt://127.0.0.1:1883"
+ENGINES = {"native": ("native",), "timescale": ("timescale",), "both": ("native", "timescale")}
+TIMESCALEDB_SETTING = {"native": "off", "timescale": "on"}  # PLACEWATCH_TIMESCALEDB for each engine
+
+
+def test_engines() -> tuple[str, ...]:
+    """The engines this run's databases use (PLACEWATCH_TEST_ENGINE: native, timescale or both)."""
+    value = os.environ.get("PLACEWATCH_TEST_ENGINE", "native").strip().lower()
+    if value not in ENGINES:
+        raise ValueError(f"PLACEWATCH_TEST_ENGINE={value!r}: use one of {', '.join(ENGINES)}")
+    return ENGINES[value]
+
+
+test_engines.__test__ = False  # type: ignore[attr-defined]  # not a test, whatever its name
 
 
 def _pg_answers(dsn: str) -> bool:
@@ -39,12 +56,17 @@ def _pg_answers(dsn: str) -> bool:
 
 
 @contextmanager
-def fresh_database() -> Iterator[str]:
-    """A new, empty database for this run (dropped afterwards), on the server that answers or on pgserver."""
-    admin = os.environ.get("PLACEWATCH_TEST_DATABASE_URL", DEFAULT_PG)
+def fresh_database(admin: str | None = None) -> Iterator[str]:
+    """A new, empty database for this run (dropped afterwards), on the server that answers or on pgserver.
+
+    `admin` names the server (default PLACEWATCH_TEST_DATABASE_URL); one given must answer."""
+    given = admin is not None
+    admin = admin or os.environ.get("PLACEWATCH_TEST_DATABASE_URL", DEFAULT_PG)
     started: Started | None = None
     tmp = None
     if not _pg_answers(admin):
+        if given or "timescale" in test_engines():
+            raise RuntimeError(f"no PostgreSQL answers at {admin} (TimescaleDB cannot be started embedded)")
         tmp = tempfile.mkdtemp(prefix="pw-pg-")
         started = embedded_postgres(Path(tmp))
         admin = started.url
