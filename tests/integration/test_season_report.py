@@ -394,3 +394,33 @@ def test_who_may_read_the_report_and_bad_periods(api_url: str, season: Season, t
     assert bad.status_code == 422 and "before start" in bad.json()["detail"]
     long = report(api_url, token_for("admin"), start="2020-01-01", end="2026-01-12")
     assert long.status_code == 422 and "shorter" in long.json()["detail"]
+
+
+def test_a_run_out_carries_on_under_a_reissued_decision_whatever_it_says(
+    api_url: str, database_url: str, token_for: Any
+):
+    uid = uuid.uuid4().hex[:6]
+    rid, dev = f"C-{uid}", f"rws-c-{uid}"
+    load(database_url, station(dev), route_feature(rid, [dev], [[-1.9, 52.3], [-1.8, 52.3]]))
+    h = token_for("highways")
+    now = datetime.now(UTC).replace(microsecond=0)
+    first = record(database_url, decision_row(rid, None, "salt", now - timedelta(hours=2), rate=10.0))
+    act(api_url, h, first, "start", at=now - timedelta(hours=1), vehicle="Gritter 2")
+    # The road warmed up: the evaluator now says no action, while the crew is still out.
+    second = record(database_url, decision_row(rid, first, "none", now - timedelta(minutes=30)))
+    d = httpx.get(f"{api_url}/api/v1/gritting/decisions/{second}", headers=h).json()
+    assert d["status"] == "in_progress" and d["actions"] == ["complete", "cancel_run", "cancel", "note"]
+    (run,) = d["runs"]
+    assert (run["decision_id"], run["started_under"], run["status"], run["vehicle"]) == (
+        second,
+        first,
+        "in_progress",
+        "Gritter 2",
+    )
+    assert [e["note"] for e in d["history"] if e["event"] == "carried_over"] == [
+        "run 1 is still out: it carries on under this decision"
+    ]
+    done = act(api_url, h, second, "complete", tonnes=0.9)
+    assert done["status"] == "completed" and done["runs"][0]["tonnes"] == 0.9
+    old = httpx.get(f"{api_url}/api/v1/gritting/decisions/{first}", headers=h).json()
+    assert old["status"] == "superseded" and old["actions"] == ["note"]
