@@ -115,7 +115,7 @@ function routeCard(route) {
     if (d.reasons && d.reasons.length) {
       card.append(el('p', { class: 'hint' }, 'Why:'), el('ul', { class: 'reasons' }, d.reasons.map((r) => el('li', {}, r))));
     }
-    card.append(runsList(d), notesList(d), actionsForm(route, d, id), historyFold(d));
+    card.append(...[runsList(d), notesList(d), actionsForm(route, d, id), historyFold(d)].filter(Boolean));
   }
   card.append(stationsPanel(route, id, d && ACTIVE.includes(d.status) && TREATING.includes(d.action)));
   return card;

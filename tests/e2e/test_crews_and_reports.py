@@ -40,6 +40,7 @@ def test_a_duty_officer_records_a_discretionary_run_with_tonnes_on_a_monitor_rou
     card_sel = f'article.route[data-route-id="{rid}"]'
     page.wait_for_selector(f'{card_sel} .route__status[data-status="issued"]')
     card = page.locator(card_sel)
+    assert "null" not in card.inner_text()  # parts a decision has not got yet are left out, not written "null"
 
     # Acknowledge: the card still offers a treatment (the officer's call on a Monitor route).
     card.get_by_label("Note (optional)").fill("watching the hill, police on patrol")
