@@ -46,8 +46,9 @@ test: $(STAMP) $(CHROMIUM)
 
 # The fault-injection suite: 100,000 readings through SIGKILLs, a 60 s database outage and a broker
 # restart, on private PostgreSQL and Mosquitto instances; prints lost=N doubled=M (both must be 0).
+# CI runs it with the cluster and failover runs below (about 6 minutes more).
 test-faults: $(STAMP)
-	PLACEWATCH_FAULTS=1 $(BIN)/python -m pytest -q -p no:cacheprovider -s tests/faults
+	PLACEWATCH_FAULTS=1 PLACEWATCH_CLUSTER=1 $(BIN)/python -m pytest -q -p no:cacheprovider -s tests/faults tests/cluster
 
 # The cluster and failover runs: a three-node NATS cluster (JetStream, MQTT listeners) with a node and an ingest
 # worker SIGKILLed, and a PostgreSQL primary SIGKILLed with its synchronous standby promoted; lost=0 doubled=0.

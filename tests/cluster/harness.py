@@ -503,7 +503,7 @@ def run_failover(
 
 
 def _wait_http(api: httpx.Client, proc: Proc) -> None:
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 120  # a loaded 2-core machine takes its time to import FastAPI and the rest
     while True:
         with contextlib.suppress(httpx.HTTPError):
             api.get("/api/v1/live")
