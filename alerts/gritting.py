@@ -78,6 +78,8 @@ class GrittingEvaluator:
         self.settings = settings
         self.zone = settings.local_zone
         self.policy = policy if policy is not None else load_policy(settings.gritting_policy_file)
+        if settings.forecast_max_age_hours is not None:  # PLACEWATCH_FORECAST_MAX_AGE_HOURS wins over the policy file
+            self.policy = dataclasses.replace(self.policy, forecast_max_age_hours=settings.forecast_max_age_hours)
         self.full_interval_s = settings.alerts_interval_minutes * 60.0
         # The scheduler calls sweep() this often; a full evaluation runs every full_interval_s, and in
         # between only escalation is checked, so a missed call-out escalates within a minute.

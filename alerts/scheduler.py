@@ -35,7 +35,10 @@ def default_evaluators(settings: Settings) -> list[Evaluator]:
         ("alerts.maintenance", "RetentionEvaluator"),
         ("alerts.maintenance", "PackingEvaluator"),
         ("alerts.notify", "NotificationEvaluator"),
+        ("alerts.forecast_fetch", "ForecastFetcher"),
     ):
+        if cls == "ForecastFetcher" and not settings.forecast_provider:
+            continue  # off until PLACEWATCH_FORECAST_PROVIDER names a provider
         try:
             mod = __import__(module, fromlist=[cls])
         except ModuleNotFoundError as exc:

@@ -47,6 +47,7 @@ def create_app(settings: Settings, *, dsn: str | None = None) -> FastAPI:
     v1.include_router(devices.router)
     v1.include_router(admin.router)
     v1.include_router(gritting.router)
+    v1.include_router(__import__("api.routers.forecasts", fromlist=["router"]).router)
     v1.include_router(homes.router)
     v1.include_router(damp.router)
     v1.include_router(__import__("api.routers.reports", fromlist=["router"]).router)

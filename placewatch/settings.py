@@ -115,7 +115,9 @@ class Settings(BaseSettings):
     open_meteo_url: str = "https://api.open-meteo.com/v1/forecast"
     met_office_url: str = "https://data.hub.api.metoffice.gov.uk/sitespecific/v0/point/hourly"
     met_office_api_key: SecretStr | None = None
-    road_offset_min_hours: int = Field(default=48, ge=1, description="a station's own road-minus-air cell needs this")
+    road_offset_min_hours: int = Field(
+        default=10, ge=1, description="hourly means a road-minus-air cell (local hour, cloud) needs to be used"
+    )
 
     # The map (dashboards/static/map.js): tiles from a URL template with {z}/{x}/{y} (and {s}); empty: no tiles
     map_tile_url: str = Field(default="https://tile.openstreetmap.org/{z}/{x}/{y}.png", max_length=2000)

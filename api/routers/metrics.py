@@ -6,6 +6,7 @@ port away from the internet (or scrape through the reverse proxy with its own ac
 
 from __future__ import annotations
 
+import logging
 import time
 from datetime import UTC, datetime
 
@@ -39,6 +40,7 @@ def metrics(request: Request) -> Response:
     ]
     if figures is not None:
         out.extend(_from_figures(figures))
+        out.extend(_forecasts(request))
     out.append(
         Metric("placewatch_metrics_scrape_seconds", "gauge", "Time reading these figures took.").add(
             time.perf_counter() - started
@@ -102,3 +104,40 @@ def _from_figures(f: store_metrics.Figures) -> list[Metric]:
             m.add(1, figure=name)
         out.append(m)
     return out
+
+
+def _forecasts(request: Request) -> list[Metric]:
+    """Forecast providers' state (alerts/forecast_fetch.py) and routes left without a usable forecast."""
+    from alerts.forecast_fetch import forecast_limits
+    from store import forecasts
+
+    now = datetime.now(UTC)
+    max_age = forecast_limits(request.app.state.settings)["max_age_hours"]
+    try:
+        with request.app.state.pool.connection(timeout=5) as conn, conn.transaction():
+            conn.execute(f"SET LOCAL statement_timeout = {store_metrics.STATEMENT_TIMEOUT_MS}")
+            f = forecasts.forecast_figures(conn, now=now, max_age_hours=max_age)
+    except Exception:  # the scrape must answer: the forecast figures are left out
+        logging.getLogger("placewatch.metrics").warning("metrics: could not read the forecast figures", exc_info=True)
+        return []
+    up = Metric("placewatch_forecast_provider_up", "gauge", "1 when the provider's last fetch gave a forecast.")
+    streak = Metric("placewatch_forecast_provider_consecutive_failures", "gauge", "Fetches failed in a row.")
+    failures = Metric("placewatch_forecast_provider_failures_total", "counter", "Fetches that gave nothing.")
+    missing = Metric(
+        "placewatch_forecast_provider_stations_failed", "gauge", "Stations the last fetch could not serve."
+    )
+    age = Metric("placewatch_forecast_provider_last_success_age_seconds", "gauge", "Time since the last good fetch.")
+    for p in f["providers"]:
+        name = p["provider"]
+        up.add(0 if p["consecutive_failures"] else 1, provider=name)
+        streak.add(p["consecutive_failures"], provider=name)
+        failures.add(p["failures"], provider=name)
+        missing.add(p["stations_failed"], provider=name)
+        if p["last_success_at"] is not None:
+            age.add((now - p["last_success_at"]).total_seconds(), provider=name)
+    without = Metric(
+        "placewatch_gritting_routes_without_forecast",
+        "gauge",
+        "Routes with no forecast young enough to use: their decisions rest on station data alone.",
+    ).add(f["routes_without"])
+    return [up, streak, failures, missing, age, without]

@@ -8,6 +8,7 @@ import {
 } from './common.js';
 import { showEmpty, timeChart } from './charts.js';
 import { routeMap } from './map.js';
+import { showForecast } from './forecast.js';
 
 const REFRESH_MS = 60_000;
 const STATION_METRICS = [
@@ -371,7 +372,12 @@ async function first() {
   }
   if (!routes.length) box.append(el('p', {}, 'There are no routes in the registry yet.'));
   summary();
-  await drawMap();
+  await Promise.all([drawMap(), forecastStatus()]);
+}
+
+function forecastStatus() {
+  const box = document.getElementById('forecast-status');
+  return showForecast(box).catch((err) => box.replaceChildren(el('p', { class: 'error-text' }, `The forecast status could not be read: ${err.message}`)));
 }
 
 // Later loads replace only the routes that changed, and never the one being worked on.
@@ -387,6 +393,7 @@ async function refresh(force = false) {
   }
   summary();
   drawMapSoon(); // station labels follow the latest readings
+  await forecastStatus();
 }
 
 const who = await requireUser(['highways', 'admin']);

@@ -87,19 +87,30 @@ function routePopup(route, stationsById, link) {
   return box;
 }
 
-function stationLabel(s) {
+// A route's label: its id when its name starts with it ("P1 A456 Hagley Road..." is "P1"), else its name.
+function shortName(r) {
+  const first = String(r.name || '').split(/\s+/)[0];
+  return first && first === r.id ? r.id : r.name || r.id;
+}
+
+// A station's label: its name and road surface temperature; on a narrow map (a phone) the temperature alone.
+function stationLabel(s, narrow) {
   const r = s.latest && s.latest.road_surface_temperature;
-  return `${s.name || s.id}: ${r && typeof r.value === 'number' ? degrees(r.value) : 'no reading'}`;
+  const value = r && typeof r.value === 'number' ? degrees(r.value) : 'no reading';
+  return narrow ? value : `${s.name || s.id}: ${value}`;
 }
 
 function overlaps(a, b) {
   return a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
 }
 
-// Place labels in priority order: each tries the sides of its feature and takes the first that overlaps no label
-// already placed; a label with no free side is hidden (its feature's popup still says everything).
+// Place labels in priority order: each tries the sides of its feature and takes the first that overlaps neither a
+// label already placed nor a station's dot, inside the map; a label with no free side is hidden (its feature's popup still says
+// everything, and zooming in makes room).
 function declutter(view) {
-  const placed = [];
+  const frame = view.map.getContainer().getBoundingClientRect();
+  const inside = (b) => b.left >= frame.left && b.right <= frame.right && b.top >= frame.top && b.bottom <= frame.bottom;
+  const placed = view.dots.map((d) => d.getElement()).filter(Boolean).map((e) => e.getBoundingClientRect());
   for (const item of view.labels) {
     const tip = item.tooltip;
     let shown = false;
@@ -110,7 +121,7 @@ function declutter(view) {
       if (!node) break;
       node.classList.remove('pw-label--hidden');
       const box = node.getBoundingClientRect();
-      if (!placed.some((p) => overlaps(p, box))) {
+      if (inside(box) && !placed.some((p) => overlaps(p, box))) {
         placed.push(box);
         shown = true;
         break;
@@ -186,15 +197,17 @@ export async function routeMap(node, routes, stations, { link = null } = {}) {
     node.classList.add('pw-map');
     const map = L.map(node, { zoomSnap: 0.25, zoomControl: true, attributionControl: true, worldCopyJump: false });
     map.attributionControl.setPrefix('<a href="https://leafletjs.com">Leaflet</a>');
-    L.control.scale({ imperial: false }).addTo(map);
+    L.control.scale({ imperial: false, position: 'topright' }).addTo(map);
     tilesLayer(map, node, settings);
-    view = { map, features: L.featureGroup().addTo(map), labels: [], fitted: false };
+    view = { map, features: L.featureGroup().addTo(map), labels: [], dots: [], fitted: false };
     map.on('zoomend moveend resize', () => declutter(view));
     node.pwMap = view;
   }
   const { map, features } = view;
   features.clearLayers();
-  view.labels = [];
+  const stationLabels = [];
+  const routeLabels = [];
+  view.dots = [];
   const placedStations = stations.filter((s) => s.geometry && s.geometry.type === 'Point');
   const byId = new Map(stations.map((s) => [s.id, s]));
   // Treating decisions draw last (on top) and label first.
@@ -210,10 +223,8 @@ export async function routeMap(node, routes, stations, { link = null } = {}) {
       className: `pw-route pw-route--${actionOf(r)}`,
     }).addTo(features);
     line.bindPopup(() => routePopup(r, byId, link ? link(r) : null), { maxWidth: 320 });
-    const tip = L.tooltip({ permanent: true, direction: 'center', className: 'pw-label pw-label--route', interactive: false })
-      .setContent(`${r.name}: ${a.label}`);
-    line.bindTooltip(tip);
-    view.labels.unshift({ tooltip: line.getTooltip(), directions: ['center', 'top', 'bottom'] });
+    line.bindTooltip(`${shortName(r)}: ${a.label}`, { permanent: true, direction: 'top', offset: [0, -6], className: 'pw-label pw-label--route' });
+    routeLabels.unshift({ tooltip: line.getTooltip(), directions: ['top', 'bottom', 'right', 'left'] });
   }
   const coldFirst = [...placedStations].sort((x, y) => rstOf(x) - rstOf(y));
   for (const s of coldFirst) {
@@ -222,9 +233,13 @@ export async function routeMap(node, routes, stations, { link = null } = {}) {
       radius: 7, color: '#ffffff', weight: 2, fillColor: '#0b0c0c', fillOpacity: 1, className: 'pw-station',
     }).addTo(features);
     dot.bindPopup(() => stationPopup(s), { maxWidth: 300 });
-    dot.bindTooltip(stationLabel(s), { permanent: true, direction: 'right', offset: [8, 0], className: 'pw-label pw-label--station' });
-    view.labels.push({ tooltip: dot.getTooltip(), directions: LABEL_DIRECTIONS });
+    dot.bindTooltip(stationLabel(s, node.clientWidth < 560), { permanent: true, direction: 'right', offset: [8, 0], className: 'pw-label pw-label--station' });
+    stationLabels.push({ tooltip: dot.getTooltip(), directions: LABEL_DIRECTIONS });
+    view.dots.push(dot);
   }
+  // Stations first (coldest first): their road temperatures are what a duty officer reads the map for; then
+  // routes, those that need treatment first (the colour and the key say the decision of any left unlabelled).
+  view.labels = [...stationLabels, ...routeLabels];
   legend(node, drawn);
   node.dataset.routes = String(drawn.length);
   node.dataset.stations = String(placedStations.length);
@@ -232,7 +247,7 @@ export async function routeMap(node, routes, stations, { link = null } = {}) {
     note(node, 'Nothing to draw yet: no routes or stations with a place in the registry.');
     map.setView([54.5, -3], 5);
   } else if (!view.fitted) {
-    map.fitBounds(features.getBounds(), { padding: [28, 28], maxZoom: 15 });
+    map.fitBounds(features.getBounds(), { padding: [36, 36], maxZoom: 15 });
     view.fitted = true;
   }
   declutter(view);

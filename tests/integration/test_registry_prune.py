@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -16,14 +15,13 @@ import pytest
 
 from api.security import hash_password
 from core.model import Reading
-from placewatch.embedded import free_port
 from store import users
 from store.db import connect
 from store.migrate import engine, migrate
 from store.writer import Batch, Writer
-from tests.conftest import service_env
+from tests.conftest import start_api
 from tests.helpers import collection, home, route, sensor, station
-from tests.services import ROOT, fresh_database, start_service
+from tests.services import ROOT, fresh_database
 
 pytestmark = pytest.mark.integration
 
@@ -145,16 +143,8 @@ def test_far_features_are_warned_about_but_loaded(own_db, tmp_path):
 
 
 def test_the_api_takes_prune_and_dry_run_as_query_parameters(own_db, mqtt_broker):
-    port = free_port()
-    proc = start_service(["api"], service_env(own_db, mqtt_broker, PLACEWATCH_API_PORT=str(port)))
-    url = f"http://127.0.0.1:{port}"
+    proc, url = start_api(own_db, mqtt_broker)
     try:
-        for _ in range(300):
-            try:
-                httpx.get(url + "/api/v1/live", timeout=1)
-                break
-            except httpx.HTTPError:
-                time.sleep(0.1)
         with connect(own_db, autocommit=True) as conn:
             users.add_user(conn, name="prune-admin", password_hash=hash_password("a-long-password"), role="admin")
         tok = httpx.post(url + "/api/v1/auth/token", data={"username": "prune-admin", "password": "a-long-password"})
