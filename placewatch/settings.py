@@ -160,6 +160,11 @@ class Settings(BaseSettings):
             raise ValueError("must be an https:// (or http://) address" + (", or empty" if may_be_empty else ""))
         return v
 
+    @field_validator("met_office_api_key")
+    @classmethod
+    def _empty_key_is_none(cls, v: SecretStr | None) -> SecretStr | None:
+        return None if v is None or not v.get_secret_value().strip() else v
+
     @model_validator(mode="after")
     def _met_office_needs_a_key(self) -> Settings:
         if self.forecast_provider == "met-office" and self.met_office_api_key is None:
