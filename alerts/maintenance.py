@@ -74,9 +74,9 @@ def _log(what: str, before: datetime, done: maintenance.Deleted) -> None:
 
 class PackingEvaluator:
     """Packs closed days of the hourly rollup, one row per series and day (store.hourly_days), for the damp
-    sweep; packs again days that late readings changed. Plain PostgreSQL only: on TimescaleDB the rollup is a
-    continuous aggregate and is read as it is. A backlog (the first run, or after a stop) is worked off over
-    the following runs, `budget_s` at a time."""
+    sweep; packs again days that late readings changed. On both engines (on TimescaleDB it packs what the
+    readings_hourly view says, and ingest marks late days there too). A backlog (the first run, or after a stop)
+    is worked off over the following runs, `budget_s` at a time."""
 
     name = "hourly_days"
     first_delay_s = 20.0
@@ -88,8 +88,6 @@ class PackingEvaluator:
     def sweep(self, ctx: AlertContext) -> None:
         """Pack what is due."""
         with ctx.pool.connection() as conn, autocommit(conn):  # pack commits slice by slice
-            if engine(conn) == "timescale":
-                return
             done = hourly_days.pack(conn, ctx.now(), max_seconds=self.budget_s)
         if done.days or done.repacked or done.dropped:
             log.info(

@@ -9,7 +9,14 @@ stations. Households are a mix: most dry and warm, some cold and damp, some bord
 sensor has been silent for the last 8 days. Then one sweep, timed, with a counting stand-in for the
 MQTT publisher (the broker is not what is measured), at a fixed January time so every rule applies.
 
+On TimescaleDB (--engine timescale or both, on --timescale-url, default PLACEWATCH_BENCH_TIMESCALE_URL) the hourly
+rollup is a continuous aggregate: the same means are written as raw readings (one a series and hour, the value the
+mean), the aggregate is refreshed as its policy does, and closed days are packed from readings_hourly as the
+scheduler's leader does on both engines. With both engines the results (levels, cases) must agree and the figures
+are printed side by side.
+
     python -m bench.damp [--homes 100000] [--workers 2] [--chunk 1000] [--sweeps 1] [--keep] [--database NAME --reset]
+                         [--engine native|timescale|both] [--timescale-url URL]
 
 Target: 100,000 homes in about 60 s on 2 cores.
 """
@@ -35,10 +42,13 @@ import psycopg
 
 from alerts.context import AlertContext
 from alerts.damp import DampEvaluator
+from bench.engines import add_engine_args, engines_of, print_side_by_side
 from placewatch.settings import Settings
 from store import hourly_days
 from store.db import connect, open_pool
+from store.migrate import engine as store_engine
 from store.migrate import migrate
+from tests.services import TIMESCALEDB_SETTING
 
 ADMIN_DSN = os.environ.get("PLACEWATCH_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 NOW = datetime(2027, 1, 20, 10, 10, tzinfo=UTC)  # heating season: every rule applies
@@ -70,6 +80,9 @@ _ROW = np.dtype(
         ("vmax", ">f8"),
     ]
 )
+_RAW_ROW = np.dtype(
+    [("nf", ">i2"), ("l1", ">i4"), ("sid", ">i4"), ("l2", ">i4"), ("ts", ">i8"), ("l3", ">i4"), ("value", ">f8")]
+)
 
 
 class CountingPublisher:
@@ -88,8 +101,8 @@ class CountingPublisher:
         return True
 
 
-def _dsn_for(name: str) -> str:
-    info = psycopg.conninfo.conninfo_to_dict(ADMIN_DSN)
+def _dsn_for(name: str, admin: str = ADMIN_DSN) -> str:
+    info = psycopg.conninfo.conninfo_to_dict(admin)
     info["dbname"] = name
     return psycopg.conninfo.make_conninfo(**info)
 
@@ -142,15 +155,19 @@ def _registry(conn: psycopg.Connection, homes: int, stations: int, profile: np.n
     }
 
 
-def _load_hours(dsn: str, hour_indices: list[int], start_us: int, arrays: dict[str, np.ndarray]) -> int:
-    """Binary COPY of the hourly rollup rows of these hours, for every series (one loader process)."""
+def _load_hours(
+    dsn: str, hour_indices: list[int], start_us: int, arrays: dict[str, np.ndarray], raw: bool = False
+) -> int:
+    """Binary COPY of the hourly rollup rows of these hours, for every series (one loader process); with `raw`
+    (TimescaleDB, where the rollup is a continuous aggregate) one raw reading a series and hour, the mean."""
     t_sid, rh_sid, st_sid = arrays["temperature"], arrays["humidity"], arrays["station"]
     t_base, rh_base, phase, silent_from = arrays["t_base"], arrays["rh_base"], arrays["phase"], arrays["silent_from"]
     st_base = arrays["st_base"]
     homes = len(t_sid)
     rows = 0
     with connect(dsn, autocommit=True) as conn:
-        with conn.cursor().copy("COPY readings_hourly FROM STDIN (FORMAT BINARY)") as copy:
+        target = "readings (series_id, ts, value)" if raw else "readings_hourly"
+        with conn.cursor().copy(f"COPY {target} FROM STDIN (FORMAT BINARY)") as copy:
             copy.write(_HEADER)
             for h in hour_indices:
                 rng = np.random.default_rng(h)
@@ -167,6 +184,13 @@ def _load_hours(dsn: str, hour_indices: list[int], start_us: int, arrays: dict[s
                 st = st_base + 3.0 * day + weather + 0.5 * rng.standard_normal(len(st_sid))
                 sid = np.concatenate([t_sid[alive], rh_sid[alive], st_sid])
                 mean = np.concatenate([t[alive], rh[alive], st])
+                if raw:
+                    one = np.zeros(len(sid), dtype=_RAW_ROW)
+                    one["nf"], one["l1"], one["l2"], one["l3"] = 3, 4, 8, 8
+                    one["sid"], one["ts"], one["value"] = sid, start_us + h * 3_600_000_000, mean
+                    copy.write(one.tobytes())
+                    rows += len(one)
+                    continue
                 block = np.zeros(2 * n_alive + len(st_sid), dtype=_ROW)
                 block["nf"] = 6
                 block["l1"] = 4
@@ -183,7 +207,7 @@ def _load_hours(dsn: str, hour_indices: list[int], start_us: int, arrays: dict[s
     return rows
 
 
-def build(dsn: str, homes: int, stations: int, loaders: int) -> dict[str, Any]:
+def build(dsn: str, homes: int, stations: int, loaders: int, engine: str = "native") -> dict[str, Any]:
     """Create the registry and the 30 days of hourly means; return the profile of each home and timings."""
     rng = np.random.default_rng(2027)
     names = list(PROFILES)
@@ -202,12 +226,15 @@ def build(dsn: str, homes: int, stations: int, loaders: int) -> dict[str, Any]:
     silent_from = np.where(profile == names.index("silent"), hours - 8 * 24, hours)
 
     t0 = time.perf_counter()
+    raw = engine == "timescale"
     with connect(dsn, autocommit=True) as conn:
-        migrate(conn, timescaledb="off")
+        migrate(conn, timescaledb=TIMESCALEDB_SETTING[engine])  # refuses a server that cannot give this engine
+        assert store_engine(conn) == engine
         series = _registry(conn, homes, stations, profile)
-        # A load, not a measurement: no WAL for the rollup and its key built once at the end.
-        conn.execute("ALTER TABLE readings_hourly SET UNLOGGED")
-        conn.execute("ALTER TABLE readings_hourly DROP CONSTRAINT readings_hourly_pkey")
+        if not raw:
+            # A load, not a measurement: no WAL for the rollup and its key built once at the end.
+            conn.execute("ALTER TABLE readings_hourly SET UNLOGGED")
+            conn.execute("ALTER TABLE readings_hourly DROP CONSTRAINT readings_hourly_pkey")
     t_registry = time.perf_counter() - t0
     arrays = series | {
         "t_base": t_base,
@@ -220,13 +247,26 @@ def build(dsn: str, homes: int, stations: int, loaders: int) -> dict[str, Any]:
     parts = [list(range(hours))[i::loaders] for i in range(loaders)]
     t1 = time.perf_counter()
     with ProcessPoolExecutor(loaders, mp_context=multiprocessing.get_context("spawn")) as pool:
-        rows = sum(pool.map(_load_hours, [dsn] * loaders, parts, [start_us] * loaders, [arrays] * loaders))
+        rows = sum(
+            pool.map(_load_hours, [dsn] * loaders, parts, [start_us] * loaders, [arrays] * loaders, [raw] * loaders)
+        )
     t_copy = time.perf_counter() - t1
     t2 = time.perf_counter()
     with connect(dsn, autocommit=True) as conn:
-        conn.execute("ALTER TABLE readings_hourly ADD PRIMARY KEY (series_id, hour)")
-        conn.execute("VACUUM ANALYZE")
-        size = conn.execute("SELECT pg_size_pretty(pg_total_relation_size('readings_hourly'))").fetchone()
+        if raw:
+            # What the refresh policy has done by NOW (an hour behind it); NOW is ahead of the wall clock, so the
+            # policy's own job, which is relative to the clock, would stop short.
+            conn.execute("CALL refresh_continuous_aggregate('readings_hourly_cagg', NULL, %s)", (end,))
+            conn.execute("VACUUM ANALYZE")
+            size = conn.execute(
+                "SELECT pg_size_pretty(hypertable_size('readings') + hypertable_size(format("
+                "'_timescaledb_internal._materialized_hypertable_%s', (SELECT mat_hypertable_id FROM "
+                "_timescaledb_catalog.continuous_agg WHERE user_view_name = 'readings_hourly_cagg'))::regclass))"
+            ).fetchone()
+        else:
+            conn.execute("ALTER TABLE readings_hourly ADD PRIMARY KEY (series_id, hour)")
+            conn.execute("VACUUM ANALYZE")
+            size = conn.execute("SELECT pg_size_pretty(pg_total_relation_size('readings_hourly'))").fetchone()
     t_index = time.perf_counter() - t2
     return {
         "profile": Counter(names[p] for p in profile),
@@ -327,7 +367,7 @@ def sweep(dsn: str, dbname: str, workers: int, chunk: int, sweeps: int) -> list[
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Build, sweep, report, drop."""
+    """Build, sweep, report, drop; on each engine asked for, then both side by side."""
     ap = argparse.ArgumentParser(prog="python -m bench.damp", description=__doc__.split("\n\n")[0])
     ap.add_argument("--homes", type=int, default=100_000)
     ap.add_argument("--stations", type=int, default=200)
@@ -338,20 +378,44 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keep", action="store_true", help="keep the database afterwards (its name is printed)")
     ap.add_argument("--database", help="sweep a database kept by an earlier --keep run instead of building one")
     ap.add_argument("--reset", action="store_true", help="with --database: forget earlier sweeps' results first")
+    add_engine_args(ap)
     args = ap.parse_args(argv)
-
-    name = args.database or f"pw_bench_damp_{uuid.uuid4().hex[:8]}"
-    if not name.startswith("pw_bench_damp_"):
+    runs = engines_of(ap, args)
+    engines = [eng for eng, _ in runs]
+    if args.database and len(engines) > 1:
+        ap.error("--database sweeps one kept database: give its --engine")
+    if args.database and not args.database.startswith("pw_bench_damp_"):
         ap.error("--database must name a pw_bench_damp_* database")
-    dsn = _dsn_for(name)
+    done = {eng: run(args, eng, admin or ADMIN_DSN) for eng, admin in runs}
+    if len(done) > 1:
+        native, timescale = done["native"], done["timescale"]
+        rows = [
+            (label, f"{native.get(key, 0):.1f}", f"{timescale.get(key, 0):.1f}")
+            for key, label in (("first_s", "first sweep, s"), ("last_s", "last sweep, s"), ("target_s", "target, s"))
+        ]
+        rows += [(key, str(native.get(key)), str(timescale.get(key))) for key in ("levels", "cases")]
+        print_side_by_side("damp sweep on both engines", rows)
+        same = native.get("levels") == timescale.get("levels") and native.get("cases") == timescale.get("cases")
+        print(f"\nsame levels and cases on both engines: {'yes' if same else 'NO'}")
+        if not same:
+            return 1
+    return 0
+
+
+def run(args: argparse.Namespace, engine: str, admin: str) -> dict[str, Any]:
+    """Build (or reuse), pack as the engine's leader would, sweep and report on one engine; its summary."""
+    summary: dict[str, Any] = {}
+    name = args.database or f"pw_bench_damp_{uuid.uuid4().hex[:8]}"
+    dsn = _dsn_for(name, admin)
     if not args.database:
-        with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
+        with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
+    print(f"\n==== damp sweep on {engine}")
     try:
         if not args.database:
             print(f"database {name}: {args.homes:,} homes x {DAYS} days of hourly means, {args.stations} stations")
             sys.stdout.flush()
-            built = build(dsn, args.homes, args.stations, args.loaders)
+            built = build(dsn, args.homes, args.stations, args.loaders, engine)
             print(
                 f"loaded {built['rows']:,} hourly rows ({built['size']}) in {built['copy_s']:.0f} s COPY "
                 f"+ {built['index_s']:.0f} s key and analyse (registry {built['registry_s']:.1f} s); "
@@ -360,10 +424,13 @@ def main(argv: list[str] | None = None) -> int:
             sys.stdout.flush()
         if args.database:
             with connect(dsn, autocommit=True) as conn:
-                migrate(conn, timescaledb="off")  # migrations added since it was built
+                migrate(conn, timescaledb=TIMESCALEDB_SETTING[engine])  # migrations added since it was built
                 if args.reset:
                     conn.execute("TRUNCATE damp_case_events, damp_cases, damp_home_state, damp_assessments")
         # What the scheduler's leader does as days close (store.hourly_days): here every due day at once.
+        with connect(dsn, autocommit=True) as conn:
+            if store_engine(conn) != engine:
+                raise SystemExit(f"database {name} was built on {store_engine(conn)}, not {engine}")
         with connect(dsn, autocommit=True) as conn:
             t0 = time.perf_counter()
             packed = hourly_days.pack(conn, NOW, max_seconds=3600.0)
@@ -402,15 +469,22 @@ def main(argv: list[str] | None = None) -> int:
             verdict = "within" if first["wall_s"] <= target else "over"
             print(
                 f"target: {TARGET_S:.0f} s for 100,000 homes on 2 cores, so {target:.1f} s for {first['homes']:,}; "
-                f"first sweep {first['wall_s']:.1f} s, {verdict}"
+                f"first sweep {first['wall_s']:.1f} s, {verdict} ({engine})"
             )
+            summary = {
+                "first_s": first["wall_s"],
+                "last_s": last["wall_s"],
+                "target_s": target,
+                "levels": last["levels"],
+                "cases": last["cases"],
+            }
     finally:
         if args.keep or args.database:
             print(f"kept database {name}")
         else:
-            with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
+            with psycopg.connect(admin, autocommit=True) as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    return 0
+    return summary
 
 
 if __name__ == "__main__":

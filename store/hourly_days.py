@@ -1,4 +1,4 @@
-"""Closed days of the hourly rollup, one row per series and UTC day (plain PostgreSQL).
+"""Closed days of the hourly rollup, one row per series and UTC day.
 
 The damp sweep reads 30 days of hourly means for every home sensor: at 100,000 homes that is 144 million
 rows of readings_hourly, and PostgreSQL's cost per row (index, heap, output) made the database the limit of
@@ -14,8 +14,9 @@ It stays exactly what readings_hourly says:
   lands meanwhile wins, and the day is packed again on the next pass);
 - readers see the packed range (`hourly_days_state`) and the rows in one snapshot (REPEATABLE READ).
 
-On TimescaleDB the rollup is a continuous aggregate refreshed by TimescaleDB, nothing is packed, and readers
-read the rollup (the packed range is empty).
+The same on TimescaleDB: there readings_hourly is a view that is always current (migration 0015: the continuous
+aggregate where it is current, raw readings where it is not), packing reads it, and ingest marks late days in the
+same way (store.writer), so packed days are exactly what it says on both engines.
 """
 
 from __future__ import annotations

@@ -77,7 +77,9 @@ _ROLLUP = """
   SELECT series_id, hour, n, total, vmin, vmax FROM g WHERE n > 0 ORDER BY 1, 2
   ON CONFLICT (series_id, hour) DO UPDATE SET
     n = h.n + excluded.n, total = h.total + excluded.total,
-    vmin = least(h.vmin, excluded.vmin), vmax = greatest(h.vmax, excluded.vmax))
+    vmin = least(h.vmin, excluded.vmin), vmax = greatest(h.vmax, excluded.vmax))"""
+
+_STALE = """
 , stale AS (
   -- A day of the rollup that may be packed already (store.hourly_days: days are packed 30 hours after they end)
   -- is marked stale in this same transaction, so it is packed again; rare: only readings over 24 hours late.
@@ -139,7 +141,7 @@ class Writer:
         self.conn = conn
         self.late_after_s = late_after_s
         self._series: dict[tuple[str, str], int] = {}
-        rollup = "" if engine == "timescale" else _ROLLUP
+        rollup = _STALE if engine == "timescale" else _ROLLUP + _STALE  # TimescaleDB keeps the rollup itself
         self._fast_after = _FAST_AFTER.format(rollup=rollup)
         self._conflict = _CONFLICT.format(rollup=rollup)
         with self.conn.transaction():

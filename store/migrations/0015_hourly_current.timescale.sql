@@ -22,11 +22,12 @@ CREATE FUNCTION readings_hourly_time(v bigint) RETURNS timestamptz LANGUAGE sql 
                 ELSE timestamptz 'epoch' + v * interval '1 microsecond' END
 $$;
 
--- Hour-aligned, disjoint ranges [lo, hi) that readings_hourly_cagg may not hold as the raw readings say: a few rows.
--- A PL/pgSQL function, so the planner sees a small set (ROWS 2) and joins raw readings to it by index, range by
--- range, and its plan is made once a session.
-CREATE FUNCTION readings_hourly_stale() RETURNS TABLE (lo timestamptz, hi timestamptz)
-LANGUAGE plpgsql STABLE ROWS 2 AS $fn$
+-- The hours as hour-aligned, disjoint ranges [lo, hi) that cover all time, in order: `stale` where
+-- readings_hourly_cagg may not hold what the raw readings say, else current. A few rows. A PL/pgSQL function, so
+-- the planner sees a small set (ROWS 3) and reads the aggregate and raw readings by index, range by range, and
+-- its plan is made once a session.
+CREATE FUNCTION readings_hourly_ranges() RETURNS TABLE (lo timestamptz, hi timestamptz, stale boolean)
+LANGUAGE plpgsql STABLE ROWS 3 AS $fn$
 #variable_conflict use_column
 BEGIN
     RETURN QUERY
@@ -57,22 +58,31 @@ BEGIN
         FROM hours
     ), islands AS (
         SELECT lo, hi, sum(starts) OVER (ORDER BY lo, hi) AS island FROM starts
+    ), stale AS (
+        SELECT greatest(min(i.lo), kept.since) AS lo, max(i.hi) AS hi
+        FROM islands i CROSS JOIN kept
+        GROUP BY i.island, kept.since
+        HAVING greatest(min(i.lo), kept.since) < max(i.hi)
+    ), ranges AS (
+        SELECT s.lo, s.hi, true AS stale FROM stale s
+        UNION ALL  -- the gaps before, between and after them: current
+        SELECT coalesce(lag(s.hi) OVER (ORDER BY s.lo), '-infinity'), s.lo, false FROM stale s
+        UNION ALL
+        SELECT coalesce(max(s.hi), '-infinity'), 'infinity', false FROM stale s
     )
-    SELECT greatest(min(i.lo), kept.since) AS lo, max(i.hi) AS hi
-    FROM islands i CROSS JOIN kept
-    GROUP BY i.island, kept.since
-    HAVING greatest(min(i.lo), kept.since) < max(i.hi);
+    SELECT r.lo, r.hi, r.stale FROM ranges r WHERE r.lo < r.hi;
 END
 $fn$;
 
 CREATE VIEW readings_hourly AS
 SELECT c.series_id, c.hour, c.n, c.total, c.vmin, c.vmax
-FROM readings_hourly_cagg c
-WHERE NOT EXISTS (SELECT 1 FROM readings_hourly_stale() s WHERE c.hour >= s.lo AND c.hour < s.hi)
+FROM readings_hourly_ranges() g JOIN readings_hourly_cagg c ON c.hour >= g.lo AND c.hour < g.hi
+WHERE NOT g.stale
 UNION ALL
 SELECT r.series_id, time_bucket(interval '1 hour', r.ts) AS hour,
        count(r.value) AS n, sum(r.value) AS total, min(r.value) AS vmin, max(r.value) AS vmax
-FROM readings_hourly_stale() s JOIN readings r ON r.ts >= s.lo AND r.ts < s.hi
+FROM readings_hourly_ranges() g JOIN readings r ON r.ts >= g.lo AND r.ts < g.hi
+WHERE g.stale
 GROUP BY r.series_id, time_bucket(interval '1 hour', r.ts);
 
 COMMENT ON VIEW readings_hourly IS

@@ -75,14 +75,9 @@ def test_a_late_reading_into_a_materialised_hour_is_read_back_at_once(
     )
     sid = db.execute("SELECT id FROM series WHERE device_id = %s AND metric = 'temperature'", (dev,)).fetchone()[0]
     materialise(db, recent + HOUR)
-    if engine(db) == "native":
-        hourly_days.pack(db, now)  # the leader packs closed days: the late reading must reach past them
-        assert (
-            db.execute(
-                "SELECT count(*) FROM hourly_days WHERE series_id = %s AND means IS NOT NULL", (sid,)
-            ).fetchone()[0]
-            >= 1
-        )
+    hourly_days.pack(db, now)  # the leader packs closed days (both engines): the late reading must reach past them
+    packed = "SELECT count(*) FROM hourly_days WHERE series_id = %s AND means IS NOT NULL"
+    assert db.execute(packed, (sid,)).fetchone()[0] >= 1
     assert _materialised_mean(db, sid, old) == 20.0 and _materialised_mean(db, sid, recent) == 20.0
 
     # Late and re-sent: a new reading in each materialised hour, and the first message again.
@@ -100,7 +95,9 @@ def test_a_late_reading_into_a_materialised_hour_is_read_back_at_once(
             == 8
         )
     )
-    # Read back at once: no refresh, no packing, no waiting.
+    stale = "SELECT count(*) FROM hourly_days WHERE series_id = %s AND day = %s AND means IS NULL"
+    assert db.execute(stale, (sid, old.date())).fetchone()[0] == 1  # ingest marked the packed day in its transaction
+    # Read back at once: no refresh, no packing again, no waiting.
     headers = token_for("admin")
     url = f"{api_url}/api/v1/devices/{quote(dev, safe='')}/readings"
     for start, end, bucket in (
