@@ -71,6 +71,7 @@ ALLOWED: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/api/v1/gritting/decisions/{decision_id}/cancel-run"): ROADS,
     ("POST", "/api/v1/gritting/decisions/{decision_id}/note"): ROADS,
     ("PUT", "/api/v1/gritting/forecast"): ROADS,
+    ("GET", "/api/v1/gritting/forecast/status"): ROADS,
     ("GET", "/api/v1/gritting/cap.xml"): ROADS,
     ("GET", "/api/v1/gritting/decisions/{decision_id}/cap.xml"): ROADS,
     ("GET", "/api/v1/homes"): HOMES,
