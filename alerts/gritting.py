@@ -56,15 +56,17 @@ FUTURE_TOLERANCE = timedelta(minutes=10)  # readings this far ahead are passed o
 RECENT_SAMPLES = 6  # per station, kept in a decision's evidence
 
 
-def load_policy(path: Path | None) -> GrittingPolicy:
-    """The council's policy from a JSON file of GrittingPolicy fields, or DOMAIN.md's defaults."""
+def load_policy(path: Path | None, name: str | None = None) -> GrittingPolicy:
+    """The council's policy from a JSON file of GrittingPolicy fields, or DOMAIN.md's defaults; `name` (the
+    council's name for its policy, PLACEWATCH_WINTER_POLICY_NAME) unless the file names it."""
+    named = {} if name is None else {"name": name}
     if path is None:
-        return GrittingPolicy()
+        return GrittingPolicy(**named)
     try:
         values = json.loads(Path(path).read_text(encoding="utf-8"))
         if not isinstance(values, dict):
             raise ValueError("expected a JSON object of policy values")
-        return GrittingPolicy.from_mapping(values)
+        return GrittingPolicy.from_mapping(named | values)
     except (OSError, ValueError) as exc:
         raise ValueError(f"gritting policy file {path}: {exc}") from None
 
@@ -77,7 +79,9 @@ class GrittingEvaluator:
     def __init__(self, settings: Settings, *, policy: GrittingPolicy | None = None) -> None:
         self.settings = settings
         self.zone = settings.local_zone
-        self.policy = policy if policy is not None else load_policy(settings.gritting_policy_file)
+        if policy is None:
+            policy = load_policy(settings.gritting_policy_file, settings.winter_policy_name)
+        self.policy = policy
         if settings.forecast_max_age_hours is not None:  # PLACEWATCH_FORECAST_MAX_AGE_HOURS wins over the policy file
             self.policy = dataclasses.replace(self.policy, forecast_max_age_hours=settings.forecast_max_age_hours)
         self.full_interval_s = settings.alerts_interval_minutes * 60.0
@@ -156,7 +160,8 @@ class GrittingEvaluator:
                 route_ids=[r.id for r in routes],
                 since=now - timedelta(hours=policy.forecast_max_age_hours),
             )
-            obs = {sid: _station_obs(sid, samples.get(sid, ())) for sid in stations}
+            names = store.station_names(conn, stations)
+            obs = {sid: _station_obs(sid, samples.get(sid, ()), names.get(sid)) for sid in stations}
             new: list[dict[str, Any]] = []
             for r in routes:
                 try:
@@ -336,7 +341,7 @@ def material_change(current: store.Current | None, d: Decision, policy: Gritting
     return False
 
 
-def _station_obs(station_id: str, rows: Iterable[store.Sample]) -> StationObs:
+def _station_obs(station_id: str, rows: Iterable[store.Sample], name: str | None = None) -> StationObs:
     samples = []
     for ts, rst, air, dew, state, fp, rh in rows:
         if dew is None and air is not None and rh is not None and rh > 0:
@@ -346,7 +351,7 @@ def _station_obs(station_id: str, rows: Iterable[store.Sample]) -> StationObs:
         if rst is None and air is None and dew is None and state is None and fp is None:
             continue
         samples.append(StationSample(ts, rst, air, dew, state, fp))
-    return StationObs(station_id, tuple(samples))
+    return StationObs(station_id, tuple(samples), name)
 
 
 def _forecast(row: dict[str, Any]) -> Forecast:

@@ -116,6 +116,14 @@ def routes_to_evaluate(
     return out
 
 
+def station_names(conn: psycopg.Connection, station_ids: Sequence[str]) -> dict[str, str]:
+    """The registry's name of each of these stations that has one (reasons name stations, not ids)."""
+    rows = conn.execute(
+        "SELECT id, name FROM devices WHERE id = ANY(%s) AND nullif(btrim(name), '') IS NOT NULL", (list(station_ids),)
+    )
+    return {sid: name.strip() for sid, name in rows}
+
+
 # (ts, road_surface_temperature, air_temperature, dew_point, surface_state, freezing_point, relative_humidity)
 Sample = tuple[datetime, float | None, float | None, float | None, str | None, float | None, float | None]
 

@@ -1,4 +1,5 @@
-"""How gritting decisions write temperatures, rates and times for people, and the UTC guard."""
+"""How gritting decisions write temperatures, rates and times for people (degree signs, g/m², words not
+abbreviations), and the UTC guard."""
 
 from __future__ import annotations
 
@@ -20,16 +21,38 @@ def floor_minute(dt: datetime) -> datetime:
     return dt.replace(second=0, microsecond=0)
 
 
+G_M2 = "g/m²"  # grams of salt per square metre, as every rate is written
+
+
 def temp(c: float) -> str:
-    """A temperature as people read it on a gritting sheet: '+1.8 C', '-3.2 C', '0.0 C'."""
+    """A temperature as people read it on a gritting sheet: '+1.8 °C', '-3.2 °C', '0.0 °C'."""
     if abs(c) < 0.05:
-        return "0.0 C"
-    return f"{c:+.1f} C"
+        return "0.0 °C"
+    return f"{c:+.1f} °C"
 
 
 def grams(g: float) -> str:
-    """A spread rate in g/m2 without a spurious '.0'."""
+    """A spread rate's number of g/m² without a spurious '.0'."""
     return f"{g:g}"
+
+
+def station_name(station_id: str, name: str | None) -> str:
+    """A station as people know it: its name ('Airport Road station'), else its id ('station RS-01')."""
+    return f"{name} station" if name else f"station {station_id}"
+
+
+def cap(text: str) -> str:
+    """The text with its first letter in capitals, to begin a sentence."""
+    return text[:1].upper() + text[1:]
+
+
+def trust(confidence: float) -> str:
+    """How far a decision can be trusted, in a word, from its confidence (0 to 1; the number is for the details)."""
+    if confidence >= 0.7:
+        return "high"
+    if confidence >= 0.4:
+        return "moderate"
+    return "low"
 
 
 def hm(dt: datetime) -> str:

@@ -48,6 +48,7 @@ class StationObs:
 
     station_id: str
     samples: tuple[StationSample, ...] = ()
+    name: str | None = None  # what people call it (the registry's name); reasons use it rather than the id
 
     def __post_init__(self) -> None:
         # Callers promise time order; sorting here costs nothing and removes a class of bugs.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 
-from core.gritting._text import grams, hm, temp
+from core.gritting._text import G_M2, grams, hm, temp
 from core.gritting.decision import SEVERITY, Decision
 
 _ACTION_WORDS = {
@@ -35,7 +35,7 @@ def _segment(group: Sequence[Decision]) -> str:
     ids = [d.route_id for d in group]
     parts = [_ACTION_WORDS[first.action], f"{'route' if len(ids) == 1 else 'routes'} {route_ranges(ids)}"]
     if first.spread_rate_g_m2 is not None:
-        rate = f"{grams(first.spread_rate_g_m2)} g/m2"
+        rate = f"{grams(first.spread_rate_g_m2)} {G_M2}"
         if first.passes > 1:
             rate = f"{first.passes} x {rate}"
         parts.append(f"{rate} {first.spread_type}")
@@ -52,7 +52,7 @@ def _segment(group: Sequence[Decision]) -> str:
     tail: list[str] = []
     if coldest is not None and coldest.min_rst is not None:
         at = f" at {hm(coldest.min_rst_at)}" if coldest.min_rst_at is not None else ""
-        tail.append(f"min RST {temp(coldest.min_rst)}{at}")
+        tail.append(f"minimum road surface temperature {temp(coldest.min_rst)}{at}")
     hazards = list(dict.fromkeys(d.hazard for d in group if d.hazard))
     tail.extend(hazards)
     if first.action == "monitor" and any(d.rule == "no_data" for d in group):

@@ -107,7 +107,7 @@ def nowcast(samples: Sequence[StationSample], now: datetime, policy: GrittingPol
     stale = age_min > policy.stale_after_minutes
     if stale:
         quality *= 0.7
-        notes.append(f"the newest reading is {age_min:.0f} minutes old ({hm(last_ts)}): confidence lowered")
+        notes.append(f"the newest reading is {age_min:.0f} minutes old ({hm(last_ts)}): less certain")
 
     window_start = last_ts - timedelta(hours=policy.nowcast_window_hours)
     window = [p for p in points if p[0] >= window_start]
@@ -147,7 +147,7 @@ def nowcast(samples: Sequence[StationSample], now: datetime, policy: GrittingPol
     slope, rms = _least_squares(window)
     if rms > _SCATTER_C:
         quality *= 0.8
-        notes.append(f"readings scatter {rms:.1f} C about the trend: confidence lowered")
+        notes.append(f"readings scatter {rms:.1f} °C about the trend: less certain")
 
     floor: float | None = None
     basis = ""
@@ -155,14 +155,15 @@ def nowcast(samples: Sequence[StationSample], now: datetime, policy: GrittingPol
     if slope < 0.0:
         k_night = policy.night_cooling_per_hour
         floor = last_rst + slope / k_night  # the Savage curve with today's initial cooling rate
-        basis = "Savage night cooling"
+        basis = "usual overnight cooling curve"
         bound, bound_basis = _physical_floor(ordered, window_start, policy)
         if bound is not None and bound > floor:
             floor, basis = bound, bound_basis
-        else:
-            basis = f"{basis} (rate {k_night:.2f}/h)"
+
         if floor >= last_rst:
-            notes.append(f"RST {temp(last_rst)} is already at its {basis}: latent heat holds it there")
+            notes.append(
+                f"the road surface temperature {temp(last_rst)} is already at its {basis}: latent heat holds it there"
+            )
             floor, rate = last_rst, 0.0
         else:
             rate = -slope / (last_rst - floor)
@@ -224,7 +225,7 @@ def _physical_floor(
     if air is not None:
         return (
             air - policy.surface_below_air_max_c,
-            f"air temperature {temp(air)} less {policy.surface_below_air_max_c:g} C",
+            f"air temperature {temp(air)} less {policy.surface_below_air_max_c:g} °C",
         )
     return None, ""
 

@@ -11,11 +11,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
-from core.gritting._text import grams, temp
+from core.gritting._text import G_M2, grams, temp
 
 SpreadType = Literal["dry", "pre-wetted"]
 
-_RATE_TEXT = re.compile(r"^\s*(?:(\d+)\s*[xX*]\s*)?(\d+(?:\.\d+)?)\s*(?:g/m2)?\s*$")
+_RATE_TEXT = re.compile(r"^\s*(?:(\d+)\s*[xX*]\s*)?(\d+(?:\.\d+)?)\s*(?:g/m[2²])?\s*$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,8 +42,8 @@ class SpreadRate:
 
     def __str__(self) -> str:
         if self.passes == 1:
-            return f"{grams(self.grams_per_m2)} g/m2"
-        return f"{self.passes} x {grams(self.grams_per_m2)} g/m2"
+            return f"{grams(self.grams_per_m2)} {G_M2}"
+        return f"{self.passes} x {grams(self.grams_per_m2)} {G_M2}"
 
     @classmethod
     def parse(cls, value: object, key: str) -> SpreadRate:
@@ -156,7 +156,9 @@ TRANSPORT_SCOTLAND_2010: tuple[FrostBand, ...] = (
 class GrittingPolicy:
     """Every threshold a council may change; the defaults are DOMAIN.md section 1 and section 4."""
 
-    name: str = "Buckinghamshire/Hertfordshire policy"
+    # The council's own name for its policy, cited by reasons (PLACEWATCH_WINTER_POLICY_NAME when the policy file
+    # gives none). The default values come from Buckinghamshire's and Hertfordshire's published policies.
+    name: str = "the council's winter service policy"
     # Trigger: treat when the expected RST gets to this (Buckinghamshire "below +0.5 C",
     # Hertfordshire "0.5 C or below"); inclusive by default, the safer reading.
     trigger_rst_c: float = 0.5
@@ -270,7 +272,7 @@ class GrittingPolicy:
     def trigger_text(self) -> str:
         """The trigger in words, e.g. 'forecast RST at or below +0.5 C'."""
         word = "at or below" if self.trigger_inclusive else "below"
-        return f"forecast RST {word} {temp(self.trigger_rst_c)}"
+        return f"forecast road surface temperature {word} {temp(self.trigger_rst_c)}"
 
     def frost_band(self, min_rst: float) -> tuple[FrostBand, str] | None:
         """The matrix row for an expected minimum RST and its label; None when colder than every row."""
@@ -278,9 +280,9 @@ class GrittingPolicy:
         for band in self.frost_bands:
             if min_rst >= band.rst_at_or_above_c:
                 if warmer is None:
-                    label = f"RST at or above {_deg(band.rst_at_or_above_c)}"
+                    label = f"road surface temperature at or above {_deg(band.rst_at_or_above_c)}"
                 else:
-                    label = f"RST {_deg(warmer)} to {_deg(band.rst_at_or_above_c)}"
+                    label = f"road surface temperature {_deg(warmer)} to {_deg(band.rst_at_or_above_c)}"
                 return band, label
             warmer = band.rst_at_or_above_c
         return None
@@ -304,7 +306,7 @@ class GrittingPolicy:
 
 
 def _deg(c: float) -> str:
-    return f"{c:g} C"
+    return f"{c:g} °C"
 
 
 def _number(raw: object, key: str) -> float:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
-from core.gritting._text import hm, temp, utc
+from core.gritting._text import cap, hm, temp, trust, utc
 from core.gritting.decision import TREATING, Decision
 from core.gritting.inputs import Forecast, RouteInput
 from core.gritting.policy import GrittingPolicy
@@ -24,7 +25,10 @@ def _usable_forecast(fc: Forecast | None, now: datetime, policy: GrittingPolicy,
         )
         return None
     if fc.min_rst_at is not None and not fc.rst_trace and fc.min_rst_at < now - FORECAST_SPENT_AFTER:
-        reasons.append(f"The forecast minimum at {hm(fc.min_rst_at)} has passed: RST comes from station data.")
+        reasons.append(
+            f"The forecast minimum at {hm(fc.min_rst_at)} has passed: the road surface temperature comes from station "
+            "data."
+        )
     return fc
 
 
@@ -41,12 +45,10 @@ def decide(route: RouteInput, now: datetime, policy: GrittingPolicy) -> Decision
 
     if not present and (fc is None or (forecast_rst(fc, now) is None and fc.precipitation == "none")):
         if views:
-            names = ", ".join(v.station_id for v in views)
-            noun = "station" if len(views) == 1 else "stations"
-            why = f"No recent readings from {noun} {names}: cannot judge."
+            why = f"No recent readings from {_and(v.label for v in views)}: cannot judge."
         else:
             why = f"Route {route.route_id} has no stations and no forecast: cannot judge."
-        details = [f"Station {v.station_id}: {note}." for v in views for note in v.notes]
+        details = [f"{cap(v.label)}: {note}." for v in views for note in v.notes]
         return Decision(
             route_id=route.route_id,
             decided_at=now,
@@ -65,24 +67,23 @@ def decide(route: RouteInput, now: datetime, policy: GrittingPolicy) -> Decision
     reasons = [*preface, *chosen.reasons]
     if chosen.rate_reason:
         reasons.append(chosen.rate_reason)
-    others = [j for j in judgements if j is not chosen and j.station_id is not None]
+    label = {v.station_id: v.label for v in views}
+    others = [(label[j.station_id], j) for j in judgements if j is not chosen and j.station_id in label]
     if others:
         summary = ", ".join(
-            f"{j.station_id} {_min_words(j.outlook.min_rst)} ({j.action.replace('_', ' ')})" for j in others
+            f"{name} {_min_words(j.outlook.min_rst)} ({j.action.replace('_', ' ')})" for name, j in others
         )
         reasons.append(f"Other stations on the route: {summary}.")
     confidence = chosen.confidence
     if missing:
-        names = ", ".join(v.station_id for v in missing)
-        noun = "station" if len(missing) == 1 else "stations"
-        reasons.append(f"No recent readings from {noun} {names}: left out of this decision.")
+        reasons.append(f"No recent readings from {_and(v.label for v in missing)}: left out of this decision.")
         confidence *= 0.5 + 0.5 * len(present) / len(views)
     if not present:
         reasons.append("No station readings: the decision rests on the forecast alone.")
         confidence *= 0.6
     if chosen.station_id is not None:
         view = next(v for v in present if v.station_id == chosen.station_id)
-        reasons.extend(f"Station {view.station_id}: {note}." for note in view.notes)
+        reasons.extend(f"{cap(view.label)}: {note}." for note in view.notes)
     reasons.extend(timing.reasons)
     reasons.append(_confidence_sentence(confidence, chosen, policy))
 
@@ -114,8 +115,14 @@ def decide(route: RouteInput, now: datetime, policy: GrittingPolicy) -> Decision
     )
 
 
+def _and(names: Iterable[str]) -> str:
+    """'a', 'a and b', 'a, b and c'."""
+    items = list(names)
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
+
+
 def _min_words(min_rst: float | None) -> str:
-    return f"min {temp(min_rst)}" if min_rst is not None else "no RST"
+    return f"min {temp(min_rst)}" if min_rst is not None else "no road surface temperature"
 
 
 def _confidence_sentence(confidence: float, chosen: Judgement, policy: GrittingPolicy) -> str:
@@ -133,4 +140,4 @@ def _confidence_sentence(confidence: float, chosen: Judgement, policy: GrittingP
         basis = "a single recent reading with no trend"
     else:
         basis = "no road surface temperature"
-    return f"Confidence {confidence:.2f}: rests on {basis}."
+    return f"How far this can be trusted: {trust(confidence)}; it rests on {basis}."

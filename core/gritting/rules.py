@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass
 from datetime import datetime
 
-from core.gritting._text import hm, temp
+from core.gritting._text import cap, hm, temp
 from core.gritting.decision import SEVERITY, TREATING, Action, Wetness
 from core.gritting.inputs import Forecast
 from core.gritting.policy import GrittingPolicy, SpreadRate
@@ -104,7 +104,8 @@ def judge(view: StationView | None, fc: Forecast | None, now: datetime, policy: 
         j.action, j.rule = "monitor", "no_rst"
         j.confidence = 0.0
         j.reasons.append(
-            f"Station {sid} reports a {view.state} road but no road surface temperature: cannot judge the frost risk."
+            f"{cap(view.label)} reports a {view.state} road but no road surface temperature: cannot judge the "
+            "frost risk."
             if view is not None
             else "No road surface temperature is available: cannot judge the frost risk."
         )
@@ -113,13 +114,14 @@ def judge(view: StationView | None, fc: Forecast | None, now: datetime, policy: 
     elif min_rst <= trig + policy.monitor_band_c:
         j.action, j.rule = "monitor", "within_monitor_band"
         j.reasons.append(
-            f"Expected minimum RST {temp(min_rst)} is above the trigger {temp(trig)} but within "
-            f"{policy.monitor_band_c:g} C of it: monitor."
+            f"Expected minimum road surface temperature {temp(min_rst)} is above the trigger {temp(trig)} but within "
+            f"{policy.monitor_band_c:g} °C of it: monitor."
         )
     else:
         j.action, j.rule = "none", "above_monitor_band"
         j.reasons.append(
-            f"Expected minimum RST {temp(min_rst)} stays more than {policy.monitor_band_c:g} C above the "
+            f"Expected minimum road surface temperature {temp(min_rst)} stays more than {policy.monitor_band_c:g} "
+            "°C above the "
             f"trigger {temp(trig)}: no action."
         )
 
@@ -129,7 +131,7 @@ def judge(view: StationView | None, fc: Forecast | None, now: datetime, policy: 
         if nc.usable and nc.trigger_at is not None and nc.hours_ahead(nc.trigger_at) <= policy.nowcast_credible_hours:
             j.action, j.rule = "monitor", "nowcast_disagrees"
             j.reasons.append(
-                f"Station {view.station_id} disagrees with the forecast: its nowcast reaches {temp(trig)} at "
+                f"{cap(view.label)} disagrees with the forecast: its nowcast reaches {temp(trig)} at "
                 f"{hm(nc.trigger_at)}: monitor."
             )
 
@@ -157,7 +159,7 @@ def _observed(j: Judgement, view: StationView, now: datetime, policy: GrittingPo
     known = [x for x in (rst, j.outlook.min_rst) if x is not None]
     colder = min(known) if known else None
     at = f" at {temp(rst)}" if rst is not None else ""
-    seen = f"Station {view.station_id} reports {view.state} on the road{at} ({hm(view.state_at)})"
+    seen = f"{cap(view.label)} reports {view.state} on the road{at} ({hm(view.state_at)})"
     if age > policy.stale_after_minutes:
         j.confidence *= 0.7
         seen += f", {age:.0f} minutes ago"
@@ -171,12 +173,12 @@ def _observed(j: Judgement, view: StationView, now: datetime, policy: GrittingPo
         cold = rst is not None and rst <= policy.ice_cold_at_or_below_c
         j.rate = (policy.ice_cold if cold else policy.ice).pick(policy.pre_wetted)
         row = (
-            f"ice formed, RST at or below {policy.ice_cold_at_or_below_c:g} C"
+            f"ice formed, road surface temperature at or below {policy.ice_cold_at_or_below_c:g} °C"
             if cold
-            else f"ice formed, RST above {policy.ice_cold_at_or_below_c:g} C"
+            else f"ice formed, road surface temperature above {policy.ice_cold_at_or_below_c:g} °C"
         )
         if rst is None:
-            row += " (RST not reported)"
+            row += " (road surface temperature not reported)"
         j.reasons.append(f"{seen}: treat now.")
         j.rate_reason = _rate_sentence(j.rate, row, policy)
     else:
@@ -195,8 +197,8 @@ def _snow(j: Judgement, fc: Forecast, policy: GrittingPolicy) -> None:
     if min_rst is not None and min_rst > trig + policy.monitor_band_c:
         j.action, j.rule = "monitor", "snow_forecast_warm_road"
         j.reasons.append(
-            f"Snow is forecast{when}, but the expected minimum RST {temp(min_rst)} is more than "
-            f"{policy.monitor_band_c:g} C above the trigger: snow should not settle; monitor."
+            f"Snow is forecast{when}, but the expected minimum road surface temperature {temp(min_rst)} is more than "
+            f"{policy.monitor_band_c:g} °C above the trigger: snow should not settle; monitor."
         )
         return
     j.trigger_at = _earliest(fc.precipitation_start, j.outlook.trigger_at)
@@ -233,39 +235,48 @@ def _below_trigger(j: Judgement, view: StationView | None, fc: Forecast | None, 
     state = view.state if view is not None else None
     if j.wetness == "wet":
         j.action, j.rule, j.hazard = "precautionary_salt", "wet_road_below_trigger", "wet roads freezing"
-        j.reasons.append(f"Wet road with RST expected to reach {temp(min_rst)}: ice will form without salt.")
+        j.reasons.append(
+            f"Wet road with the road surface temperature expected to reach {temp(min_rst)}: ice will form without salt."
+        )
     elif dew is None:
         j.action, j.rule = "precautionary_salt", "below_trigger_moisture_unknown"
         j.reasons.append(
-            f"RST expected to reach {temp(min_rst)} and no dew point is reported: frost cannot be ruled out."
+            f"Road surface temperature expected to reach {temp(min_rst)} and no dew point is reported: "
+            "frost cannot be ruled out."
         )
     else:
         sat, sat_name = _saturation_point(dew)
         if deposits_frost(min_rst, e_water(dew)):
             j.action, j.rule, j.hazard = "precautionary_salt", "frost_deposition", "hoar frost likely"
             j.reasons.append(
-                f"Frost deposition: RST {temp(min_rst)} is at or below 0 C and at or below the air's frost point "
+                f"Frost deposition: road surface temperature {temp(min_rst)} is at or below 0 °C and at or below "
+                "the air's frost point "
                 f"{temp(sat)} (dew point {temp(dew)}), so hoar frost forms on the road."
             )
         elif state == "damp":
             j.action, j.rule, j.hazard = "precautionary_salt", "damp_road_below_trigger", "damp roads freezing"
-            j.reasons.append(f"Damp road with RST expected to reach {temp(min_rst)}: the water film will freeze.")
+            j.reasons.append(
+                f"Damp road with the road surface temperature expected to reach {temp(min_rst)}: the water film will "
+                "freeze."
+            )
         elif sat > min_rst - policy.dry_air_gap_c:
             j.action, j.rule, j.hazard = "precautionary_salt", "below_trigger_moist_air", "frost possible"
             j.reasons.append(
-                f"The air's {sat_name} {temp(sat)} is within {policy.dry_air_gap_c:g} C of the expected minimum "
-                f"RST {temp(min_rst)}: frost is possible."
+                f"The air's {sat_name} {temp(sat)} is within {policy.dry_air_gap_c:g} °C of the expected minimum "
+                f"road surface temperature {temp(min_rst)}: frost is possible."
             )
         elif not policy.dry_road_needs_moisture:
             j.action, j.rule = "precautionary_salt", "below_trigger"
             j.reasons.append(
-                f"RST expected to reach {temp(min_rst)}; this policy treats below the trigger whatever the moisture."
+                f"Road surface temperature expected to reach {temp(min_rst)}; this policy treats below the trigger "
+                "whatever the moisture."
             )
         else:
             j.action, j.rule = "monitor", "dry_road_dry_air"
             j.reasons.append(
-                f"Dry road and dry air: the {sat_name} {temp(sat)} is more than {policy.dry_air_gap_c:g} C below "
-                f"the expected minimum RST {temp(min_rst)}, so frost is unlikely; monitor for rain or moister air."
+                f"Dry road and dry air: the {sat_name} {temp(sat)} is more than {policy.dry_air_gap_c:g} °C below "
+                f"the expected minimum road surface temperature {temp(min_rst)}, so frost is unlikely; monitor for "
+                "rain or moister air."
             )
             return
     found = _matrix_rate(min_rst, j.wetness, policy)
@@ -287,26 +298,28 @@ def _residual_salt(
 ) -> SpreadRate:
     """Salt still on the road lowers the freezing point: say so, and reduce if the policy allows."""
     fp = view.freezing_point if view is not None else None
-    if fp is None or fp > min_rst - policy.residual_salt_margin_c:
+    if view is None or fp is None or fp > min_rst - policy.residual_salt_margin_c:
         return rate
     if fc is not None and fc.precipitation in ("rain", "sleet"):
         j.reasons.append(
-            f"Station {j.station_id} shows residual salt (freezing point {temp(fp)}), but the forecast "
+            f"{cap(view.label)} shows residual salt (freezing point {temp(fp)}), but the forecast "
             f"{fc.precipitation} will wash it off: no reduction."
         )
         return rate
     if policy.residual_salt_reduction > 0:
         reduced = rate.scaled(1.0 - policy.residual_salt_reduction)
         j.reasons.append(
-            f"Residual salt: station {j.station_id} measures a freezing point of {temp(fp)}, well below the expected "
-            f"minimum RST {temp(min_rst)}: the rate is reduced by {policy.residual_salt_reduction:.0%} "
+            f"Residual salt: {view.label} measures a freezing point of {temp(fp)}, well below the expected "
+            f"minimum road surface temperature {temp(min_rst)}: the rate is reduced by "
+            f"{policy.residual_salt_reduction:.0%} "
             f"from {rate} to {reduced}."
         )
         j.rule += "_residual_salt"
         return reduced
     j.reasons.append(
-        f"Residual salt: station {j.station_id} measures a freezing point of {temp(fp)}, well below the expected "
-        f"minimum RST {temp(min_rst)}: precautionary treatment may be reduced (this policy keeps the full rate)."
+        f"Residual salt: {view.label} measures a freezing point of {temp(fp)}, well below the expected "
+        f"minimum road surface temperature {temp(min_rst)}: precautionary treatment may be reduced (this policy "
+        "keeps the full rate)."
     )
     return rate
 
@@ -320,9 +333,9 @@ def _maybe_escalate(j: Judgement, view: StationView | None, fc: Forecast | None,
         return
     why = None
     if min_rst <= policy.escalate_at_or_below_c:
-        why = f"at or below {policy.escalate_at_or_below_c:g} C, where salt is marginal"
+        why = f"at or below {policy.escalate_at_or_below_c:g} °C, where salt is marginal"
     elif policy.frost_band(min_rst) is None and j.action in TREATING:
-        why = f"colder than every row of the spread matrix (coldest {policy.frost_bands[-1].rst_at_or_above_c:g} C)"
+        why = f"colder than every row of the spread matrix (coldest {policy.frost_bands[-1].rst_at_or_above_c:g} °C)"
     elif policy.low_humidity_rh is not None and min_rst <= policy.escalate_low_humidity_at_or_below_c:
         air = view.air if view is not None else None
         dew = fc.dew_point if fc is not None and fc.dew_point is not None else (view.dew if view is not None else None)
@@ -330,15 +343,15 @@ def _maybe_escalate(j: Judgement, view: StationView | None, fc: Forecast | None,
             rh = 100.0 * e_water(dew) / e_water(air)
             if rh < policy.low_humidity_rh:
                 why = (
-                    f"at or below {policy.escalate_low_humidity_at_or_below_c:g} C in dry air (RH {rh:.0f} %, "
+                    f"at or below {policy.escalate_low_humidity_at_or_below_c:g} °C in dry air (RH {rh:.0f} %, "
                     f"below {policy.low_humidity_rh:g} %), where salt is slow to work"
                 )
     if why is None:
         return
     consider = "ploughing, " if j.action == "plough_and_salt" or (view is not None and view.state == "snow") else ""
     j.reasons.append(
-        f"Expected minimum RST {temp(min_rst)} is {why}; salt has virtually no effect below "
-        f"{policy.salt_ineffective_below_c:g} C, so no spread rate is given. Escalated to the duty officer: consider "
+        f"Expected minimum road surface temperature {temp(min_rst)} is {why}; salt has virtually no effect below "
+        f"{policy.salt_ineffective_below_c:g} °C, so no spread rate is given. Escalated to the duty officer: consider "
         f"{consider}pre-wetting with calcium or magnesium chloride brine, abrasives (grit or sand) on priority "
         "routes, and repeat treatments."
     )

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from core.gritting._text import floor_minute, hm, temp
+from core.gritting._text import cap, floor_minute, hm, station_name, temp
 from core.gritting.inputs import Forecast, StationObs, StationSample
 from core.gritting.nowcast import CLOCK_SKEW, Nowcast, nowcast
 from core.gritting.policy import GrittingPolicy
@@ -29,6 +29,12 @@ class StationView:
     dew: float | None
     freezing_point: float | None
     notes: tuple[str, ...]
+    name: str | None = None
+
+    @property
+    def label(self) -> str:
+        """The station as people know it (core.gritting._text.station_name)."""
+        return station_name(self.station_id, self.name)
 
     @property
     def has_data(self) -> bool:
@@ -57,6 +63,7 @@ def station_view(station: StationObs, now: datetime, policy: GrittingPolicy) -> 
         dew=dew,
         freezing_point=fp,
         notes=nc.notes,
+        name=station.name,
     )
 
 
@@ -116,7 +123,7 @@ def _trend_words(nc: Nowcast) -> str:
         return "with no trend yet"
     if abs(slope) < 0.05:
         return "steady"
-    return f"{'falling' if slope < 0 else 'rising'} {abs(slope):.1f} C/h"
+    return f"{'falling' if slope < 0 else 'rising'} {abs(slope):.1f} °C an hour"
 
 
 _STATE_ADJECTIVE = {"ice": "icy", "snow": "snow-covered", "frost": "frosty"}
@@ -124,8 +131,8 @@ _STATE_ADJECTIVE = {"ice": "icy", "snow": "snow-covered", "frost": "frosty"}
 
 def _state_words(view: StationView) -> str:
     if view.state is None:
-        return f"Station {view.station_id} road surface (state not reported) is"
-    return f"Station {view.station_id} road surface is {_STATE_ADJECTIVE.get(view.state, view.state)} at"
+        return f"The road surface at {view.label} (state not reported) is"
+    return f"The road surface at {view.label} is {_STATE_ADJECTIVE.get(view.state, view.state)} at"
 
 
 def _forecast_trigger(
@@ -152,8 +159,9 @@ def _forecast_trigger(
     if crossing is None:
         crossing = max(min_at - timedelta(hours=policy.untraced_lead_hours), fc.issued_at)
         sentences.append(
-            "The forecast gives no RST curve and no station reading says how fast the road is cooling: "
-            f"RST is assumed to reach {temp(trig)} {policy.untraced_lead_hours:g} h before the minimum, "
+            "The forecast gives no road surface temperature curve and no station reading says how fast the road is "
+            f"cooling: the road surface temperature is assumed to reach {temp(trig)} {policy.untraced_lead_hours:g} "
+            "h before the minimum, "
             f"at {hm(crossing)}."
         )
     if view is None:
@@ -184,11 +192,12 @@ def outlook(view: StationView | None, fc: Forecast | None, now: datetime, policy
     if fc is not None and fc_min is not None:
         min_rst, min_at = fc_min
         sentences = [
-            f"The forecast issued at {hm(fc.issued_at)} leads: minimum RST {temp(min_rst)} at {hm(min_at)} {rule_tag}."
+            f"The forecast issued at {hm(fc.issued_at)} leads: minimum road surface temperature {temp(min_rst)} at "
+            f"{hm(min_at)} {rule_tag}."
         ]
         if view is not None and view.rst is not None and view.rst_at is not None and view.rst < min_rst:
             sentences.append(
-                f"Station {view.station_id} already reads {temp(view.rst)} at {hm(view.rst_at)}, colder than the "
+                f"{cap(view.label)} already reads {temp(view.rst)} at {hm(view.rst_at)}, colder than the "
                 "forecast minimum: the observed value is used."
             )
             min_rst, min_at = view.rst, view.rst_at
@@ -206,7 +215,8 @@ def outlook(view: StationView | None, fc: Forecast | None, now: datetime, policy
             damped = f", damped toward the {nc.floor_basis}"
         if nc.trigger_at is not None and policy.at_or_below_trigger(nc.rst_now):
             sentence = (
-                f"{_state_words(view)} {temp(nc.rst_now)} and {trend}: RST has been at or below {temp(trig)} "
+                f"{_state_words(view)} {temp(nc.rst_now)} and {trend}: road surface temperature has been at or "
+                f"below {temp(trig)} "
                 f"since {hm(nc.trigger_at)} {rule_tag}."
             )
             decisive = now

@@ -55,7 +55,7 @@ def plan_timing(
         return out
 
     timed = [j for j in treating if j.trigger_at is not None]
-    event = f"RST reaches {temp(policy.trigger_rst_c)}"
+    event = f"the road surface temperature reaches {temp(policy.trigger_rst_c)}"
     if timed:
         first = min(timed, key=lambda j: j.trigger_at or now)
         t0 = first.trigger_at
@@ -68,7 +68,8 @@ def plan_timing(
     else:
         t0 = chosen.outlook.min_rst_at or now
         out.reasons.append(
-            f"When RST reaches the trigger is not known: timing works back from the expected minimum at {hm(t0)}."
+            "When the road surface temperature reaches the trigger is not known: timing works back from the expected "
+            f"minimum at {hm(t0)}."
         )
     out.trigger_at = t0
     margin = timedelta(minutes=policy.completion_margin_minutes)
@@ -123,7 +124,10 @@ def _rain_delay(
     if end < t0:
         # Starting later always finishes later than planned: say by how much it eats into the margin.
         if out.complete_by > t0:
-            after = f"; treatment then completes at {hm(out.complete_by)}, after RST reaches the trigger"
+            after = (
+                f"; treatment then completes at {hm(out.complete_by)}, after the road surface temperature reaches the "
+                "trigger"
+            )
         else:
             after = (
                 f"; treatment then completes at {hm(out.complete_by)}, inside the usual "
@@ -131,11 +135,13 @@ def _rain_delay(
             )
         out.reasons.append(
             f"{what.capitalize()} until {hm(end)} would wash salt off: start when it stops, at {hm(end)}, still "
-            f"before RST reaches {temp(policy.trigger_rst_c)} at {hm(t0)}{after}. Call out by {hm(out.call_out_by)}."
+            f"before the road surface temperature reaches {temp(policy.trigger_rst_c)} at {hm(t0)}{after}. Call out by "
+            f"{hm(out.call_out_by)}."
         )
     else:
         out.reasons.append(
-            f"{what.capitalize()} continues until {hm(end)}, after RST reaches {temp(policy.trigger_rst_c)} at "
+            f"{what.capitalize()} continues until {hm(end)}, after the road surface temperature reaches "
+            f"{temp(policy.trigger_rst_c)} at "
             f"{hm(t0)}: wet roads may freeze before salt can stay down. Start as soon as it stops, at {hm(end)}, "
             f"call out by {hm(out.call_out_by)}, and consider a higher rate."
         )

@@ -102,7 +102,8 @@ function routeCard(route) {
     if (d.start_by) facts.append(...fact('Start by', when(d.start_by)));
     if (d.complete_by) facts.append(...fact('Complete by', when(d.complete_by)));
     if (d.min_rst !== null && d.min_rst !== undefined) {
-      facts.append(...fact('Lowest road temperature', `${degrees(d.min_rst)}${d.min_rst_at ? ` at ${when(d.min_rst_at)}` : ''}`, d.worst_station ? ` (${d.worst_station})` : ''));
+      const worst = d.worst_station ? ((state.stations.get(d.worst_station) || {}).name || d.worst_station) : null;
+      facts.append(...fact('Lowest road surface temperature', `${degrees(d.min_rst)}${d.min_rst_at ? ` at ${when(d.min_rst_at)}` : ''}`, worst ? ` (${worst})` : ''));
     }
     facts.append(...fact('Issued', when(d.issued_at)));
     facts.append(
@@ -116,10 +117,20 @@ function routeCard(route) {
     if (d.reasons && d.reasons.length) {
       card.append(el('p', { class: 'hint' }, 'Why:'), el('ul', { class: 'reasons' }, d.reasons.map((r) => el('li', {}, r))));
     }
+    card.append(modelDetails(d));
     card.append(...[runsList(d), notesList(d), actionsForm(route, d, id), historyFold(d)].filter(Boolean));
   }
   card.append(stationsPanel(route, id, d && ACTIVE.includes(d.status) && TREATING.includes(d.action)));
   return card;
+}
+
+// The model's internals, folded away: how sure it is as a number, how far ahead a nowcast reaches, which rule.
+function modelDetails(d) {
+  const facts = el('dl', { class: 'route__facts' },
+    ...fact('Confidence', `${Number(d.confidence).toFixed(2)} (0: none, 1: certain)`),
+    ...fact('Nowcast reaches', d.horizon_hours ? `${Number(d.horizon_hours).toFixed(1)} h ahead` : 'not used (observations or a forecast)'),
+    ...fact('Rule', el('code', {}, d.rule)));
+  return el('details', { class: 'route__details' }, el('summary', {}, 'Details'), facts);
 }
 
 // -- what the crews did -------------------------------------------------------------------------------

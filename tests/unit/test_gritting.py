@@ -225,8 +225,8 @@ def test_minus_eight_is_escalated_with_no_rate_and_says_why() -> None:
     assert d.spread_rate_g_m2 is None
     assert d.rule == "escalate_salt_marginal"
     text = reasons(d)
-    assert "salt is marginal" in text and "-10 C" in text and "abrasives" in text
-    assert "g/m2" not in text  # no rate printed, not even the matrix row the escalation replaced
+    assert "salt is marginal" in text and "-10 °C" in text and "abrasives" in text
+    assert "g/m²" not in text and "g/m2" not in text  # no rate printed, not even the matrix row the escalation replaced
     # The officer still needs to know when the road freezes.
     assert d.trigger_at is not None and d.call_out_by is not None
 
@@ -325,7 +325,7 @@ def test_nowcast_sets_the_time_on_a_cooling_wet_road_without_a_forecast() -> Non
     assert d.start_by == d.complete_by - timedelta(minutes=180)
     assert d.call_out_by == d.start_by - timedelta(minutes=60)
     assert 0 < d.horizon_hours <= 6
-    assert "the nowcast reaches +0.5 C at" in reasons(d)
+    assert "the nowcast reaches +0.5 °C at" in reasons(d)
     assert "beyond the 3 h" in reasons(d)  # T0 over 3 h ahead rests on a degraded nowcast
 
 
@@ -355,7 +355,7 @@ def test_rain_before_the_freeze_delays_the_start_until_it_stops() -> None:
     assert d.call_out_by == at(22, 30)
     assert d.complete_by == at(2, 30, day=16)
     text = reasons(d)
-    assert "would wash salt off" in text and "still before RST reaches +0.5 C at 02:00" in text
+    assert "would wash salt off" in text and "still before the road surface temperature reaches +0.5 °C at 02:00" in text
 
 
 def test_rain_that_stops_before_the_planned_start_does_not_delay_it() -> None:
@@ -412,7 +412,7 @@ def test_no_recent_readings_is_monitor_with_zero_confidence_never_none() -> None
     stations = (steady_station(sid="RS-01", now=old), steady_station(sid="RS-02", now=old))
     d = decide(route(*stations), NOW, POLICY)
     assert d.action == "monitor" and d.confidence == 0.0 and d.rule == "no_data"
-    assert "No recent readings from stations RS-01, RS-02: cannot judge." in d.reasons
+    assert "No recent readings from station RS-01 and station RS-02: cannot judge." in d.reasons
 
 
 def test_a_silent_station_is_named_and_lowers_confidence() -> None:
@@ -587,8 +587,8 @@ def _decision(route_id: str, **kw: object) -> Decision:
 def test_message_reads_like_the_duty_officers_one_liner() -> None:
     decisions = [_decision(f"P{i}", min_rst=-3.2 if i == 7 else -2.0) for i in range(12, 0, -1)]
     assert format_message(decisions) == (
-        "Precautionary salt, routes P1-P12, 10 g/m2 dry, start 19:00, complete by 22:00; "
-        "min RST -3.2 C at 04:00, hoar frost likely"
+        "Precautionary salt, routes P1-P12, 10 g/m² dry, start 19:00, complete by 22:00; "
+        "minimum road surface temperature -3.2 °C at 04:00, hoar frost likely"
     )
 
 
@@ -601,8 +601,8 @@ def test_message_groups_actions_worst_first_and_shows_london_time_in_summer() ->
                   complete_by=summer + timedelta(hours=3), hazard="snow forecast"),
     ]  # fmt: skip
     msg = format_message(decisions)
-    assert msg.startswith("Plough and salt, route A1, 2 x 20 g/m2 dry, start 22:00, complete by 01:00")
-    assert msg.endswith("No action, route B1; min RST +1.0 C")
+    assert msg.startswith("Plough and salt, route A1, 2 x 20 g/m² dry, start 22:00, complete by 01:00")
+    assert msg.endswith("No action, route B1; minimum road surface temperature +1.0 °C")
 
 
 def test_route_ranges_compress_runs() -> None:
