@@ -10,12 +10,14 @@ from __future__ import annotations
 import argparse
 import codecs
 import csv
+import gzip
 import io
 import json
 import os
 import re
 import sys
 import time
+import zlib
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -159,12 +161,14 @@ class _Refused(FileRefused):
 
 
 def _rows(raw: io.BufferedReader, path: Path, mapping: Mapping, settings: Settings) -> Iterator[tuple[int, Any]]:
-    """(line, Row or reason) for each data row, with a progress display on stderr."""
+    """(line, Row or reason) for each data row, with a progress display on stderr. A .gz file is read through
+    gzip as it streams."""
+    data: Any = gzip.GzipFile(fileobj=raw, mode="rb") if path.suffix.lower() == ".gz" else raw
     encoding = codecs.lookup(mapping.encoding).name
     if encoding.startswith(("utf-16", "utf-32")):  # not line-splittable as bytes: decoded as a stream
-        lines: Iterator[str] = io.TextIOWrapper(raw, encoding=encoding, newline="")
+        lines: Iterator[str] = io.TextIOWrapper(data, encoding=encoding, newline="")
     else:
-        lines = _decoded(raw, "utf-8-sig" if encoding == "utf-8" else encoding, mapping)
+        lines = _decoded(data, "utf-8-sig" if encoding == "utf-8" else encoding, mapping)
     reader = csv.reader(lines, delimiter=mapping.delimiter)
     try:
         header = next(reader)
@@ -172,6 +176,8 @@ def _rows(raw: io.BufferedReader, path: Path, mapping: Mapping, settings: Settin
         raise FileRefused("the file is empty: the first line must be a header naming the columns", line=1) from None
     except (UnicodeDecodeError, csv.Error) as exc:
         raise FileRefused(_why(exc, mapping), line=1) from None
+    except (OSError, EOFError, zlib.error) as exc:
+        raise FileRefused(f"not a readable gzip file: {exc}", line=1) from None
     now = datetime.now(UTC)
     rr = RowReader(
         mapping,
@@ -191,6 +197,8 @@ def _rows(raw: io.BufferedReader, path: Path, mapping: Mapping, settings: Settin
             break
         except (UnicodeDecodeError, csv.Error) as exc:
             raise FileRefused(_why(exc, mapping), line=line + 1) from None
+        except (OSError, EOFError, zlib.error) as exc:  # a damaged or cut-short .gz
+            raise FileRefused(f"the gzip stream breaks off: {exc}", line=line + 1) from None
         start, line = line + 1, reader.line_num
         yield start, parse(fields)
         n += 1
@@ -199,7 +207,7 @@ def _rows(raw: io.BufferedReader, path: Path, mapping: Mapping, settings: Settin
     progress.done(n)
 
 
-def _decoded(raw: io.BufferedReader, encoding: str, mapping: Mapping) -> Iterator[str]:
+def _decoded(raw: Any, encoding: str, mapping: Mapping) -> Iterator[str]:
     """The file's lines decoded one by one, so a byte that is not text is refused naming its own line."""
     for n, line in enumerate(raw, start=1):
         try:

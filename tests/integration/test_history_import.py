@@ -4,6 +4,7 @@ time, with station ids made unique per test so tests sharing the run's database 
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import os
 import subprocess
@@ -248,17 +249,20 @@ def test_a_file_of_nothing_but_bad_rows_is_refused_and_bad_rows_otherwise_are_li
     assert _counts(db, s)["readings"] == 2
 
 
-def test_a_dry_run_counts_everything_and_writes_nothing(database_url, db, uid, tmp_path):
+def test_a_dry_run_counts_everything_and_writes_nothing_and_a_gzip_file_reads_the_same(database_url, db, uid, tmp_path):
     path, _ = _colorado_slice(tmp_path, uid, stations=2, per_station=40)
+    before = _counts(db, f"T{uid}-")
     r = _cli(str(path), "--format", "cotrip", "--dry-run", database_url=database_url)
     assert r.returncode == 0, r.stderr
-    assert (
-        "dry run, nothing written: would load 80 rows" in r.stdout
-        and "2 new road stations would be registered" in r.stdout
-    )
-    assert _counts(db, f"T{uid}-") == {k: 0 for k in _counts(db, f"T{uid}-")} | {
-        "registry_loads": _counts(db, f"T{uid}-")["registry_loads"]
-    }
+    assert "dry run, nothing written: would load 80 rows" in r.stdout
+    assert "2 new road stations would be registered" in r.stdout
+    assert _counts(db, f"T{uid}-") == before
+    packed = path.with_name("cotrip_slice.csv.gz")
+    packed.write_bytes(gzip.compress(path.read_bytes()))
+    z = _cli(str(packed), "--format", "cotrip", database_url=database_url)
+    assert z.returncode == 0, z.stderr
+    assert "loaded 80 rows" in z.stdout and "2 new road stations registered" in z.stdout
+    assert _counts(db, f"T{uid}-")["readings"] > 0
 
 
 def _rows(text: str, mapping: dict, now: datetime):
