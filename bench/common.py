@@ -22,6 +22,12 @@ class Figure:
     ratio: float | None = None
     target: str = ""
     ok: bool | None = None
+    load: float | None = None  # the machine's 1-minute load average when it was measured
+
+
+def load_now() -> float:
+    """The machine's 1-minute load average (runnable processes; compare with the cores)."""
+    return os.getloadavg()[0]
 
 
 def cpu_seconds(pid: int) -> float:
@@ -47,13 +53,14 @@ def rss_mb(pid: int) -> float:
 def print_table(title: str, figures: list[Figure]) -> None:
     """The figures as a table on stdout."""
     print(f"\n## {title}  (cores: {os.cpu_count()}, python {sys.version.split()[0]})\n")
-    print(f"| {'figure':<52} | {'measured':>16} | {'reference':<44} | {'ratio':>7} | {'target':<12} | ok |")
-    print(f"|{'-' * 54}|{'-' * 18}|{'-' * 46}|{'-' * 9}|{'-' * 14}|----|")
+    print(f"| {'figure':<52} | {'measured':>16} | {'reference':<44} | {'ratio':>7} | {'target':<12} | ok | load |")
+    print(f"|{'-' * 54}|{'-' * 18}|{'-' * 46}|{'-' * 9}|{'-' * 14}|----|------|")
     for f in figures:
         ratio = f"{f.ratio:.2f}" if f.ratio is not None else ""
         ok = "" if f.ok is None else ("yes" if f.ok else "NO")
+        load = f"{f.load:.1f}" if f.load is not None else ""
         print(
             f"| {f.name:<52} | {f.value:>11,.1f} {f.unit:<4} | {f.reference:<44} "
-            f"| {ratio:>7} | {f.target:<12} | {ok:<2} |"
+            f"| {ratio:>7} | {f.target:<12} | {ok:<2} | {load:>4} |"
         )
     sys.stdout.flush()

@@ -1,17 +1,26 @@
-"""Ingest throughput: `placewatch ingest` against the broker's own delivery rate, a naive subscriber and COPY.
+"""Ingest cost on the stream councils have, against real peers in the same run; and a backlog drain.
 
-Method: each consumer first subscribes with a persistent session and disconnects; a multi-process
-publisher then loads the same messages into a private Mosquitto (so the publisher is never the
-bottleneck of the measurement); then the consumer reconnects and drains them. Rates are messages
-(or rows) committed per second from the consumer's (re)connection to its last commit.
+The headline: a live stream at a steady rate from many devices (50,000 by default), one reading message each
+per interval, RFC 3339 times with Z and with offsets (mixed), two or three values per message
+(bench/peers/stream.py). One after another, on the same private broker, publisher, stream and PostgreSQL:
 
-The do-nothing subscriber is measured twice: built on placewatch.mqttclient.Client (what ingest uses:
-paho with buffered reads and bulk acknowledgements), the strict reference the ratio is taken against,
-and on paho's own Client, for comparison. The 1,000 devices each send 200 messages in the backlog, so a
-batch holds several messages per device: this measures draining a backlog (after an outage, say),
-where ingest's batches fill to PLACEWATCH_INGEST_BATCH_ROWS.
+- placewatch ingest (acknowledges each message only after what it carried is committed);
+- the floor: a do-nothing subscriber on Placewatch's MQTT client, plus binary COPY of the same rows;
+- a simple Python COPY batcher (bench/peers/copy_batcher.py, acknowledges on arrival);
+- Node-RED 5's batch flow (bench/peers/nodered: mqtt in -> batch 200 ms -> one multi-row INSERT; Node.js 22,
+  Node-RED and pg installed from npm into ~/.cache/placewatch-bench on first use; skipped, saying why, when
+  they cannot be installed; acknowledges on arrival).
 
-    python -m bench.ingest [--messages 200000] [--devices 1000] [--naive 20000] [--batch-messages 4000]
+For each: CPU core-milliseconds per 1,000 messages, the consumer's process and its PostgreSQL backends
+(from /proc) apart, the cores and the machine's load average; then the ratios. On a shared machine
+compare the ratios of one run, not figures of different runs.
+
+Second figure: draining a preloaded backlog (200,000 one-reading messages with epoch-millisecond times from
+1,000 devices, after an outage say), against a do-nothing subscriber draining the same; with `--extras`
+(default on) also one INSERT per message, two ingest processes, and 100-reading messages against COPY.
+
+    python -m bench.ingest [--stream-devices 50000] [--stream-rate 5000] [--stream-seconds 20]
+                           [--messages 200000] [--devices 1000] [--no-extras] [--no-peers]
 """
 
 from __future__ import annotations
@@ -25,20 +34,25 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
 import psycopg
 
-from bench.common import ROOT, Figure, cpu_seconds, print_table
+from bench.common import ROOT, Figure, cpu_seconds, load_now, print_table
+from bench.engines import add_engine_args, engines_of, print_side_by_side
+from bench.peers import nodered
+from bench.peers.stream import StreamResult, publish_stream
 from core.registry import parse_registry
 from placewatch.embedded import start_mosquitto
 from placewatch.mqttclient import connect_args, make_client
 from simulators.fleet import device_ids, run_fleet
 from store import registry
 from store.db import connect
-from tests.services import fresh_database
+from tests.services import TIMESCALEDB_SETTING, fresh_database
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -318,211 +332,553 @@ def _measure_ingest(dsn: str, prep: dict, *, target_rows: int, msgs: int) -> dic
     }
 
 
-def _measure_steady(dsn: str, url: str, prep: dict, a: argparse.Namespace, msgs: int) -> dict[str, float]:  # type: ignore[type-arg]
-    """Ingest a live stream at a fixed rate (each device once per steady_devices/steady_rate seconds):
-    CPU per 1,000 messages of ingest and its PostgreSQL backend, while keeping up."""
+@dataclass(frozen=True, slots=True)
+class Cost:
+    """CPU of one pipeline on the stream: its consumer process(es) and its PostgreSQL backends."""
+
+    name: str
+    messages: int
+    consumer_s: float
+    pg_s: float
+    load: float
+    acks_after_commit: bool
+    tail_s: float = 0.0  # from the last acknowledged publish to the last commit
+
+    @property
+    def consumer_ms(self) -> float:
+        """Consumer core-ms per 1,000 messages."""
+        return self.consumer_s / self.messages * 1e6
+
+    @property
+    def pg_ms(self) -> float:
+        """PostgreSQL core-ms per 1,000 messages."""
+        return self.pg_s / self.messages * 1e6
+
+    @property
+    def total_ms(self) -> float:
+        """Consumer plus PostgreSQL core-ms per 1,000 messages."""
+        return self.consumer_ms + self.pg_ms
+
+    def line(self) -> str:
+        """The cost as printed."""
+        return (
+            f"{self.total_ms:6.1f} core-ms per 1,000 messages (consumer {self.consumer_ms:.1f} + PostgreSQL "
+            f"{self.pg_ms:.1f}); {os.cpu_count()} cores, load {self.load:.1f}"
+        )
+
+
+def _backend_cpu(dsn: str, app: str) -> dict[int, float]:
+    """CPU seconds so far of each PostgreSQL backend with this application_name."""
+    out = {}
+    for pid in _pg_backend_pids(dsn, app):
+        try:
+            out[pid] = cpu_seconds(pid)
+        except (FileNotFoundError, PermissionError):
+            pass
+    return out
+
+
+def _stream_cost(
+    name: str,
+    *,
+    dsn: str,
+    url: str,
+    a: argparse.Namespace,
+    prefix: str,
+    pids: Callable[[], list[int]],
+    app: str | None,
+    done: Callable[[StreamResult], bool],
+    acks_after_commit: bool,
+    timeout: float = 180.0,
+) -> Cost:
+    """Publish the stream to a consumer already subscribed under `prefix`; CPU from the first publish to the
+    consumer's last commit (`done`), of its processes and of its PostgreSQL backends (`app`)."""
+    pg0 = _backend_cpu(dsn, app) if app else {}
+    c0 = {p: cpu_seconds(p) for p in pids()}
+    sent = publish_stream(
+        url,
+        devices=a.stream_devices,
+        count=a.stream_rate * a.stream_seconds,
+        rate=a.stream_rate,
+        prefix=prefix,
+        processes=a.processes_stream,
+    )
+    if sent.acked != sent.messages:
+        raise RuntimeError(f"{name}: the broker acknowledged {sent.acked} of {sent.messages} published messages")
+    published = time.perf_counter()
+    deadline = time.monotonic() + timeout
+    while not done(sent):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{name}: not all of the stream committed within {timeout:.0f} s after publishing")
+        time.sleep(0.05)
+    tail = time.perf_counter() - published
+    consumer = sum(cpu_seconds(p) - c0.get(p, 0.0) for p in pids())
+    pg1 = _backend_cpu(dsn, app) if app else {}
+    pg = sum(cpu - pg0.get(pid, 0.0) for pid, cpu in pg1.items())
+    return Cost(name, sent.messages, consumer, pg, load_now(), acks_after_commit, tail)
+
+
+class _Counting:
+    """A peer process that prints a running count, one number a line; the last one read is kept."""
+
+    def __init__(self, args: list[str]) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", *args], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        )
+        self.count = 0
+        self.subscribed = threading.Event()
+        self.output: list[str] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for raw in self.proc.stdout:
+            line = raw.decode(errors="replace").strip()
+            if line.isdigit():
+                self.count = int(line)
+            elif line == "subscribed":
+                self.subscribed.set()
+            else:
+                self.output.append(line)
+
+    def wait_subscribed(self, what: str) -> None:
+        if not self.subscribed.wait(30):
+            self.stop()
+            raise RuntimeError(f"{what} did not subscribe: {' / '.join(self.output[-5:])}")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def _stream_ingest(dsn: str, url: str, a: argparse.Namespace) -> Cost:
+    prefix = "bench-live/v1"
+    prep = _run_ingest(dsn, url, prefix, target_rows=0, msgs=0)
     procs = [prep["start"](e) for e in prep["envs"]]
     connected: dict[int, tuple[float, float]] = {}
     for p in procs:
         threading.Thread(target=_connected_at, args=(p, connected), daemon=True).start()
     deadline = time.monotonic() + 60
-    while not connected and time.monotonic() < deadline:
+    while len(connected) < len(procs) and time.monotonic() < deadline:
         time.sleep(0.05)
-    time.sleep(0.5)
-    backends = _pg_backend_pids(dsn, "placewatch")
-    ingest0 = sum(cpu_seconds(p.pid) for p in procs)
-    pg0 = sum(cpu_seconds(b) for b in backends)
-    run_fleet(
-        url,
-        devices=a.steady_devices,
-        count=msgs,
-        rate=a.steady_rate,
-        processes=2,
-        prefix="bench-f/v1",
-        id_prefix="bench",
-        window=200,
+    time.sleep(1.0)  # the subscription's acknowledgement
+    try:
+        return _stream_cost(
+            "placewatch ingest",
+            dsn=dsn,
+            url=url,
+            a=a,
+            prefix=prefix,
+            pids=lambda: [p.pid for p in procs],
+            app="placewatch",
+            done=lambda sent: _committed(prep["envs"]) >= sent.readings,
+            acks_after_commit=True,
+        )
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(60)
+
+
+def _stream_null(dsn: str, url: str, a: argparse.Namespace) -> Cost:
+    prefix = "bench-null/v1"
+    peer = _Counting(["bench.peers.null_subscriber", url, f"{prefix}/devices/#"])
+    try:
+        peer.wait_subscribed("the do-nothing subscriber")
+        return _stream_cost(
+            "do-nothing subscriber (our MQTT client)",
+            dsn=dsn,
+            url=url,
+            a=a,
+            prefix=prefix,
+            pids=lambda: [peer.proc.pid],
+            app=None,
+            done=lambda sent: peer.count >= sent.messages,
+            acks_after_commit=False,
+        )
+    finally:
+        peer.stop()
+
+
+def _stream_batcher(dsn: str, url: str, a: argparse.Namespace) -> Cost:
+    prefix = "bench-batcher/v1"
+    peer = _Counting(["bench.peers.copy_batcher", url, f"{prefix}/devices/#", dsn])
+    try:
+        peer.wait_subscribed("the Python COPY batcher")
+        return _stream_cost(
+            "simple Python COPY batcher",
+            dsn=dsn,
+            url=url,
+            a=a,
+            prefix=prefix,
+            pids=lambda: [peer.proc.pid],
+            app="bench-batcher",
+            done=lambda sent: peer.count >= sent.messages,
+            acks_after_commit=False,
+        )
+    finally:
+        peer.stop()
+
+
+NODE_RED = "Node-RED 5, batch 200 ms -> one multi-row INSERT"
+
+
+def _stream_nodered(dsn: str, url: str, a: argparse.Namespace, work: Path) -> Cost | str:
+    """Node-RED's batch flow on the stream, or why it could not run."""
+    got = nodered.install()
+    if isinstance(got, str):
+        return got
+    node, modules = got
+    with connect(dsn, autocommit=True) as conn:
+        conn.execute(nodered.TABLE)
+    prefix = "bench-nodered/v1"
+    from placewatch.mqttclient import BrokerAddress
+
+    broker = BrokerAddress.parse(url)
+    proc = nodered.start(
+        node,
+        modules,
+        host=broker.host,
+        port=broker.port,
+        topic=f"{prefix}/devices/#",
+        dsn=dsn,
+        ui_port=_free_port(),
+        work=work / "nodered",
     )
-    published = time.perf_counter()
-    deadline = time.monotonic() + 120
-    while _committed(prep["envs"]) < 2 * msgs and time.monotonic() < deadline:
-        time.sleep(0.02)
-    tail = time.perf_counter() - published
-    cpu_ingest = sum(cpu_seconds(p.pid) for p in procs) - ingest0
-    cpu_pg = sum(cpu_seconds(b) for b in backends) - pg0
-    committed = _committed(prep["envs"])
-    for p in procs:
-        p.terminate()
-    for p in procs:
-        p.wait(60)
-    if committed < 2 * msgs:
-        raise RuntimeError(f"steady stream: ingest committed {committed} of {2 * msgs} rows")
-    return {
-        "cpu_ms_per_1000": (cpu_ingest + cpu_pg) / msgs * 1e6,
-        "cpu_ingest_ms_per_1000": cpu_ingest / msgs * 1e6,
-        "cpu_pg_ms_per_1000": cpu_pg / msgs * 1e6,
-        "tail_s": tail,
-    }
+    log: list[str] = []
+    connected = threading.Event()
+
+    def read() -> None:
+        assert proc.stdout is not None
+        for raw in proc.stdout:
+            line = raw.decode(errors="replace").rstrip()
+            log.append(line)
+            if "Connected to broker" in line:
+                connected.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    try:
+        if not connected.wait(90):
+            return "Node-RED did not connect to the broker: " + " / ".join(log[-5:])
+        time.sleep(1.0)  # the subscription's acknowledgement
+        counter = connect(dsn, autocommit=True)
+        last = [0.0]
+
+        def done(sent: StreamResult) -> bool:
+            if time.monotonic() - last[0] < 0.5:  # counting costs PostgreSQL CPU, though not the measured backends'
+                return False
+            last[0] = time.monotonic()
+            return int(counter.execute("SELECT count(*) FROM nodered_readings").fetchone()[0]) >= sent.readings
+
+        try:
+            return _stream_cost(
+                NODE_RED,
+                dsn=dsn,
+                url=url,
+                a=a,
+                prefix=prefix,
+                pids=lambda: [proc.pid],
+                app="bench-nodered",
+                done=done,
+                acks_after_commit=False,
+            )
+        except RuntimeError as exc:
+            return f"{exc}; its log: {' / '.join(log[-3:])}"
+        finally:
+            counter.close()
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def _copy_cost(dsn: str, a: argparse.Namespace, readings: int, messages: int) -> Cost:
+    """Binary COPY of as many reading rows as the stream carried, in commits of what 200 ms of it holds, into a
+    table keyed like readings: the client's CPU (this thread) and its backend's."""
+    per_commit = max(1, int(a.stream_rate * 0.2 * readings / messages))
+    series = int(a.stream_devices * readings / messages)
+    base = datetime.now(UTC)
+    with connect(dsn) as conn:
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS copy_stream (series_id integer, ts timestamptz, value double precision,"
+            " label text, PRIMARY KEY (series_id, ts))"
+        )
+        conn.commit()
+        backend = int(conn.execute("SELECT pg_backend_pid()").fetchone()[0])  # type: ignore[index]
+        pg0, c0 = cpu_seconds(backend), time.thread_time()
+        for start in range(0, readings, per_commit):
+            with conn.cursor().copy("COPY copy_stream FROM STDIN (FORMAT BINARY)") as cp:
+                cp.set_types(["int4", "timestamptz", "float8", "text"])
+                for i in range(start, min(start + per_commit, readings)):
+                    cp.write_row((1 + i % series, base + timedelta(seconds=i // series), 20.0 + (i % 97) / 10, None))
+            conn.commit()
+        consumer, pg = time.thread_time() - c0, cpu_seconds(backend) - pg0
+    return Cost("binary COPY of the same rows", messages, consumer, pg, load_now(), False)
+
+
+def _stream_section(dsn: str, url: str, a: argparse.Namespace, work: Path) -> list[Figure]:
+    """The headline: every pipeline on the same live stream, one after another."""
+    print(
+        f"live stream: {a.stream_rate:,} msg/s for {a.stream_seconds} s from {a.stream_devices:,} devices, one message"
+        " each per interval, RFC 3339 times (Z and offsets), 2 or 3 values; one pipeline after another",
+        flush=True,
+    )
+    ours = _stream_ingest(dsn, url, a)
+    print(f"  {ours.name:<50} {ours.line()}; committed {ours.tail_s:.2f} s after the last publish", flush=True)
+    if not a.peers:
+        return [
+            Figure(
+                "live stream: ingest + PostgreSQL per 1,000 msgs",
+                ours.total_ms,
+                "ms",
+                "peers not run",
+                None,
+                "<= 40",
+                ours.total_ms <= 40,
+                ours.load,
+            )
+        ]
+    null = _stream_null(dsn, url, a)
+    print(f"  {null.name:<50} {null.line()}", flush=True)
+    copy = _copy_cost(dsn, a, int(ours.messages * _readings_per_message(a)), ours.messages)
+    print(f"  {copy.name:<50} {copy.line()}", flush=True)
+    batcher = _stream_batcher(dsn, url, a)
+    print(f"  {batcher.name:<50} {batcher.line()}", flush=True)
+    red = _stream_nodered(dsn, url, a, work)
+    if isinstance(red, str):
+        print(f"  {NODE_RED}: SKIPPED: {red}", flush=True)
+    else:
+        print(f"  {red.name:<50} {red.line()}", flush=True)
+    floor = null.total_ms + copy.total_ms
+    print(f"  floor (do-nothing subscriber + binary COPY): {floor:.1f} core-ms per 1,000 messages")
+    print(
+        f"  ratios: placewatch / floor {ours.total_ms / floor:.2f}; Python COPY batcher / placewatch "
+        f"{batcher.total_ms / ours.total_ms:.2f}",
+        end="",
+    )
+    if not isinstance(red, str):
+        print(f"; Node-RED / placewatch {red.total_ms / ours.total_ms:.2f}", end="")
+    print(f"; only placewatch acknowledges after commit ({os.cpu_count()} cores)", flush=True)
+    figures = [
+        Figure(
+            "live stream: ingest + PostgreSQL per 1,000 msgs",
+            ours.total_ms,
+            "ms",
+            f"ingest {ours.consumer_ms:.1f} + PostgreSQL {ours.pg_ms:.1f}",
+            None,
+            "<= 40",
+            ours.total_ms <= 40,
+            ours.load,
+        ),
+        Figure(
+            "  vs the floor (do-nothing subscriber + COPY)",
+            ours.total_ms,
+            "ms",
+            f"floor {floor:.1f} ({null.total_ms:.1f} + {copy.total_ms:.1f})",
+            ours.total_ms / floor,
+            "<= 1.5",
+            ours.total_ms / floor <= 1.5,
+            null.load,
+        ),
+        Figure(
+            "  vs a simple Python COPY batcher",
+            ours.total_ms,
+            "ms",
+            f"batcher {batcher.total_ms:.1f} ({batcher.consumer_ms:.1f} + {batcher.pg_ms:.1f})",
+            batcher.total_ms / ours.total_ms,
+            "(x cheaper)",
+            None,
+            batcher.load,
+        ),
+    ]
+    if isinstance(red, str):
+        figures.append(Figure("  vs Node-RED 5 batch flow: skipped", ours.total_ms, "ms", red[:44], None))
+    else:
+        figures.append(
+            Figure(
+                "  vs Node-RED 5 batch 200 ms -> multi-row INSERT",
+                ours.total_ms,
+                "ms",
+                f"Node-RED {red.total_ms:.1f} ({red.consumer_ms:.1f} + {red.pg_ms:.1f})",
+                red.total_ms / ours.total_ms,
+                ">= 2 (x cheaper)",
+                red.total_ms / ours.total_ms >= 2,
+                red.load,
+            )
+        )
+    return figures
+
+
+def _readings_per_message(a: argparse.Namespace) -> float:
+    from bench.peers.stream import values_per_message
+
+    return values_per_message(a.stream_devices)
+
+
+def _backlog_section(dsn: str, url: str, a: argparse.Namespace) -> list[Figure]:
+    """Draining a preloaded backlog, against a do-nothing subscriber draining the same; extras if asked."""
+    n = a.messages
+    print(f"backlog drain: {n:,} messages of 1 reading (2 values, epoch-ms times) from {a.devices:,} devices")
+    null = _Drain(url, "bench-a/v1/devices/#")
+    null.register()
+    pub_rate = _preload(url, "bench-a/v1", messages=n, devices=a.devices, per_message=1, processes=a.processes)
+    rate_a = null.drain(n)
+    print(f"  publisher loaded at {pub_rate:,.0f} msg/s; null subscriber drained at {rate_a:,.0f} msg/s")
+    prep = _run_ingest(dsn, url, "bench-d/v1", target_rows=2 * n, msgs=n)
+    _preload(url, "bench-d/v1", messages=n, devices=a.devices, per_message=1, processes=a.processes)
+    d = _measure_ingest(dsn, prep, target_rows=2 * n, msgs=n)
+    load = load_now()
+    print(
+        f"  placewatch ingest: {d['msgs_s']:,.0f} msg/s, {d['rows_s']:,.0f} rows/s, "
+        f"{d['cpu_ms_per_1000']:.1f} core-ms per 1,000 messages (ingest {d['cpu_ingest_ms_per_1000']:.1f}"
+        f" + PostgreSQL backend {d['cpu_pg_ms_per_1000']:.1f}); {os.cpu_count()} cores, load {load:.1f}"
+    )
+    figures = [
+        Figure(
+            "backlog: ingest + PostgreSQL per 1,000 msgs",
+            d["cpu_ms_per_1000"],
+            "ms",
+            f"ingest {d['cpu_ingest_ms_per_1000']:.1f} + PostgreSQL {d['cpu_pg_ms_per_1000']:.1f}",
+            None,
+            "<= 25",
+            d["cpu_ms_per_1000"] <= 25,
+            load,
+        ),
+        Figure(
+            "backlog: ingest msg/s vs a do-nothing subscriber",
+            d["msgs_s"],
+            "msg/s",
+            f"null subscriber (our client) {rate_a:,.0f} msg/s",
+            d["msgs_s"] / rate_a,
+            ">= 0.8",
+            d["msgs_s"] / rate_a >= 0.8,
+            load,
+        ),
+    ]
+    if not a.extras:
+        return figures
+    stock = _Drain(url, "bench-s/v1/devices/#", stock=True)
+    stock.register()
+    _preload(url, "bench-s/v1", messages=n, devices=a.devices, per_message=1, processes=a.processes)
+    rate_s = stock.drain(n)
+    print(f"  the do-nothing subscriber on paho's own Client: {rate_s:,.0f} msg/s")
+    naive = _Drain(url, "bench-b/v1/devices/#", _naive_worker(dsn))
+    naive.register()
+    _preload(url, "bench-b/v1", messages=a.naive, devices=a.devices, per_message=1, processes=a.processes)
+    rate_b = naive.drain(a.naive)
+    print(f"  naive subscriber (INSERT + commit per message): {rate_b:,.0f} msg/s")
+    prep2 = _run_ingest(dsn, url, "bench-e/v1", target_rows=2 * n, workers=2, msgs=n)
+    _preload(url, "bench-e/v1", messages=n, devices=a.devices, per_message=1, processes=a.processes)
+    e = _measure_ingest(dsn, prep2, target_rows=2 * n, msgs=n)
+    print(f"  two ingest processes: {e['msgs_s']:,.0f} msg/s")
+    m = a.batch_messages
+    rows100 = m * 100 * 2
+    prep3 = _run_ingest(dsn, url, "bench-c/v1", target_rows=rows100, msgs=m)
+    _preload(url, "bench-c/v1", messages=m, devices=a.devices, per_message=100, processes=a.processes)
+    c = _measure_ingest(dsn, prep3, target_rows=rows100, msgs=m)
+    copy_rate = _copy_rate(dsn, rows100)
+    print(f"  100-reading messages: {c['rows_s']:,.0f} rows/s; binary COPY of the same rows {copy_rate:,.0f} rows/s")
+    load = load_now()
+    return [
+        *figures,
+        Figure(
+            "  (backlog, against paho's own Client doing nothing)",
+            d["msgs_s"],
+            "msg/s",
+            f"paho null subscriber {rate_s:,.0f} msg/s",
+            d["msgs_s"] / rate_s,
+            "",
+            None,
+            load,
+        ),
+        Figure(
+            "backlog: ingest msg/s vs one INSERT + commit per msg",
+            d["msgs_s"],
+            "msg/s",
+            f"naive {rate_b:,.0f} msg/s",
+            d["msgs_s"] / rate_b,
+            ">= 6",
+            d["msgs_s"] / rate_b >= 6,
+            load,
+        ),
+        Figure(
+            "ingest rows/s, 100-reading messages, vs binary COPY",
+            c["rows_s"],
+            "rows/s",
+            f"COPY {copy_rate:,.0f} rows/s",
+            c["rows_s"] / copy_rate,
+            ">= 0.5",
+            c["rows_s"] / copy_rate >= 0.5,
+            load,
+        ),
+        Figure(
+            f"two ingest processes vs one ({os.cpu_count()} cores)",
+            e["msgs_s"],
+            "msg/s",
+            f"one process {d['msgs_s']:,.0f} msg/s",
+            e["msgs_s"] / d["msgs_s"],
+            ">= 1.6*",
+            None,
+            load,
+        ),
+    ]
 
 
 def main(argv: list[str] | None = None) -> list[Figure]:
     """Run the ingest benchmark and print its table."""
     ap = argparse.ArgumentParser(prog="python -m bench.ingest")
-    ap.add_argument("--messages", type=int, default=200_000)
-    ap.add_argument("--devices", type=int, default=1000)
+    ap.add_argument("--stream-devices", type=int, default=50_000, help="devices of the live stream")
+    ap.add_argument("--stream-rate", type=int, default=5_000, help="messages/s of the live stream")
+    ap.add_argument("--stream-seconds", type=int, default=20)
+    ap.add_argument("--processes-stream", type=int, default=2, help="publisher processes of the live stream")
+    ap.add_argument("--peers", action=argparse.BooleanOptionalAction, default=True, help="run the peers")
+    ap.add_argument("--backlog", action=argparse.BooleanOptionalAction, default=True, help="the backlog drain")
+    ap.add_argument("--extras", action=argparse.BooleanOptionalAction, default=True, help="the backlog's extras")
+    ap.add_argument("--messages", type=int, default=200_000, help="messages of the backlog")
+    ap.add_argument("--devices", type=int, default=1000, help="devices of the backlog")
     ap.add_argument("--naive", type=int, default=20_000, help="messages for the naive subscriber")
     ap.add_argument("--batch-messages", type=int, default=4000, help="messages of 100 readings")
-    ap.add_argument("--processes", type=int, default=3, help="publisher processes")
-    ap.add_argument("--steady-devices", type=int, default=50_000, help="devices of the steady stream")
-    ap.add_argument("--steady-rate", type=int, default=5_000, help="messages/s of the steady stream")
-    ap.add_argument("--steady-seconds", type=int, default=20)
+    ap.add_argument("--processes", type=int, default=3, help="publisher processes of the backlog")
+    add_engine_args(ap)  # --engine native|timescale|both, --timescale-url (bench.engines)
     a = ap.parse_args(argv)
+    runs = engines_of(ap, a)
     figures: list[Figure] = []
+    by_engine: dict[str, list[Figure]] = {}
     tmp = Path(tempfile.mkdtemp(prefix="pw-bench-"))
     broker = start_mosquitto(tmp, persistence=False)
     url = broker.url
-    devices = device_ids(max(a.devices, a.steady_devices), "bench")
+    devices = device_ids(max(a.devices, a.stream_devices), "bench")
     try:
-        with fresh_database() as dsn:
-            from store.migrate import migrate
+        for eng, admin in runs:  # one engine after the other (bench.engines)
+            with fresh_database(admin) as dsn:
+                from store.migrate import migrate
 
-            with connect(dsn) as conn:
-                migrate(conn)
-            text = _registry(devices)
-            with connect(dsn) as conn:
-                registry.load(conn, parse_registry(text), text=text)
-            n = a.messages
-            print(f"ingest bench: {n:,} messages of 1 reading (2 values) from {a.devices:,} devices; broker {url}")
-
-            # (a) the broker delivering to a subscriber that does nothing
-            null = _Drain(url, "bench-a/v1/devices/#")
-            null.register()
-            pub_rate = _preload(url, "bench-a/v1", messages=n, devices=a.devices, per_message=1, processes=a.processes)
-            rate_a = null.drain(n)
-            print(f"  publisher loaded at {pub_rate:,.0f} msg/s; null subscriber drained at {rate_a:,.0f} msg/s")
-            stock = _Drain(url, "bench-s/v1/devices/#", stock=True)
-            stock.register()
-            _preload(url, "bench-s/v1", messages=n, devices=a.devices, per_message=1, processes=a.processes)
-            rate_s = stock.drain(n)
-            print(f"  the same with paho's own Client: {rate_s:,.0f} msg/s")
-
-            # (d) placewatch ingest, one process
-            prep = _run_ingest(dsn, url, "bench-d/v1", target_rows=2 * n, msgs=n)
-            _preload(url, "bench-d/v1", messages=n, devices=a.devices, per_message=1, processes=a.processes)
-            d = _measure_ingest(dsn, prep, target_rows=2 * n, msgs=n)
-            print(
-                f"  placewatch ingest: {d['msgs_s']:,.0f} msg/s, {d['rows_s']:,.0f} rows/s, "
-                f"{d['cpu_ms_per_1000']:.1f} core-ms per 1,000 messages (ingest {d['cpu_ingest_ms_per_1000']:.1f}"
-                f" + PostgreSQL backend {d['cpu_pg_ms_per_1000']:.1f})"
-            )
-
-            # (b) naive: one INSERT and commit per message
-            naive = _Drain(url, "bench-b/v1/devices/#", _naive_worker(dsn))
-            naive.register()
-            _preload(url, "bench-b/v1", messages=a.naive, devices=a.devices, per_message=1, processes=a.processes)
-            rate_b = naive.drain(a.naive)
-            print(f"  naive subscriber (INSERT + commit per message): {rate_b:,.0f} msg/s")
-
-            # (e) two ingest processes on a shared subscription
-            prep2 = _run_ingest(dsn, url, "bench-e/v1", target_rows=2 * n, workers=2, msgs=n)
-            _preload(url, "bench-e/v1", messages=n, devices=a.devices, per_message=1, processes=a.processes)
-            e = _measure_ingest(dsn, prep2, target_rows=2 * n, msgs=n)
-            print(f"  two ingest processes: {e['msgs_s']:,.0f} msg/s")
-
-            # (c) 100-reading messages against binary COPY of the same number of rows
-            m = a.batch_messages
-            rows100 = m * 100 * 2
-            prep3 = _run_ingest(dsn, url, "bench-c/v1", target_rows=rows100, msgs=m)
-            _preload(url, "bench-c/v1", messages=m, devices=a.devices, per_message=100, processes=a.processes)
-            c = _measure_ingest(dsn, prep3, target_rows=rows100, msgs=m)
-            copy_rate = _copy_rate(dsn, rows100)
-            print(
-                f"  100-reading messages: {c['rows_s']:,.0f} rows/s; "
-                f"binary COPY of the same rows {copy_rate:,.0f} rows/s"
-            )
-
-            # (f) steady state: a live stream in which each message comes from a different device
-            sm = a.steady_rate * a.steady_seconds
-            prep4 = _run_ingest(dsn, url, "bench-f/v1", target_rows=2 * sm, msgs=sm)
-            steady = _measure_steady(dsn, url, prep4, a, sm)
-            print(
-                f"  steady stream of {a.steady_rate:,} msg/s from {a.steady_devices:,} devices: "
-                f"{steady['cpu_ms_per_1000']:.1f} core-ms per 1,000 messages (ingest "
-                f"{steady['cpu_ingest_ms_per_1000']:.1f} + PostgreSQL {steady['cpu_pg_ms_per_1000']:.1f}); "
-                f"all committed {steady['tail_s']:.2f} s after the last publish"
-            )
-
-            figures += [
-                Figure(
-                    "ingest msg/s vs broker to a do-nothing subscriber",
-                    d["msgs_s"],
-                    "msg/s",
-                    f"null subscriber (our client) {rate_a:,.0f} msg/s",
-                    d["msgs_s"] / rate_a,
-                    ">= 0.8",
-                    d["msgs_s"] / rate_a >= 0.8,
-                ),
-                Figure(
-                    "  (same, against paho's own Client doing nothing)",
-                    d["msgs_s"],
-                    "msg/s",
-                    f"paho null subscriber {rate_s:,.0f} msg/s",
-                    d["msgs_s"] / rate_s,
-                    "",
-                    None,
-                ),
-                Figure(
-                    "ingest msg/s vs one INSERT + commit per message",
-                    d["msgs_s"],
-                    "msg/s",
-                    f"naive {rate_b:,.0f} msg/s",
-                    d["msgs_s"] / rate_b,
-                    ">= 6",
-                    d["msgs_s"] / rate_b >= 6,
-                ),
-                Figure(
-                    "ingest rows/s, 100-reading messages, vs binary COPY",
-                    c["rows_s"],
-                    "rows/s",
-                    f"COPY {copy_rate:,.0f} rows/s",
-                    c["rows_s"] / copy_rate,
-                    ">= 0.5",
-                    c["rows_s"] / copy_rate >= 0.5,
-                ),
-                Figure(
-                    f"two ingest processes vs one ({os.cpu_count()} cores)",
-                    e["msgs_s"],
-                    "msg/s",
-                    f"one process {d['msgs_s']:,.0f} msg/s",
-                    e["msgs_s"] / d["msgs_s"],
-                    ">= 1.6*",
-                    None,
-                ),
-                Figure(
-                    "CPU of ingest + PostgreSQL per 1,000 messages",
-                    d["cpu_ms_per_1000"],
-                    "ms",
-                    "Python COPY batcher 55 (measured by issue)",
-                    d["cpu_ms_per_1000"] / 55,
-                    "<= 40",
-                    d["cpu_ms_per_1000"] <= 40,
-                ),
-            ]
-            figures.append(
-                Figure(
-                    f"  steady stream, {a.steady_rate:,} msg/s, each from another device",
-                    steady["cpu_ms_per_1000"],
-                    "ms",
-                    "backlog drain above",
-                    steady["cpu_ms_per_1000"] / d["cpu_ms_per_1000"],
-                    "",
-                    None,
-                )
-            )
-            print_table("ingest", figures)
-            print(
-                "* where cores allow: the broker, PostgreSQL, publisher and both workers share "
-                f"{os.cpu_count()} cores here."
-            )
+                with connect(dsn) as conn:
+                    migrate(conn, timescaledb=TIMESCALEDB_SETTING[eng])  # refuses a server without the engine
+                text = _registry(devices)
+                with connect(dsn) as conn:
+                    registry.load(conn, parse_registry(text), text=text)
+                print(f"ingest bench on {eng}: broker {url}; {os.cpu_count()} cores, load {load_now():.1f}", flush=True)
+                got = _stream_section(dsn, url, a, tmp)
+                if a.backlog:
+                    got += _backlog_section(dsn, url, a)
+                print_table(f"ingest on {eng}", got)
+                by_engine[eng] = got
+                figures += got
+        if len(by_engine) > 1:
+            pairs = zip(by_engine["native"], by_engine["timescale"], strict=False)
+            rows = [(n.name, f"{n.value:,.1f} {n.unit}", f"{t.value:,.1f} {t.unit}") for n, t in pairs]
+            print_side_by_side("ingest on both engines", rows)
+        print(
+            "* where cores allow: the broker, PostgreSQL, publisher and both workers share "
+            f"{os.cpu_count()} cores here."
+        )
     finally:
         broker.stop()
     return figures

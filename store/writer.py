@@ -89,26 +89,32 @@ _STALE = """
   ON CONFLICT (series_id, day) DO UPDATE SET means = NULL, version = d.version + 1)"""
 
 # The bookkeeping that follows new readings, given a CTE `ins` of exactly the rows that were new (no
-# (series, ts) twice). One pass groups them by series and hour (g: the rollup, and each series' first and
-# last time); a second finds each series' latest row by a join on its last time.
+# (series, ts) twice). Its cost is per row of the batch, whatever the number of devices and series in it or in
+# the tables: g groups the rows by series and hour (the rollup); `latest` takes each series' newest row and
+# first time in one sort; `cur` reads each of those series' stored row once, by its key, for its device and
+# latest stored time (before this batch); the series update and the late windows come from `cur`.
+# The writer's connection joins by index only (see Writer): a batch has no statistics for the planner, and a
+# hash join would read whole tables of devices or series for every batch.
 _AFTER = """
 , g AS (
   SELECT series_id, date_trunc('hour', ts) AS hour, count(value) AS n, sum(value) AS total,
-         min(value) AS vmin, max(value) AS vmax, min(ts) AS first_ts, max(ts) AS last_ts
+         min(value) AS vmin, max(value) AS vmax
   FROM ins GROUP BY 1, 2
 ){rollup}
-, per AS (
-  SELECT series_id, min(first_ts) AS first_ts, max(last_ts) AS last_ts FROM g GROUP BY 1
-), latest AS (
-  SELECT i.series_id, i.ts, i.value, i.label FROM ins i JOIN per p ON p.series_id = i.series_id AND p.last_ts = i.ts
+, latest AS (
+  SELECT DISTINCT ON (series_id) series_id, ts, value, label, min(ts) OVER (PARTITION BY series_id) AS first_ts
+  FROM ins ORDER BY series_id, ts DESC
+), cur AS MATERIALIZED (
+  SELECT l.series_id, l.ts, l.value, l.label, l.first_ts, s.device_id, s.last_ts AS stored_ts
+  FROM latest l JOIN series s ON s.id = l.series_id
 ), upd AS (
-  UPDATE series s SET last_ts = l.ts, last_value = l.value, last_label = l.label
-  FROM latest l WHERE s.id = l.series_id AND (s.last_ts IS NULL OR s.last_ts < l.ts)
+  UPDATE series s SET last_ts = c.ts, last_value = c.value, last_label = c.label
+  FROM cur c WHERE s.id = c.series_id AND (s.last_ts IS NULL OR s.last_ts < c.ts)
 ), touched AS (
   -- A series' rows include one earlier than its latest stored reading exactly when its first row does.
-  SELECT s.device_id, min(p.first_ts) AS start_ts, max(p.last_ts) AS end_ts,
-         bool_or(p.first_ts < s.last_ts OR p.first_ts < now() - make_interval(secs => %(late_s)s)) AS late
-  FROM per p JOIN series s ON s.id = p.series_id GROUP BY s.device_id
+  SELECT device_id, min(first_ts) AS start_ts, max(ts) AS end_ts,
+         bool_or(first_ts < stored_ts OR first_ts < now() - make_interval(secs => %(late_s)s)) AS late
+  FROM cur GROUP BY device_id
 ), late AS (
   INSERT INTO late_windows (device_id, start_ts, end_ts)
   SELECT device_id, start_ts, end_ts FROM touched WHERE late
@@ -116,8 +122,10 @@ _AFTER = """
 SELECT (SELECT count(*) FROM ins), (SELECT coalesce(json_agg(device_id ORDER BY device_id), '[]')::text FROM touched)
 """
 
-# Fast path: no row of the batch exists yet (the usual case), so a plain insert, then bookkeeping from staging.
-_FAST_INSERT = "INSERT INTO readings (series_id, ts, value, label) SELECT series_id, ts, value, label FROM pw_staging"
+# Fast path: no row of the batch exists yet (the usual case): the rows go into readings by COPY, as into the
+# staging table, and the bookkeeping reads them from staging.
+_COPY_STAGING = "COPY pw_staging (series_id, ts, value, label) FROM STDIN (FORMAT BINARY)"
+_COPY_READINGS = "COPY readings (series_id, ts, value, label) FROM STDIN (FORMAT BINARY)"
 _FAST_AFTER = "WITH ins AS (SELECT series_id, ts, value, label FROM pw_staging)" + _AFTER
 
 # Slow path, after a unique violation (a redelivered message): insert what is new and learn which rows those were.
@@ -146,6 +154,10 @@ class Writer:
         self._conflict = _CONFLICT.format(rollup=rollup)
         with self.conn.transaction():
             self.conn.execute(_STAGE)
+            # Every statement of the writer joins a batch (a few thousand rows, of which the planner knows nothing)
+            # to tables of up to millions of rows by their keys: by index, never by reading a whole table.
+            self.conn.execute("SET enable_hashjoin = off")
+            self.conn.execute("SET enable_mergejoin = off")
 
     def known_devices(self, ids: Iterable[str]) -> set[str]:
         """Which of these device ids are registered."""
@@ -243,12 +255,12 @@ class Writer:
                 buf += label
         buf += _COPY_TRAILER
         cur = self.conn.cursor()
-        with cur.copy("COPY pw_staging (series_id, ts, value, label) FROM STDIN (FORMAT BINARY)") as copy:
+        with cur.copy(_COPY_STAGING) as copy:
             copy.write(buf)
         params = {"late_s": self.late_after_s, "mark_s": LATE_MARK.total_seconds()}
         try:
-            with self.conn.transaction():  # a savepoint: a duplicate undoes only this insert
-                cur.execute(_FAST_INSERT)
+            with self.conn.transaction(), cur.copy(_COPY_READINGS) as copy:  # a savepoint: a duplicate undoes it
+                copy.write(buf)
             row = cur.execute(self._fast_after, params).fetchone()
         except psycopg.errors.UniqueViolation:
             row = cur.execute(self._conflict, params).fetchone()

@@ -1,0 +1,1 @@
+"""The pipelines bench.ingest measures Placewatch against, on the same broker, stream and PostgreSQL."""
