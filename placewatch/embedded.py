@@ -85,7 +85,7 @@ def ensure_broker(url: str, protocol: str, data_dir: Path) -> Started:
     port = None if why else address.port
     started = start_mosquitto(data_dir, port) if shutil.which("mosquitto") else start_amqtt(port)
     if why:
-        started.note = f"nothing answers at {_public(url)} and {why}, so it runs at {started.url}"
+        started.note = f"nothing answers at {public_url(url)} and {why}, so it runs at {started.url}"
         log.warning("MQTT broker: %s", started.note)
     else:
         started.url = url  # the configured form (host name, login) reaches the broker started there
@@ -106,7 +106,7 @@ def _cannot_start_at(address: BrokerAddress) -> str | None:
     return None
 
 
-def _public(url: str) -> str:
+def public_url(url: str) -> str:
     """The URL without its password."""
     a = BrokerAddress.parse(url)
     login = f"{a.username}@" if a.username else ""

@@ -12,7 +12,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from placewatch.embedded import RunInfo, RunLock, Started, embedded_postgres, ensure_broker, free_port, running
+from placewatch.embedded import (
+    RunInfo,
+    RunLock,
+    Started,
+    embedded_postgres,
+    ensure_broker,
+    free_port,
+    public_url,
+    running,
+)
 from placewatch.settings import Settings
 
 log = logging.getLogger("placewatch.run")
@@ -152,7 +161,7 @@ def run_all(settings: Settings, *, registry: Path | None, simulate: bool) -> int
             address=address,
             database_url=settings.dsn() if embedded else "",
             database=f"embedded PostgreSQL at {settings.dsn()}" if embedded else "PLACEWATCH_DATABASE_URL",
-            broker=f"{broker.url} ({broker.kind}, MQTT {broker.protocol})",
+            broker=f"{public_url(broker.url)} ({broker.kind}, MQTT {broker.protocol})",
             started_at=datetime.now(UTC).isoformat(timespec="seconds"),
         )
         lock.publish(info)
