@@ -33,7 +33,15 @@ def create_app(settings: Settings, *, dsn: str | None = None) -> FastAPI:
         finally:
             pool.close()
 
-    app = FastAPI(title="Placewatch", version=VERSION, lifespan=lifespan, openapi_url="/openapi.json")
+    # /docs and /redoc are api.docs: Swagger UI and ReDoc served by this process (FastAPI's own load from a CDN).
+    app = FastAPI(
+        title="Placewatch",
+        version=VERSION,
+        lifespan=lifespan,
+        openapi_url="/openapi.json",
+        docs_url=None,
+        redoc_url=None,
+    )
     app.state.settings = settings
     app.state.login_limiter = SlidingWindowLimiter(settings.login_attempts_per_minute)
     tiles = tile_origin(settings.map_tile_url)  # the map's tile server may serve images to the pages
@@ -52,7 +60,10 @@ def create_app(settings: Settings, *, dsn: str | None = None) -> FastAPI:
     v1.include_router(damp.router)
     v1.include_router(__import__("api.routers.reports", fromlist=["router"]).router)
     v1.include_router(__import__("api.routers.notifications", fromlist=["router"]).router)
+    v1.include_router(__import__("api.routers.council", fromlist=["router"]).router)
     app.include_router(v1)
+    app.include_router(__import__("api.docs", fromlist=["router"]).router)
+    app.include_router(__import__("api.routers.council", fromlist=["open_data"]).open_data)
     app.include_router(__import__("dashboards.open_data", fromlist=["router"]).router)
     app.include_router(__import__("dashboards.map_settings", fromlist=["router"]).router)
     app.include_router(__import__("dashboards.pages", fromlist=["router"]).router)

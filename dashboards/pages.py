@@ -32,6 +32,7 @@ PAGES: dict[str, tuple[str, str, bool]] = {
     "/login": ("login", "Sign in", False),
     "/highways": ("highways", "Gritting", True),
     "/officer": ("officer", "Damp and mould: homes", False),
+    "/officer/home": ("officer_home", "Damp and mould: a home", True),
     "/tenant": ("tenant", "Your home", True),
     "/public": ("public", "Open data: roads and homes", False),  # its map is Leaflet (map.js), no charts
     "/admin": ("admin", "Administration", False),

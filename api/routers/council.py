@@ -10,6 +10,7 @@ from api.deps import SettingsDep
 from placewatch.settings import Settings
 
 router = APIRouter(tags=["council"])
+open_data = APIRouter(prefix="/open-data", tags=["open data"])  # beside the data it licenses, outside /api/v1
 
 
 class Contact(BaseModel):
@@ -26,6 +27,12 @@ class Licence(BaseModel):
 
     name: str
     url: str
+
+
+class PublishedLicence(Licence):
+    """The licence of the open data and who publishes it."""
+
+    publisher: str
 
 
 class Council(BaseModel):
@@ -53,4 +60,12 @@ def council(settings: SettingsDep) -> Council:
         contact=contact(settings),
         winter_policy_name=settings.winter_policy_name,
         open_data_licence=Licence(name=settings.open_data_licence, url=settings.open_data_licence_url),
+    )
+
+
+@open_data.get("/licence.json", response_model=PublishedLicence, summary="The licence the open data is published under")
+def licence(settings: SettingsDep) -> PublishedLicence:
+    """Public: the licence's name and address, and the publisher (PLACEWATCH_OPEN_DATA_LICENCE, ..._URL)."""
+    return PublishedLicence(
+        name=settings.open_data_licence, url=settings.open_data_licence_url, publisher=settings.council_name
     )

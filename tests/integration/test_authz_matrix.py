@@ -104,6 +104,7 @@ ALLOWED: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/open-data/gritting.geojson"): EVERYONE,
     ("GET", "/open-data/homes-by-area.json"): EVERYONE,
     ("GET", "/open-data/homes-by-area.csv"): EVERYONE,
+    ("GET", "/open-data/licence.json"): EVERYONE,
 }
 # A decision's lifecycle moves on as the matrix runs: once one role has acknowledged, the next gets 409. A 409
 # still proves the role was let through and the decision found (a refused role gets 403, a hidden one 404).

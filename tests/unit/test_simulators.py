@@ -18,6 +18,7 @@ import orjson
 import pytest
 
 from core.metrics import SURFACE_STATES, check_value
+from dashboards.open_data import MIN_HOMES
 from core.timeparse import check_time, parse_any
 from ingest.decoders.native import NativeDecoder
 from simulators import cli as sim_cli
@@ -401,7 +402,7 @@ def test_demo_registry_is_a_consistent_feature_collection() -> None:
     assert set(kinds) == {"route", "road_station", "home", "home_sensor"}
     stations = {f["properties"]["id"] for f in kinds["road_station"]}
     homes = {f["properties"]["id"]: f["properties"] for f in kinds["home"]}
-    assert 5 <= len(stations) <= 6 and 4 <= len(homes) <= 6
+    assert 5 <= len(stations) <= 6 and 10 <= len(homes) <= 12
     assert {f["properties"]["id"] for f in kinds["route"]} == {"P1", "P2", "P3", "S1"}
     for f in kinds["route"]:
         p = f["properties"]
@@ -415,6 +416,10 @@ def test_demo_registry_is_a_consistent_feature_collection() -> None:
     for f in kinds["home"]:
         assert f["properties"]["address"] and f["properties"]["patch"]
     assert len({p["patch"] for p in homes.values()}) == 2
+    # Every patch has the open data's minimum of homes with sensors, so the public area panel is not empty.
+    with_sensors = {f["properties"]["home"] for f in kinds["home_sensor"]}
+    for patch in {p["patch"] for p in homes.values()}:
+        assert sum(1 for hid, p in homes.items() if p["patch"] == patch and hid in with_sensors) >= MIN_HOMES
     for f in kinds["home_sensor"]:
         p = f["properties"]
         assert p["home"] in homes
@@ -426,7 +431,7 @@ def test_demo_registry_is_a_consistent_feature_collection() -> None:
 
 def test_demo_simulates_every_device_with_a_mix_of_scenarios() -> None:
     devices = demo_devices(DEMO)
-    assert len(devices) == 14
+    assert len(devices) == 19
     roads = {d.scenario for d in devices if d.kind == "road_station"}
     homes = {d.scenario for d in devices if d.kind == "home_sensor"}
     assert {"freezes_at_0200", "warm_night"} <= roads
