@@ -208,6 +208,7 @@ export async function routeMap(node, routes, stations, { link = null } = {}) {
   const stationLabels = [];
   const routeLabels = [];
   view.dots = [];
+  const narrow = node.clientWidth < 560;
   const placedStations = stations.filter((s) => s.geometry && s.geometry.type === 'Point');
   const byId = new Map(stations.map((s) => [s.id, s]));
   // Treating decisions draw last (on top) and label first.
@@ -223,7 +224,9 @@ export async function routeMap(node, routes, stations, { link = null } = {}) {
       className: `pw-route pw-route--${actionOf(r)}`,
     }).addTo(features);
     line.bindPopup(() => routePopup(r, byId, link ? link(r) : null), { maxWidth: 320 });
-    line.bindTooltip(`${shortName(r)}: ${a.label}`, { permanent: true, direction: 'top', offset: [0, -6], className: 'pw-label pw-label--route' });
+    const name = shortName(r);
+    const text = narrow && name.length > 10 ? a.label : `${name}: ${a.label}`; // a phone: the decision at least
+    line.bindTooltip(text, { permanent: true, direction: 'top', offset: [0, -6], className: 'pw-label pw-label--route' });
     routeLabels.unshift({ tooltip: line.getTooltip(), directions: ['top', 'bottom', 'right', 'left'] });
   }
   const coldFirst = [...placedStations].sort((x, y) => rstOf(x) - rstOf(y));
@@ -233,7 +236,7 @@ export async function routeMap(node, routes, stations, { link = null } = {}) {
       radius: 7, color: '#ffffff', weight: 2, fillColor: '#0b0c0c', fillOpacity: 1, className: 'pw-station',
     }).addTo(features);
     dot.bindPopup(() => stationPopup(s), { maxWidth: 300 });
-    dot.bindTooltip(stationLabel(s, node.clientWidth < 560), { permanent: true, direction: 'right', offset: [8, 0], className: 'pw-label pw-label--station' });
+    dot.bindTooltip(stationLabel(s, narrow), { permanent: true, direction: 'right', offset: [8, 0], className: 'pw-label pw-label--station' });
     stationLabels.push({ tooltip: dot.getTooltip(), directions: LABEL_DIRECTIONS });
     view.dots.push(dot);
   }
