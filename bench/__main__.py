@@ -1,6 +1,6 @@
 """`make bench`: every benchmark in turn, each printing its figures against its reference, then a summary.
 
-    python -m bench [--quick] [--only ingest,decisions,queries,memory,damp]
+    python -m bench [--quick] [--only ingest,decisions,queries,memory,damp,cluster]
 
 --quick runs smaller sizes (minutes rather than tens of minutes) for a first look; the targets are for
 the full sizes.
@@ -20,6 +20,7 @@ FULL: dict[str, list[str]] = {
     "queries": [],
     "memory": [],
     "damp": [],
+    "cluster": [],
 }
 QUICK: dict[str, list[str]] = {
     "ingest": ["--messages", "50000", "--naive", "3000", "--batch-messages", "1000"],
@@ -27,6 +28,7 @@ QUICK: dict[str, list[str]] = {
     "queries": ["--readings", "5000000", "--devices", "20000", "--runs", "5"],
     "memory": ["--messages", "50000"],
     "damp": ["--homes", "10000"],
+    "cluster": ["--messages", "10000", "--iterations", "10"],
 }
 
 

@@ -320,6 +320,7 @@ class FailoverResult(Result):
         return "\n".join(
             [
                 *lines,
+                f"primary SIGKILLed, standby promoted {self.promoted_after_s:.1f} s later; "
                 f"routes={len(self.decisions)} repeated={self.repeated} missed={self.missed} "
                 f"scheduler leadership terms={self.leaders} api={self.api_after}",
             ]
