@@ -30,23 +30,19 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import httpx
-
-from api.security import hash_password
+from bench import decisions
 from bench.common import ROOT, Figure, cpu_seconds, load_now, print_table
-from bench.decisions import _action, _committed, _wet, percentile
+from bench.decisions import percentile
 from bench.ingest import _committed as committed_readings
 from bench.ingest import _free_port, _pg_backend_pids
 from core.registry import parse_registry
 from simulators.fleet import device_ids, run_fleet
-from simulators.publisher import payload_of, readings_topic
-from store import registry, users
+from store import registry
 from store.db import connect
 from store.migrate import migrate
 from tests.cluster.services import NatsCluster
 from tests.faults.harness import PrivateMosquitto
-from tests.helpers import collection, route, station
-from tests.services import Proc, start_service
+from tests.helpers import collection, station
 
 START = datetime(2025, 1, 1, tzinfo=UTC)
 STEP = timedelta(minutes=10)
@@ -259,103 +255,37 @@ def backlog(
     return figures
 
 
-def latency(dsn: str, mosquitto_url: str, cluster: NatsCluster, iterations: int) -> list[Figure]:
-    """Reading -> decision in the API, readings through Mosquitto and through the NATS cluster."""
-    out: dict[str, list[float]] = {}
-    reading: dict[str, list[float]] = {}
-    with connect(dsn) as conn:
-        users.add_user(conn, name="bench-cluster", password_hash=hash_password("bench-password"), role="highways")
-        conn.commit()
-    for path in ("mqtt", "jetstream"):
-        tag = uuid.uuid4().hex[:6]
-        n = iterations + 1  # the first is a warm-up
-        stations = [f"bench-cl-{tag}-{i}" for i in range(n)]
-        routes = [f"BC-{tag}-{i}" for i in range(n)]
-        text = collection(
-            *[station(s) for s in stations], *[route(r, [s]) for r, s in zip(routes, stations, strict=True)]
-        )
-        with connect(dsn) as conn:
-            registry.load(conn, parse_registry(text), text=text)
-            conn.commit()
-        extra = {"PLACEWATCH_MQTT_CLIENT_ID": f"bench-cl-{tag}"}
-        if path == "jetstream":
-            extra |= {
+def latency(mosquitto_url: str, cluster: NatsCluster, iterations: int) -> list[Figure]:
+    """Reading -> decision in the API (bench.decisions' method), readings through Mosquitto and through NATS."""
+    runs = {
+        "mqtt": decisions.latency(iterations, mosquitto_url),
+        "jetstream": decisions.latency(
+            iterations,
+            mosquitto_url,  # decisions are still published to Mosquitto
+            ingest_env={
                 "PLACEWATCH_TRANSPORT": "jetstream",
                 "PLACEWATCH_NATS_URL": cluster.nats_urls,
-                "PLACEWATCH_NATS_STREAM": f"BENCH_LAT_{tag}",
-            }
-        prefix = "placewatch/v1"
-        procs: list[Proc] = []
-        port = _free_port()
-        try:
-            procs.append(start_service(["ingest"], _env(dsn, mosquitto_url, prefix, **extra)))
-            procs[-1].wait_for("subscribed", timeout=60)
-            procs.append(start_service(["alerts"], _env(dsn, mosquitto_url, prefix)))
-            procs[-1].wait_for("leading the alerting scheduler", timeout=60)
-            procs.append(start_service(["api"], _env(dsn, mosquitto_url, prefix, PLACEWATCH_API_PORT=str(port))))
-            http = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5)
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    http.get("/api/v1/live")
-                    break
-                except httpx.HTTPError:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.1)
-            tok = http.post("/api/v1/auth/token", data={"username": "bench-cluster", "password": "bench-password"})
-            http.headers["Authorization"] = f"Bearer {tok.json()['access_token']}"
-            from tests.services import Publisher
-
-            pub_url = mosquitto_url if path == "mqtt" else cluster.nodes[1].mqtt_url
-            pub = Publisher(pub_url, "5" if path == "mqtt" else "3.1.1")
-            db = connect(dsn, autocommit=True)
-            try:
-                now = datetime.now(UTC).replace(microsecond=0)
-                for s in stations:
-                    pub.publish(
-                        readings_topic(s), payload_of([(now - k * STEP, _wet(now, 1.2)) for k in range(6, 0, -1)])
-                    )
-                for r in routes:
-                    _until(lambda r=r, http=http: _action(http, r) == "monitor", 60)
-                lat, rd = [], []
-                for i, (s, r) in enumerate(zip(stations, routes, strict=True)):
-                    ts = datetime.now(UTC).replace(microsecond=0)
-                    t0 = time.perf_counter()
-                    pub.publish(readings_topic(s), payload_of([(ts, _wet(ts, 0.3))]))
-                    t_reading = t_api = None
-                    deadline = time.monotonic() + 20
-                    while (t_api is None or t_reading is None) and time.monotonic() < deadline:
-                        if t_reading is None and _committed(db, s, ts):
-                            t_reading = time.perf_counter()
-                        if t_api is None and _action(http, r) == "precautionary_salt":
-                            t_api = time.perf_counter()
-                        time.sleep(0.002)
-                    if t_api is None or t_reading is None:
-                        raise RuntimeError(f"{path}: route {r}: no decision within 20 s")
-                    if i:
-                        lat.append(t_api - t0)
-                        rd.append(t_reading - t0)
-                out[path], reading[path] = lat, rd
-            finally:
-                db.close()
-                pub.close()
-                http.close()
-        finally:
-            for p in procs:
-                p.stop()
+                "PLACEWATCH_NATS_STREAM": f"BENCH_LAT_{uuid.uuid4().hex[:6]}",
+            },
+            readings_url=cluster.nodes[1].mqtt_url,
+            readings_protocol="3.1.1",
+        ),
+    }
+    for path, r in runs.items():
         print(
-            f"{path}: reading -> decision in the API p50 {percentile(out[path], 50):.2f} s, "
-            f"p99 {percentile(out[path], 99):.2f} s; reading committed p50 {percentile(reading[path], 50):.2f} s",
+            f"{path}: reading -> decision in the API p50 {percentile(r['api'], 50):.2f} s, "
+            f"p99 {percentile(r['api'], 99):.2f} s; reading committed p50 {percentile(r['reading'], 50):.2f} s",
             flush=True,
         )
-    m99, j99 = percentile(out["mqtt"], 99), percentile(out["jetstream"], 99)
+    m, j = runs["mqtt"], runs["jetstream"]
+    m99, j99 = percentile(m["api"], 99), percentile(j["api"], 99)
+    m50r, j50r = percentile(m["reading"], 50), percentile(j["reading"], 50)
     return [
         Figure(
             "JetStream path: reading -> decision in the API, p99",
             j99,
             "s",
-            f"MQTT path: p99 {m99:.2f} s, p50 {percentile(out['mqtt'], 50):.2f} s",
+            f"MQTT path: p99 {m99:.2f} s, p50 {percentile(m['api'], 50):.2f} s",
             j99 / m99,
             target="< 2 s",
             ok=j99 < 2.0,
@@ -363,22 +293,13 @@ def latency(dsn: str, mosquitto_url: str, cluster: NatsCluster, iterations: int)
         ),
         Figure(
             "JetStream path: the reading committed, p50",
-            percentile(reading["jetstream"], 50),
+            j50r,
             "s",
-            f"MQTT path: p50 {percentile(reading['mqtt'], 50):.2f} s",
-            percentile(reading["jetstream"], 50) / percentile(reading["mqtt"], 50),
+            f"MQTT path: p50 {m50r:.2f} s",
+            j50r / m50r,
             load=load_now(),
         ),
     ]
-
-
-def _until(fn, timeout: float):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if fn():
-            return
-        time.sleep(0.01)
-    raise RuntimeError(f"condition not met within {timeout} s")
 
 
 def main(argv: list[str] | None = None) -> list[Figure]:
@@ -404,8 +325,8 @@ def main(argv: list[str] | None = None) -> list[Figure]:
                 migrate(conn)
             assert mosquitto.proc is not None
             figures += backlog(dsn, mosquitto.url, mosquitto.proc.pid, cluster, a)
-            if not a.skip_latency:
-                figures += latency(dsn, mosquitto.url, cluster, a.iterations)
+        if not a.skip_latency:
+            figures += latency(mosquitto.url, cluster, a.iterations)
     finally:
         cluster.stop()
         mosquitto.stop()

@@ -118,8 +118,18 @@ def _wet(ts: datetime, rst: float) -> dict[str, object]:
     return {"road_surface_temperature": rst, "air_temperature": 2.0, "dew_point": 0.0, "surface_state": "wet"}
 
 
-def latency(iterations: int, mqtt_url: str) -> dict[str, list[float]]:
-    """Seconds from publishing a trigger-crossing reading to the decision in the API and on MQTT."""
+def latency(
+    iterations: int,
+    mqtt_url: str,
+    *,
+    ingest_env: dict[str, str] | None = None,
+    readings_url: str | None = None,
+    readings_protocol: str = "5",
+) -> dict[str, list[float]]:
+    """Seconds from publishing a trigger-crossing reading to the decision in the API and on MQTT.
+
+    Readings go to `readings_url` (default: the broker ingest and alerts use) and ingest runs with `ingest_env`
+    added: bench.cluster sends them through a NATS cluster's MQTT listener to a JetStream ingest."""
     procs: list[Proc] = []
     out: dict[str, list[float]] = {"api": [], "mqtt": [], "both": [], "reading": []}
     with fresh_database() as dsn:
@@ -138,7 +148,7 @@ def latency(iterations: int, mqtt_url: str) -> dict[str, list[float]]:
             conn.commit()
         port = free_port()
         try:
-            procs.append(start_service(["ingest"], _env(dsn, mqtt_url)))
+            procs.append(start_service(["ingest"], _env(dsn, mqtt_url, **(ingest_env or {}))))
             procs[-1].wait_for("subscribed", timeout=30)
             procs.append(start_service(["alerts"], _env(dsn, mqtt_url)))
             procs[-1].wait_for("leading the alerting scheduler", timeout=30)
@@ -157,7 +167,7 @@ def latency(iterations: int, mqtt_url: str) -> dict[str, list[float]]:
             token = http.post("/api/v1/auth/token", data={"username": "bench-duty", "password": "bench-password"})
             http.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
             subscriber = _Alerts(mqtt_url)
-            pub = Publisher(mqtt_url)
+            pub = Publisher(readings_url or mqtt_url, readings_protocol)
             db = connect(dsn, autocommit=True)
             try:
                 # An hour of a wet road at +1.2 C on every station: monitor, within 2 C of the trigger.
