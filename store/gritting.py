@@ -555,7 +555,7 @@ def act(
     with conn.transaction():
         cur = conn.cursor(row_factory=dict_row)
         row = cur.execute(
-            f"""SELECT d.id, d.status, d.action, d.route_id, d.superseded_by FROM gritting_decisions d
+            f"""SELECT d.id, d.status, d.action, d.route_id, d.superseded_by, d.issued_at FROM gritting_decisions d
                 WHERE {ROUTE_SCOPE} AND d.id = %(id)s FOR UPDATE""",
             _scope(p) | {"id": decision_id},
         ).fetchone()

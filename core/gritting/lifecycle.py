@@ -154,6 +154,11 @@ def plan(
         raise LifecycleConflict(f"{_clock(at)} is still to come: record what the crews did once they have done it")
     status = decision["status"]
     running = open_run(runs)
+    issued = decision.get("issued_at")
+    if issued is not None and at < issued:
+        raise LifecycleConflict(
+            f"this decision was issued at {_clock(issued)}: what happened before then belongs to the decision before it"
+        )
     if action == "note":
         if not (note and note.strip()):
             raise LifecycleConflict("write the note first: there is nothing to add to the history")

@@ -159,3 +159,10 @@ def test_a_completed_decision_replaced_by_a_newer_one_takes_only_notes():
     assert available(old, []) == ("note",)
     with pytest.raises(LifecycleConflict, match="replaced by a newer one"):
         plan(old, [], "start", at=NOW, now=NOW)
+
+
+def test_nothing_is_recorded_on_a_decision_before_it_was_issued():
+    d = {"action": "salt", "status": "issued", "issued_at": NOW}
+    with pytest.raises(LifecycleConflict, match="issued at 21:00"):
+        plan(d, [], "acknowledge", at=NOW - timedelta(minutes=1), now=NOW + timedelta(hours=1))
+    assert plan(d, [], "acknowledge", at=NOW, now=NOW).to_status == "acknowledged"
