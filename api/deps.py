@@ -13,6 +13,7 @@ from psycopg_pool import ConnectionPool
 from api.security import read_token
 from core.model import Principal, Role
 from placewatch.settings import Settings
+from store import users
 
 oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
@@ -33,8 +34,9 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 Conn = Annotated[psycopg.Connection, Depends(get_conn)]
 
 
-def current_user(settings: SettingsDep, token: Annotated[str | None, Depends(oauth2)]) -> Principal:
-    """The principal of the bearer token; 401 when missing, bad or expired."""
+def current_user(settings: SettingsDep, conn: Conn, token: Annotated[str | None, Depends(oauth2)]) -> Principal:
+    """The principal of the bearer token, with the role, home and patch the account has now (an admin's change
+    takes effect at once); 401 when the token is missing, bad or expired, or the account is disabled or gone."""
     principal = read_token(token, secret=settings.secret_key.get_secret_value()) if token else None
     if principal is None:
         raise HTTPException(
@@ -42,7 +44,14 @@ def current_user(settings: SettingsDep, token: Annotated[str | None, Depends(oau
             detail="missing, invalid or expired bearer token",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    return principal
+    row = users.get_user(conn, principal.name)
+    if row is None or row["disabled"]:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            detail="this account is disabled or no longer exists: ask an administrator",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return Principal(name=row["name"], role=row["role"], home_id=row["home_id"], patch=row["patch"])
 
 
 User = Annotated[Principal, Depends(current_user)]

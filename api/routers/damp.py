@@ -245,12 +245,13 @@ def act(case_id: CaseId, body: ActionIn, user: CaseWorker, conn: Conn) -> dict[s
             if steps
             else ""
         )
+        what = EVENT_TEXT.get(body.action, body.action)
         notify(
             conn,
             kind="damp.case",
             subject=str(case_id),
             audience=audience(case["patch"], case["home_id"], *[f"user:{o}" for o in [case["officer"]] if o]),
-            title=f"Damp and mould case {case_id} (home {case['home_id']}): {EVENT_TEXT.get(body.action, body.action).lower()}",
+            title=f"Damp and mould case {case_id} (home {case['home_id']}): {what.lower()}",
             body=f"{ACTION_TEXT[body.action]}{nxt}",
             payload={
                 "case_id": case_id,

@@ -135,7 +135,9 @@ def test_only_an_officer_of_the_patch_can_be_made_responsible_and_the_history_sa
     assert case["officer"] == south_name and case["owner_problem"] is None
     last = case["history"][-1]
     assert (last["action"], last["actor"], last["what"]) == ("assign", world["admin"][0], "Responsible officer changed")
-    # Disabling the officer makes the case unowned again, in words.
+    # Disabling the officer makes the case unowned again, in words, and their session ends at once.
+    south = sign_in(api_url, south_name, south_password)
+    assert httpx.get(f"{api_url}/api/v1/damp/cases/{cid}", headers=south).status_code == 200
     r = httpx.patch(f"{api_url}/api/v1/admin/users/{quote(south_name)}", headers=admin, json={"disabled": True})
     assert r.status_code == 200 and r.json()["disabled"] is True
     case = httpx.get(f"{api_url}/api/v1/damp/cases/{cid}", headers=admin).json()
@@ -146,6 +148,8 @@ def test_only_an_officer_of_the_patch_can_be_made_responsible_and_the_history_sa
         ).status_code
         == 401
     )
+    gone = httpx.get(f"{api_url}/api/v1/damp/cases/{cid}", headers=south)
+    assert gone.status_code == 401 and "disabled" in gone.json()["detail"]
 
 
 def test_the_tenant_sees_the_visit_booked_and_the_councils_contact(api_url: str, world: dict[str, Any]):
@@ -198,9 +202,13 @@ def test_admins_add_users_reset_passwords_and_assign_homes_and_patches(api_url: 
         httpx.post(f"{api_url}/api/v1/auth/token", data={"username": name, "password": "long-enough"}).status_code
         == 401
     )
-    sign_in(api_url, name, "another-password")
+    session = sign_in(api_url, name, "another-password")
+    patches = f"{api_url}/api/v1/damp/patches"
+    assert [p["patch"] for p in httpx.get(patches, headers=session).json()] == [world["south"]]
     r = httpx.patch(f"{users}/{name}", headers=admin, json={"patch": world["north"]})
     assert r.status_code == 200 and r.json()["patch"] == world["north"]
+    # The new patch applies to the session already open.
+    assert [p["patch"] for p in httpx.get(patches, headers=session).json()] == [world["north"]]
     listed = {u["name"]: u for u in httpx.get(users, headers=admin).json()}
     assert listed[name]["role"] == "officer" and listed[name]["email"] == "o@x.example"
     assert httpx.patch(f"{users}/{world['admin'][0]}", headers=admin, json={"disabled": True}).status_code == 409

@@ -173,12 +173,16 @@ def test_damp_cold_home_opens_a_case_and_dry_and_gappy_homes_do_not(
         assert "becoming aware" in case["history"][0]["note"] and case["history"][0]["actor"] == "placewatch"
         for hid in (dry, gappy):
             assert _get(api_url, "/damp/cases", admin, home_id=hid).json() == []
-        # The officer of the patch and the tenant are notified through the notification outbox.
+        # The officer of the patch and the tenant are notified through the notification outbox; the patch has no
+        # officer yet, so nobody is responsible for the case and the admins are told too.
         told = db.execute(
             "SELECT kind, audience, title FROM notification_events WHERE subject = %s AND kind LIKE 'damp.%%'",
             (str(case["id"]),),
         ).fetchall()
-        assert [(k, sorted(a)) for k, a, _ in told] == [("damp.case", sorted([f"patch:{patch}", f"home:{damp}"]))]
+        expected = sorted([f"patch:{patch}", f"home:{damp}", "role:admin"])
+        assert [(k, sorted(a)) for k, a, _ in told] == [("damp.case", expected)]
+        assert case["officer"] is None
+        assert case["owner_problem"] == "No officer is responsible for this case: assign one."
         assert "investigate by" in told[0][2]
 
         # The tenant sees their home: level, why, their own readings and what the landlord is doing.

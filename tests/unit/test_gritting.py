@@ -355,7 +355,8 @@ def test_rain_before_the_freeze_delays_the_start_until_it_stops() -> None:
     assert d.call_out_by == at(22, 30)
     assert d.complete_by == at(2, 30, day=16)
     text = reasons(d)
-    assert "would wash salt off" in text and "still before the road surface temperature reaches +0.5 °C at 02:00" in text
+    assert "would wash salt off" in text
+    assert "still before the road surface temperature reaches +0.5 °C at 02:00" in text
 
 
 def test_rain_that_stops_before_the_planned_start_does_not_delay_it() -> None:

@@ -18,8 +18,8 @@ import orjson
 import pytest
 
 from core.metrics import SURFACE_STATES, check_value
-from dashboards.open_data import MIN_HOMES
 from core.timeparse import check_time, parse_any
+from dashboards.open_data import MIN_HOMES
 from ingest.decoders.native import NativeDecoder
 from simulators import cli as sim_cli
 from simulators import fleet, replay
