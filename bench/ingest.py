@@ -391,27 +391,42 @@ def _stream_cost(
     acks_after_commit: bool,
     timeout: float = 180.0,
 ) -> Cost:
-    """Publish the stream to a consumer already subscribed under `prefix`; CPU from the first publish to the
-    consumer's last commit (`done`), of its processes and of its PostgreSQL backends (`app`)."""
+    """Publish the stream to a consumer already subscribed under `prefix`: first one message from every device
+    (a warm-up: the state a running deployment has, such as ingest's series), then the measured stream. CPU
+    from the first publish of the stream to the consumer's last commit (`done`: given what was published in
+    all), of its processes and of its PostgreSQL backends (`app`)."""
+
+    def publish(count: int, before: StreamResult | None) -> tuple[StreamResult, float]:
+        sent = publish_stream(
+            url,
+            devices=a.stream_devices,
+            count=count,
+            rate=a.stream_rate,
+            prefix=prefix,
+            processes=a.processes_stream,
+        )
+        if sent.acked != sent.messages:
+            raise RuntimeError(f"{name}: the broker acknowledged {sent.acked} of {sent.messages} published messages")
+        if before is not None:
+            sent = StreamResult(
+                sent.messages + before.messages,
+                sent.readings + before.readings,
+                sent.acked + before.acked,
+                sent.seconds,
+            )
+        published = time.perf_counter()
+        deadline = time.monotonic() + timeout
+        while not done(sent):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{name}: not all of the stream committed within {timeout:.0f} s after publishing")
+            time.sleep(0.05)
+        return sent, time.perf_counter() - published
+
+    warm = publish(a.stream_devices, None)[0] if a.warmup else None
     pg0 = _backend_cpu(dsn, app) if app else {}
     c0 = {p: cpu_seconds(p) for p in pids()}
-    sent = publish_stream(
-        url,
-        devices=a.stream_devices,
-        count=a.stream_rate * a.stream_seconds,
-        rate=a.stream_rate,
-        prefix=prefix,
-        processes=a.processes_stream,
-    )
-    if sent.acked != sent.messages:
-        raise RuntimeError(f"{name}: the broker acknowledged {sent.acked} of {sent.messages} published messages")
-    published = time.perf_counter()
-    deadline = time.monotonic() + timeout
-    while not done(sent):
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{name}: not all of the stream committed within {timeout:.0f} s after publishing")
-        time.sleep(0.05)
-    tail = time.perf_counter() - published
+    total, tail = publish(a.stream_rate * a.stream_seconds, warm)
+    sent = StreamResult(total.messages - (warm.messages if warm else 0), 0, 0, 0.0)
     consumer = sum(cpu_seconds(p) - c0.get(p, 0.0) for p in pids())
     pg1 = _backend_cpu(dsn, app) if app else {}
     pg = sum(cpu - pg0.get(pid, 0.0) for pid, cpu in pg1.items())
@@ -837,6 +852,9 @@ def main(argv: list[str] | None = None) -> list[Figure]:
     ap.add_argument("--stream-rate", type=int, default=5_000, help="messages/s of the live stream")
     ap.add_argument("--stream-seconds", type=int, default=20)
     ap.add_argument("--processes-stream", type=int, default=2, help="publisher processes of the live stream")
+    ap.add_argument(
+        "--warmup", action=argparse.BooleanOptionalAction, default=True, help="one message from every device first"
+    )
     ap.add_argument("--peers", action=argparse.BooleanOptionalAction, default=True, help="run the peers")
     ap.add_argument("--backlog", action=argparse.BooleanOptionalAction, default=True, help="the backlog drain")
     ap.add_argument("--extras", action=argparse.BooleanOptionalAction, default=True, help="the backlog's extras")

@@ -59,7 +59,9 @@ def rfc3339_us(text: str) -> int | None:
     tail_text = text[19:]
     tail = _TAILS.get(tail_text)
     if tail is None:
-        tail = _cached(_TAILS, tail_text, _tail_us)
+        # Tails with more than milliseconds (".dddd...") are nearly all different: computed, not cached.
+        many = len(tail_text) > 4 and tail_text[4].isdigit()
+        tail = _tail_us(tail_text) if many else _cached(_TAILS, tail_text, _tail_us)
         if tail is None:
             return None
     return wall + tail

@@ -91,10 +91,12 @@ _STALE = """
 # The bookkeeping that follows new readings, given a CTE `ins` of exactly the rows that were new (no
 # (series, ts) twice). Its cost is per row of the batch, whatever the number of devices and series in it or in
 # the tables: g groups the rows by series and hour (the rollup); `latest` takes each series' newest row and
-# first time in one sort; `cur` reads each of those series' stored row once, by its key, for its device and
-# latest stored time (before this batch); the series update and the late windows come from `cur`.
-# The writer's connection joins by index only (see Writer): a batch has no statistics for the planner, and a
-# hash join would read whole tables of devices or series for every batch.
+# first time in one sort. Each series row is then read and written once, by its key: `fwd` updates the series
+# whose stored latest time is before all of the batch's rows (in a live stream, all of them: nothing is late),
+# `mid` those whose stored latest time falls among the batch's rows (late: some rows are older), and `old`
+# reads those whose stored latest time is after all of them (late, nothing to update), only when fwd and mid
+# did not take every series. The writer's connection joins by index only (see Writer): a batch has no
+# statistics for the planner, and a hash join would read whole tables of devices or series for every batch.
 _AFTER = """
 , g AS (
   SELECT series_id, date_trunc('hour', ts) AS hour, count(value) AS n, sum(value) AS total,
@@ -104,23 +106,30 @@ _AFTER = """
 , latest AS (
   SELECT DISTINCT ON (series_id) series_id, ts, value, label, min(ts) OVER (PARTITION BY series_id) AS first_ts
   FROM ins ORDER BY series_id, ts DESC
-), cur AS MATERIALIZED (
-  SELECT l.series_id, l.ts, l.value, l.label, l.first_ts, s.device_id, s.last_ts AS stored_ts
-  FROM latest l JOIN series s ON s.id = l.series_id
-), upd AS (
-  UPDATE series s SET last_ts = c.ts, last_value = c.value, last_label = c.label
-  FROM cur c WHERE s.id = c.series_id AND (s.last_ts IS NULL OR s.last_ts < c.ts)
+), fwd AS (
+  UPDATE series s SET last_ts = l.ts, last_value = l.value, last_label = l.label
+  FROM latest l WHERE s.id = l.series_id AND (s.last_ts IS NULL OR s.last_ts < l.first_ts)
+  RETURNING s.device_id, l.first_ts, l.ts, false AS late
+), mid AS (
+  UPDATE series s SET last_ts = l.ts, last_value = l.value, last_label = l.label
+  FROM latest l WHERE l.first_ts < l.ts AND s.id = l.series_id AND s.last_ts >= l.first_ts AND s.last_ts < l.ts
+  RETURNING s.device_id, l.first_ts, l.ts, true AS late
+), old AS (
+  SELECT s.device_id, l.first_ts, l.ts, true AS late FROM latest l JOIN series s ON s.id = l.series_id
+  WHERE s.last_ts >= l.ts
+    AND (SELECT count(*) FROM fwd) + (SELECT count(*) FROM mid) < (SELECT count(*) FROM latest)
 ), touched AS (
-  -- A series' rows include one earlier than its latest stored reading exactly when its first row does.
   SELECT device_id, min(first_ts) AS start_ts, max(ts) AS end_ts,
-         bool_or(first_ts < stored_ts OR first_ts < now() - make_interval(secs => %(late_s)s)) AS late
-  FROM cur GROUP BY device_id
+         bool_or(late OR first_ts < now() - make_interval(secs => %(late_s)s)) AS late
+  FROM (SELECT * FROM fwd UNION ALL SELECT * FROM mid UNION ALL SELECT * FROM old) t GROUP BY device_id
 ), late AS (
   INSERT INTO late_windows (device_id, start_ts, end_ts)
   SELECT device_id, start_ts, end_ts FROM touched WHERE late
 )
-SELECT (SELECT count(*) FROM ins), (SELECT coalesce(json_agg(device_id ORDER BY device_id), '[]')::text FROM touched)
+SELECT (SELECT count(*) FROM ins), {devices}
 """
+# The devices whose readings were new: with the fast path, every device of the batch (the writer knows them).
+_TOUCHED = "(SELECT coalesce(json_agg(device_id ORDER BY device_id), '[]')::text FROM touched)"
 
 # Fast path: no row of the batch exists yet (the usual case): the rows go into readings by COPY, as into the
 # staging table, and the bookkeeping reads them from staging.
@@ -150,8 +159,8 @@ class Writer:
         self.late_after_s = late_after_s
         self._series: dict[tuple[str, str], int] = {}
         rollup = _STALE if engine == "timescale" else _ROLLUP + _STALE  # TimescaleDB keeps the rollup itself
-        self._fast_after = _FAST_AFTER.format(rollup=rollup)
-        self._conflict = _CONFLICT.format(rollup=rollup)
+        self._fast_after = _FAST_AFTER.format(rollup=rollup, devices="NULL")
+        self._conflict = _CONFLICT.format(rollup=rollup, devices=_TOUCHED)
         with self.conn.transaction():
             self.conn.execute(_STAGE)
             # Every statement of the writer joins a batch (a few thousand rows, of which the planner knows nothing)
@@ -265,6 +274,8 @@ class Writer:
         except psycopg.errors.UniqueViolation:
             row = cur.execute(self._conflict, params).fetchone()
         assert row is not None
+        if row[1] is None:  # the fast path: every row was new
+            return int(row[0]), sorted({dev for dev, _ in fast} | {r.device_id for r in readings})
         return int(row[0]), orjson.loads(row[1])
 
     def _write_dead(self, dead: list[DeadLetter]) -> None:
@@ -283,11 +294,12 @@ class Writer:
     def _write_seen(self, seen: dict[str, datetime]) -> None:
         if not seen:
             return
-        # As one JSON document: psycopg dumps Python lists element by element, orjson in one C call.
-        doc = orjson.dumps([{"id": i, "seen": seen[i]} for i in sorted(seen)])
+        # As one JSON object {id: time}, made by orjson in one C call (psycopg dumps lists element by element);
+        # in id order, so that two ingest processes lock devices in the same order.
+        doc = orjson.dumps(seen, option=orjson.OPT_SORT_KEYS)
         self.conn.execute(
-            """UPDATE devices d SET last_seen = greatest(d.last_seen, x.seen)
-               FROM json_to_recordset(%s::json) AS x(id text, seen timestamptz) WHERE d.id = x.id""",
+            """UPDATE devices d SET last_seen = greatest(d.last_seen, x.seen::timestamptz)
+               FROM json_each_text(%s::json) AS x(id, seen) WHERE d.id = x.id""",
             (doc.decode(),),
         )
 

@@ -91,3 +91,62 @@ def test_fast_lane_rows_and_decoded_readings_are_stored_alike_in_one_batch(datab
         "road_surface_temperature": -0.5,
         "surface_state": None,
     }
+
+
+def test_late_windows_and_latest_values_for_forward_overlapping_and_older_batches(database_url, db, uid):
+    # One device per case; the age rule is set far off so only the order of times decides what is late.
+    ahead, among, behind, mixed = (f"wl-{c}-{uid}" for c in "abcd")
+    for dev in (ahead, among, behind, mixed):
+        load(database_url, station(dev))
+
+    def at(dev: str, *minutes: int, metric: str = "air_temperature") -> tuple[str, list[tuple[str, int, float]]]:
+        return dev, [(metric, _us(T0 + timedelta(minutes=m)), float(m)) for m in minutes]
+
+    with connect(database_url, autocommit=True) as conn:
+        w = Writer(conn, engine=engine(conn), late_after_s=10**9)
+        first = w.write(
+            Batch(fast=[at(ahead, 10), at(among, 10), at(behind, 10), at(mixed, 10), at(mixed, 10, metric="dew_point")])
+        )
+        assert first.devices == tuple(sorted((ahead, among, behind, mixed)))
+        second = w.write(
+            Batch(
+                fast=[
+                    at(ahead, 20),  # after everything stored: not late
+                    at(among, 5, 15),  # one row before the stored latest, one after: late, latest moves
+                    at(behind, 3),  # before the stored latest: late, latest stays
+                    at(mixed, 30),
+                    at(mixed, 1, metric="dew_point"),  # one series forward, one behind: the device's window spans both
+                ]
+            )
+        )
+        assert second.inserted == 6 and second.devices == tuple(sorted((ahead, among, behind, mixed)))
+    windows = dict(
+        db.execute(
+            "SELECT device_id, array_agg((start_ts, end_ts)::text) FROM late_windows WHERE device_id = ANY(%s)"
+            " GROUP BY device_id",
+            ([ahead, among, behind, mixed],),
+        ).fetchall()
+    )
+
+    def span(a: int, b: int) -> list[str]:
+        return [
+            db.execute(
+                "SELECT (%s::timestamptz, %s::timestamptz)::text",
+                (T0 + timedelta(minutes=a), T0 + timedelta(minutes=b)),
+            ).fetchone()[0]
+        ]
+
+    assert windows == {among: span(5, 15), behind: span(3, 3), mixed: span(1, 30)}
+    latest = dict(
+        db.execute(
+            "SELECT device_id || '/' || metric, last_value FROM series WHERE device_id = ANY(%s)",
+            ([ahead, among, behind, mixed],),
+        ).fetchall()
+    )
+    assert latest == {
+        f"{ahead}/air_temperature": 20.0,
+        f"{among}/air_temperature": 15.0,
+        f"{behind}/air_temperature": 10.0,
+        f"{mixed}/air_temperature": 30.0,
+        f"{mixed}/dew_point": 10.0,
+    }
