@@ -222,22 +222,7 @@ def act(case_id: CaseId, body: ActionIn, user: CaseWorker, conn: Conn) -> dict[s
             changes = apply_action(case, body.action, at, body.note)
         except CaseConflict as exc:
             raise HTTPException(409, detail=str(exc)) from None
-        details = {k: _iso(v) if isinstance(v, datetime) else v for k, v in changes.items()}
-        damp_store.update_case(
-            conn,
-            case_id,
-            changes,
-            damp_store.Event(
-                at=at,
-                actor=user.name,
-                actor_role=user.role,
-                action=body.action,
-                note=body.note,
-                from_status=case["status"],
-                to_status=changes["status"],
-                details=details,
-            ),
-        )
+        _record(conn, user, case, body.action, at, body.note, changes)
         after = {**case, **changes}
         steps = outstanding(after)
         nxt = (
@@ -289,9 +274,34 @@ class VisitIn(BaseModel):
         return v.astimezone(UTC)
 
 
-def _change(
-    conn: Any, user: Principal, case_id: int, action: str, note: str | None, make: Any, details: dict[str, Any]
-) -> dict[str, Any]:
+def _record(
+    conn: Any,
+    user: Principal,
+    case: dict[str, Any],
+    action: str,
+    at: datetime,
+    note: str | None,
+    changes: dict[str, Any],
+) -> None:
+    """Apply changes to a case (inside the transaction holding its lock) and log them with the user in its history."""
+    damp_store.update_case(
+        conn,
+        case["id"],
+        changes,
+        damp_store.Event(
+            at=at,
+            actor=user.name,
+            actor_role=user.role,
+            action=action,
+            note=note,
+            from_status=case["status"],
+            to_status=changes.get("status", case["status"]),
+            details={k: _iso(v) if isinstance(v, datetime) else v for k, v in changes.items()},
+        ),
+    )
+
+
+def _change(conn: Any, user: Principal, case_id: int, action: str, note: str | None, make: Any) -> dict[str, Any]:
     """Apply changes made by `make(case)` (which may raise CaseConflict) to a case, logged as `action`."""
     now = datetime.now(UTC)
     with conn.transaction():
@@ -302,22 +312,7 @@ def _change(
             changes = make(case, now)
         except CaseConflict as exc:
             raise HTTPException(409, detail=str(exc)) from None
-        logged = {k: _iso(v) if isinstance(v, datetime) else v for k, v in changes.items()}
-        damp_store.update_case(
-            conn,
-            case_id,
-            changes,
-            damp_store.Event(
-                at=now,
-                actor=user.name,
-                actor_role=user.role,
-                action=action,
-                note=note,
-                from_status=case["status"],
-                to_status=case["status"],
-                details=details | logged,
-            ),
-        )
+        _record(conn, user, case, action, now, note, changes)
     case = damp_store.get_case(conn, user, case_id)
     assert case is not None
     return _view(conn, case, now)
@@ -341,14 +336,14 @@ def assign(case_id: CaseId, body: OfficerIn, user: CaseWorker, conn: Conn) -> di
             raise CaseConflict(f"{body.officer} is already responsible for this case")
         return {"officer": body.officer}
 
-    return _change(conn, user, case_id, "assign", body.note, make, {})
+    return _change(conn, user, case_id, "assign", body.note, make)
 
 
 @router.put("/cases/{case_id}/visit", summary="Book (or move) the next visit to the home; the tenant sees it")
 def put_visit(case_id: CaseId, body: VisitIn, user: CaseWorker, conn: Conn) -> dict[str, Any]:
     """Record the visit booked with the tenant: when, and what they are told about it."""
     return _change(
-        conn, user, case_id, "book_visit", body.note, lambda case, now: book_visit(case, body.at, body.note, now), {}
+        conn, user, case_id, "book_visit", body.note, lambda case, now: book_visit(case, body.at, body.note, now)
     )
 
 
@@ -361,7 +356,7 @@ def delete_visit(case_id: CaseId, user: CaseWorker, conn: Conn) -> dict[str, Any
             raise CaseConflict("no visit is booked on this case")
         return {"visit_booked_for": None, "visit_booked_note": None}
 
-    return _change(conn, user, case_id, "cancel_visit", None, make, {})
+    return _change(conn, user, case_id, "cancel_visit", None, make)
 
 
 class OfficerLoad(BaseModel):
