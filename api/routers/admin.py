@@ -405,7 +405,13 @@ def list_users(user: Admin, conn: Conn) -> list[UserView]:
     return [_user_view(r) for r in users.list_users(conn)]
 
 
-@router.post("/admin/users", response_model=UserView, status_code=201, summary="Add a user")
+@router.post(
+    "/admin/users",
+    response_model=UserView,
+    status_code=201,
+    summary="Add a user",
+    responses={409: {"description": "A user of that name already exists"}},
+)
 def add_user(body: NewUser, user: Admin, conn: Conn) -> UserView:
     """Create a user with a password; 409 when the name is taken."""
     email = (body.email or "").strip() or None
@@ -427,7 +433,12 @@ def add_user(body: NewUser, user: Admin, conn: Conn) -> UserView:
     return _one_user(conn, body.name)
 
 
-@router.patch("/admin/users/{name}", response_model=UserView, summary="Disable or enable a user, or change scope")
+@router.patch(
+    "/admin/users/{name}",
+    response_model=UserView,
+    summary="Disable or enable a user, or change scope",
+    responses={409: {"description": "An admin cannot disable their own account"}},
+)
 def change_user(name: str, body: UserChange, user: Admin, conn: Conn) -> UserView:
     """Disable or enable an account, assign a tenant's home or an officer's patch, set or clear an email."""
     changes = body.model_dump(exclude_unset=True)

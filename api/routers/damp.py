@@ -56,6 +56,7 @@ ACTION_TEXT = {
     "close": "The case is closed. If the damp or mould comes back, please tell the landlord.",
 }
 BIGINT_MAX = 2**63 - 1
+CONFLICT: dict[int | str, dict[str, Any]] = {409: {"description": "Not allowed on the case now; the detail says why"}}
 CaseId = Annotated[int, Path(ge=1, le=BIGINT_MAX)]
 # Every deadline and done time of a case (the summary already carries opened, aware and investigate-by).
 _TIMES = tuple(
@@ -205,6 +206,7 @@ def _view(conn: Any, case: dict[str, Any], now: datetime, *, evidence: bool = Fa
     "/cases/{case_id}/actions",
     summary="Record an officer's action (acknowledge, visit, investigation_done, summary_sent, safety_work_done, "
     "works_started, confirm_emergency, close); 409 with the reason when the case does not allow it",
+    responses=CONFLICT,
 )
 def act(case_id: CaseId, body: ActionIn, user: CaseWorker, conn: Conn) -> dict[str, Any]:
     """Move a case on; the action is recorded with the user in the case history."""
@@ -321,6 +323,7 @@ def _change(conn: Any, user: Principal, case_id: int, action: str, note: str | N
 @router.put(
     "/cases/{case_id}/officer",
     summary="Make a housing officer of the home's patch responsible for a case (409 with the reason otherwise)",
+    responses=CONFLICT,
 )
 def assign(case_id: CaseId, body: OfficerIn, user: CaseWorker, conn: Conn) -> dict[str, Any]:
     """Reassign a case (an officer may take it on or hand it to another officer of the patch)."""
@@ -339,7 +342,7 @@ def assign(case_id: CaseId, body: OfficerIn, user: CaseWorker, conn: Conn) -> di
     return _change(conn, user, case_id, "assign", body.note, make)
 
 
-@router.put("/cases/{case_id}/visit", summary="Book (or move) the next visit to the home; the tenant sees it")
+@router.put("/cases/{case_id}/visit", summary="Book (or move) the next visit to the tenant's home", responses=CONFLICT)
 def put_visit(case_id: CaseId, body: VisitIn, user: CaseWorker, conn: Conn) -> dict[str, Any]:
     """Record the visit booked with the tenant: when, and what they are told about it."""
     return _change(
@@ -347,7 +350,7 @@ def put_visit(case_id: CaseId, body: VisitIn, user: CaseWorker, conn: Conn) -> d
     )
 
 
-@router.delete("/cases/{case_id}/visit", summary="Cancel the visit booked on a case")
+@router.delete("/cases/{case_id}/visit", summary="Cancel the visit booked on a case", responses=CONFLICT)
 def delete_visit(case_id: CaseId, user: CaseWorker, conn: Conn) -> dict[str, Any]:
     """The booked visit is off (the history keeps that it was booked and cancelled)."""
 
