@@ -137,8 +137,14 @@ def test_an_officer_is_shown_an_unowned_case_in_red_takes_it_on_and_books_a_visi
 def test_an_admin_adds_a_user_and_sees_a_stale_device_and_a_patch_nobody_looks_after(
     open_page, api_url: str, town: Town, make_user: Any, database_url: str
 ):
+    unknown = f"rws-new-{town.uid}"
     with connect(database_url, autocommit=True) as conn:
         conn.execute("UPDATE devices SET last_seen = now() - interval '3 days' WHERE id = %s", (town.station,))
+        conn.execute(
+            """INSERT INTO dead_letters (received_at, topic, payload, reason, device_id, format)
+               VALUES (now(), %s, %s, 'unknown device: not in the registry', %s, 'native')""",
+            (f"placewatch/v1/devices/{unknown}/readings", b'{"values": {"road_surface_temperature": 0.4}}', unknown),
+        )
     name, password = make_user("admin")
     page, watch = open_page(width=1280)
     sign_in(page, api_url, name, password, lands_on="/admin")
@@ -174,6 +180,19 @@ def test_an_admin_adds_a_user_and_sees_a_stale_device_and_a_patch_nobody_looks_a
     r = httpx.post(f"{api_url}/api/v1/auth/token", data={"username": officer, "password": "a-long-password"})
     assert r.status_code == 200
     shoot(page, "admin-user-added")
+
+    # An unknown device added to the registry as the road station its messages say it is.
+    page.locator(f'#quarantine tr[data-device="{unknown}"]').get_by_role("button", name="Add to registry").click()
+    assert page.locator("#add-kind").input_value() == "road_station"
+    page.get_by_label("Name (what people read)").fill(f"New Road {town.uid}")
+    page.get_by_label("Longitude (for example −1.8904)").fill("-2.5601")
+    page.get_by_label("Latitude (for example 52.4862)").fill("51.4402")
+    page.get_by_role("button", name="Add to the registry").click()
+    page.wait_for_function(f"() => document.getElementById('status').textContent.includes('{unknown} added')")
+    assert page.locator(f'#quarantine tr[data-device="{unknown}"]').count() == 0
+    with connect(database_url) as conn:
+        row = conn.execute("SELECT kind, name FROM devices WHERE id = %s", (unknown,)).fetchone()
+    assert row == ("road_station", f"New Road {town.uid}")
     watch.check()
 
 
