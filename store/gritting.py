@@ -536,6 +536,10 @@ class RunFigures:
     vehicle: str | None = None
     crew: str | None = None
 
+    def as_dict(self) -> dict[str, Any]:
+        """The figures by column name."""
+        return {f: getattr(self, f) for f in ("spread_rate_g_m2", "tonnes", "vehicle", "crew")}
+
 
 def act(
     conn: psycopg.Connection,
@@ -589,6 +593,20 @@ def act(
                    WHERE id = %s""",
                 (status, at, p.name, figures.spread_rate_g_m2, figures.tonnes, figures.vehicle, figures.crew, rid),
             )
+        said = (note or "").strip() or (reason if plan.open_run else None)
+        if plan.amend_run is not None:
+            run_id = plan.amend_run
+            target = next(r for r in runs if r["id"] == run_id)
+            what = lifecycle.correction(int(target["number"]), target, figures.as_dict())
+            if what is None:
+                raise lifecycle.LifecycleConflict(f"those are already the figures of run {target['number']}")
+            said = f"{what}; {said}" if said else what
+            conn.execute(
+                """UPDATE gritting_runs SET spread_rate_g_m2 = coalesce(%s, spread_rate_g_m2),
+                     tonnes = coalesce(%s, tonnes), vehicle = coalesce(%s, vehicle), crew = coalesce(%s, crew)
+                   WHERE id = %s""",
+                (figures.spread_rate_g_m2, figures.tonnes, figures.vehicle, figures.crew, run_id),
+            )
         if plan.to_status != row["status"]:
             conn.execute(
                 "UPDATE gritting_decisions SET status = %s, status_at = %s, status_by = %s WHERE id = %s",
@@ -599,9 +617,8 @@ def act(
             """INSERT INTO gritting_decision_events
                  (decision_id, at, event, from_status, to_status, actor, note, run_id)
                VALUES (%s, %s, %s, %s, %s, %s, %s, %s)""",
-            (decision_id, at, plan.event, row["status"], plan.to_status, p.name,
-             (note or "").strip() or (reason if plan.open_run else None), run_id),
-        )  # fmt: skip
+            (decision_id, at, plan.event, row["status"], plan.to_status, p.name, said, run_id),
+        )
     return get_decision(conn, p, decision_id)
 
 

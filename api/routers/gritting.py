@@ -83,7 +83,7 @@ class EventOut(BaseModel):
 
 
 RunStatus = Literal["in_progress", "completed", "cancelled"]
-CrewAction = Literal["acknowledge", "start", "complete", "cancel_run", "cancel", "note"]
+CrewAction = Literal["acknowledge", "start", "complete", "cancel_run", "amend", "cancel", "note"]
 
 
 class RunOut(BaseModel):
@@ -333,7 +333,11 @@ def _act(decision_id: int, action: str, user: Principal, conn: Any, body: Action
     at = body.at.astimezone(UTC) if body.at is not None else now
     if at > now + _FUTURE_SLACK:
         raise HTTPException(422, detail="at: that time is still to come; record what the crews did once done")
-    if action not in ("start", "complete", "cancel_run") and any(getattr(body, f) is not None for f in _FIGURES):
+    if action == "amend" and all(getattr(body, f) is None for f in _FIGURES):
+        raise HTTPException(422, detail="give the figures to correct: spread rate, tonnes, vehicle or crew")
+    if action not in ("start", "complete", "cancel_run", "amend") and any(
+        getattr(body, f) is not None for f in _FIGURES
+    ):
         raise HTTPException(
             422,
             detail="spread rate, tonnes, vehicle and crew belong to a run: give them when starting or completing it",
@@ -363,6 +367,10 @@ ACTIONS: dict[str, tuple[str, str]] = {
     ),
     "complete": ("complete", "The run out is complete, with its spread rate, tonnes, vehicle and crew -> completed"),
     "cancel-run": ("cancel_run", "The run out was called back (-> completed if an earlier run was, else acknowledged)"),
+    "run-figures": (
+        "amend",
+        "Correct the figures of the latest completed run (tonnes weighed at the depot, say); recorded as a note",
+    ),
     "cancel": ("cancel", "Cancel the decision (any active status -> cancelled; a run out is cancelled with it)"),
     "note": ("note", "Add a note to the decision's history"),
 }

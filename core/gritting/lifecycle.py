@@ -4,7 +4,8 @@ decision's columns and its runs (store.gritting reads them, asks here, and write
 A decision: issued -> acknowledged -> in_progress (a run is out) -> completed, or cancelled from any active
 status; 'escalated' is an issued treating decision nobody acknowledged by its call-out time; 'superseded'
 when a newer decision replaced it. A run: in_progress -> completed, or cancelled. Only the route's current
-decision takes runs: one replaced by a newer decision (superseded, or completed before it) takes only notes.
+decision takes runs: one replaced by a newer decision (superseded, or completed before it) takes only notes
+and corrections of its runs' figures.
 
 | action     | allowed when                                                       | the decision becomes       |
 |------------|--------------------------------------------------------------------|----------------------------|
@@ -15,6 +16,9 @@ decision takes runs: one replaced by a newer decision (superseded, or completed 
 | complete   | a run is out; it cannot finish before it started                   | completed                  |
 | cancel_run | a run is out (the crew is called back)                             | completed if an earlier    |
 |            |                                                                    | run was, else acknowledged |
+| amend      | no run is out and one was completed: corrects the figures of the   | (unchanged)                |
+|            | latest completed run (tonnes weighed at the depot, say), even once |                            |
+|            | the decision has been replaced or cancelled                        |                            |
 | cancel     | issued, escalated, acknowledged or in_progress (a run out is       | cancelled                  |
 |            | cancelled with it)                                                 |                            |
 | note       | always                                                             | (unchanged)                |
@@ -37,7 +41,7 @@ from core.gritting._text import LONDON
 
 TREATING = ("precautionary_salt", "salt", "plough_and_salt", "escalate")
 ACTIVE = ("issued", "acknowledged", "in_progress", "escalated")
-ACTIONS = ("acknowledge", "start", "complete", "cancel_run", "cancel", "note")
+ACTIONS = ("acknowledge", "start", "complete", "cancel_run", "amend", "cancel", "note")
 RUN_STATUSES = ("in_progress", "completed", "cancelled")
 
 # The words people read for each decision action (the API's codes stay in the data, never in a message).
@@ -64,6 +68,7 @@ EVENTS = {
     "start": "started",
     "complete": "completed",
     "cancel_run": "run_cancelled",
+    "amend": "noted",  # a correction of a run's figures is a note on the history, with the run
     "cancel": "cancelled",
     "note": "noted",
 }
@@ -96,6 +101,7 @@ class Plan:
     discretionary: bool = False  # the new run was not asked for by the decision
     finish_run: int | None = None  # complete this run
     cancel_run: int | None = None  # cancel this run
+    amend_run: int | None = None  # correct the figures of this run
 
 
 def _clock(at: datetime) -> str:
@@ -108,19 +114,27 @@ def open_run(runs: Sequence[Run]) -> Run | None:
     return next((r for r in runs if r.status == "in_progress"), None)
 
 
+def last_completed(runs: Sequence[Run]) -> Run | None:
+    """The latest completed run, if any."""
+    done = [r for r in runs if r.status == "completed"]
+    return max(done, key=lambda r: (r.finished_at or r.started_at, r.id)) if done else None
+
+
 def available(decision: Mapping[str, Any], runs: Sequence[Run]) -> tuple[str, ...]:
     """The actions a person may take now, in the order the route card offers them."""
     status = decision["status"]
-    if replaced(decision):
-        return ("note",)
-    out = []
     running = open_run(runs) is not None
+    correct = ("amend",) if not running and last_completed(runs) is not None else ()
+    if replaced(decision) or status == "cancelled":
+        return (*correct, "note")
+    out = []
     if status in ("issued", "escalated"):
         out.append("acknowledge")
     if not running and status in ("issued", "escalated", "acknowledged", "completed"):
         out.append("start")
     if running:
         out += ["complete", "cancel_run"]
+    out += correct
     if status in ACTIVE:
         out.append("cancel")
     out.append("note")
@@ -163,6 +177,13 @@ def plan(
         if not (note and note.strip()):
             raise LifecycleConflict("write the note first: there is nothing to add to the history")
         return Plan(action, EVENTS[action], status)
+    if action == "amend":  # a correction of the record: allowed whatever became of the decision since
+        if running is not None:
+            raise LifecycleConflict(f"run {running.number} is still out: give its figures when completing it")
+        last = last_completed(runs)
+        if last is None:
+            raise LifecycleConflict("no run has been completed on this decision: there are no figures to correct")
+        return Plan(action, EVENTS[action], status, amend_run=last.id)
     if replaced(decision):
         raise LifecycleConflict(
             "this decision has been replaced by a newer one for the route: record what the crews do on the "
@@ -226,3 +247,27 @@ def carried_status(previous: Mapping[str, Any], new: Mapping[str, Any], *, run_o
     if previous.get("status") == "acknowledged" and same_treatment(previous, new):
         return "acknowledged"
     return None
+
+
+_FIGURE_WORDS = (
+    ("spread_rate_g_m2", "spread rate", " g/m²"),
+    ("tonnes", "salt", " t"),
+    ("vehicle", "vehicle", ""),
+    ("crew", "crew", ""),
+)
+
+
+def correction(number: int, before: Mapping[str, Any], after: Mapping[str, Any]) -> str | None:
+    """The words a correction of a run's figures leaves in the history ('run 2 corrected: salt 2.5 t -> 2.7 t'),
+    from the figures recorded and those given (None: left as it was); None when nothing changes."""
+    changes = []
+    for key, word, unit in _FIGURE_WORDS:
+        new = after.get(key)
+        old = before.get(key)
+        if new is None or new == old:
+            continue
+        was = "not recorded" if old is None else f"{old:g}{unit}" if isinstance(old, float) else f"{old}{unit}"
+        now = f"{new:g}{unit}" if isinstance(new, float) else f"{new}{unit}"
+        changes.append(f"{word} {was} -> {now}")
+    return f"run {number} corrected: {', '.join(changes)}" if changes else None
+

@@ -22,10 +22,11 @@ const VERBS = {
   start: { label: 'Start treatment', done: 'marked as started' },
   complete: { label: 'Complete treatment', done: 'marked as completed' },
   cancel_run: { label: 'Call the run back', done: 'run called back', path: 'cancel-run' },
+  amend: { label: "Correct the last run's figures", done: 'figures corrected', path: 'run-figures' },
   cancel: { label: 'Cancel decision', done: 'cancelled' },
   note: { label: 'Add note', done: 'note added' },
 };
-const RUN_VERBS = ['start', 'complete', 'cancel_run'];
+const RUN_VERBS = ['start', 'complete', 'cancel_run', 'amend'];
 const EVENTS = {
   issued: 'Decision issued',
   acknowledged: 'Acknowledged',
@@ -35,7 +36,7 @@ const EVENTS = {
   cancelled: 'Decision cancelled',
   superseded: 'Replaced by a newer decision',
   escalated: 'Escalated: not acknowledged by its call-out time',
-  noted: 'Note',
+  noted: 'Note',  // corrections of a run's figures are notes too
   carried_over: 'Carried over to the re-issued decision',
 };
 
@@ -209,7 +210,9 @@ function actionsForm(route, d, id) {
     el('div', { class: 'field' }, el('label', { for: `${id}-note` }, 'Note (optional)'), el('input', { type: 'text', id: `${id}-note`, name: 'note', maxlength: '2000', autocomplete: 'off' })),
   );
   if (actions.some((a) => RUN_VERBS.includes(a))) {
-    const run = el('fieldset', { class: 'run-form' }, el('legend', {}, running ? 'The run out: what the crew reports' : 'The run: what the crew reports (optional)'));
+    const legend = running ? 'The run out: what the crew reports'
+      : actions.includes('amend') ? 'Another run, or a correction of the last one: what the crew reports' : 'The run: what the crew reports (optional)';
+    const run = el('fieldset', { class: 'run-form' }, el('legend', {}, legend));
     if (discretionary) {
       run.append(input(`${id}-reason`, 'Reason (needed: the decision does not ask for treatment)', { type: 'text', name: 'reason', maxlength: '2000', required: true }));
     }
@@ -249,7 +252,7 @@ function formBody(form, verb) {
     if (value('tonnes')) body.tonnes = Number(value('tonnes'));
     if (value('vehicle')) body.vehicle = value('vehicle');
     if (value('crew')) body.crew = value('crew');
-    if (value('time')) body.at = ukTimeToday(value('time'));
+    if (value('time') && verb !== 'amend') body.at = ukTimeToday(value('time'));
   }
   return body;
 }

@@ -75,6 +75,12 @@ def test_a_duty_officer_records_a_discretionary_run_with_tonnes_on_a_monitor_rou
         assert expected in run_text, run_text
     assert "watching the hill, police on patrol" in card.locator(".notes").inner_text()
     assert card.locator('button[data-action="start"]').inner_text() == "Start another run"
+    # The depot weighs the lorry: 2 t, not 1.8.
+    card.get_by_label("Salt used (tonnes)").fill("2")
+    card.locator('button[data-action="amend"]').click()
+    page.locator(f"{card_sel} .notes", has_text="run 1 corrected: salt 1.8 t -> 2 t").wait_for()
+    card = page.locator(card_sel)
+    assert "2 t of salt" in card.locator(".runs").inner_text()
     card.locator(".route__history summary").click()
     history = card.locator(".route__history").inner_text()
     assert "Acknowledged by" in history and "Run started by" in history and "Run completed by" in history
@@ -88,7 +94,7 @@ def test_a_duty_officer_records_a_discretionary_run_with_tonnes_on_a_monitor_rou
     (run,) = d["runs"]
     assert (run["discretionary"], run["tonnes"], run["spread_rate_g_m2"], run["vehicle"]) == (
         True,
-        1.8,
+        2.0,
         8.0,
         "Gritter 12",
     )
@@ -98,7 +104,7 @@ def test_a_duty_officer_records_a_discretionary_run_with_tonnes_on_a_monitor_rou
     page.wait_for_selector("#routes-table tbody tr")
     page.wait_for_selector("#roads-chart .main-svg")
     row = page.locator("#routes-table tbody tr", has_text=f"Hilltop loop {uid}").inner_text()
-    assert "1.80" in row, row  # salt, tonnes
+    assert "2.00" in row, row  # salt, tonnes (as corrected)
     assert "Not computed" in page.locator("#what-if-text").inner_text()
     assert page.locator("#damp").is_hidden()  # the damp part is for housing officers and admins
     shoot(page, "reports-highways")

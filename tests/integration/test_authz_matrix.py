@@ -70,6 +70,7 @@ ALLOWED: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/api/v1/gritting/decisions/{decision_id}/cancel"): ROADS,
     ("POST", "/api/v1/gritting/decisions/{decision_id}/cancel-run"): ROADS,
     ("POST", "/api/v1/gritting/decisions/{decision_id}/note"): ROADS,
+    ("POST", "/api/v1/gritting/decisions/{decision_id}/run-figures"): ROADS,
     ("PUT", "/api/v1/gritting/forecast"): ROADS,
     ("GET", "/api/v1/gritting/forecast/status"): ROADS,
     ("GET", "/api/v1/gritting/cap.xml"): ROADS,
@@ -114,6 +115,7 @@ STATEFUL = {
     ("POST", "/api/v1/gritting/decisions/{decision_id}/complete"),
     ("POST", "/api/v1/gritting/decisions/{decision_id}/cancel"),
     ("POST", "/api/v1/gritting/decisions/{decision_id}/cancel-run"),  # no run is out
+    ("POST", "/api/v1/gritting/decisions/{decision_id}/run-figures"),  # no run completed, or the same figures
     ("PUT", "/api/v1/damp/cases/{case_id}/officer"),  # the second role finds the officer already responsible
     ("DELETE", "/api/v1/damp/cases/{case_id}/visit"),  # nothing booked (any more)
 }
@@ -236,6 +238,8 @@ def build_request(w: World, method: str, path: str, role: str) -> dict[str, Any]
     elif path == "/api/v1/registry":
         req["content"] = w.registry.encode()
         req["headers"]["Content-Type"] = "application/geo+json"
+    elif path.endswith("/run-figures"):
+        req["json"] = {"tonnes": 1.5, "note": f"authz matrix as {role}"}
     elif path.startswith("/api/v1/gritting/decisions/") and method == "POST":
         req["json"] = {"note": f"authz matrix as {role}"}
     elif path == "/api/v1/gritting/forecast":

@@ -248,9 +248,9 @@ def test_treatment_runs_are_recorded_with_their_figures_and_history(api_url: str
         "completed",
     )
     assert [e["event"] for e in a2["history"]] == ["issued", "started", "completed"]
-    assert a2["actions"] == ["note"]  # replaced by the next night's decision: only notes
+    assert a2["actions"] == ["amend", "note"]  # replaced by the next night's: notes and corrections of its run
     a3 = httpx.get(f"{api_url}/api/v1/gritting/decisions/{season.decisions['a3']}", headers=h).json()
-    assert a3["actions"] == ["start", "note"]  # the route's current decision: a second run is still possible
+    assert a3["actions"] == ["start", "amend", "note"]  # the route's current decision: a second run is possible
 
     b3 = httpx.get(f"{api_url}/api/v1/gritting/decisions/{season.decisions['b3']}", headers=h).json()
     assert [(r["number"], r["status"], r["vehicle"]) for r in b3["runs"]] == [
@@ -422,5 +422,13 @@ def test_a_run_out_carries_on_under_a_reissued_decision_whatever_it_says(
     ]
     done = act(api_url, h, second, "complete", tonnes=0.9)
     assert done["status"] == "completed" and done["runs"][0]["tonnes"] == 0.9
+    # The weighbridge says 1.1 t: the figure is corrected, and the correction is in the history in words.
+    fixed = act(api_url, h, second, "run-figures", tonnes=1.1)
+    assert fixed["runs"][0]["tonnes"] == 1.1 and fixed["status"] == "completed"
+    assert fixed["history"][-1]["note"] == "run 1 corrected: salt 0.9 t -> 1.1 t"
+    url = f"{api_url}/api/v1/gritting/decisions/{second}/run-figures"
+    again = httpx.post(url, json={"tonnes": 1.1}, headers=h)
+    assert again.status_code == 409 and again.json()["detail"] == "those are already the figures of run 1"
+    assert httpx.post(url, json={"note": "x"}, headers=h).status_code == 422
     old = httpx.get(f"{api_url}/api/v1/gritting/decisions/{first}", headers=h).json()
     assert old["status"] == "superseded" and old["actions"] == ["note"]

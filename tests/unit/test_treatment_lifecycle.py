@@ -11,6 +11,7 @@ from core.gritting.lifecycle import (
     Run,
     available,
     carried_status,
+    correction,
     plan,
     same_treatment,
 )
@@ -166,3 +167,31 @@ def test_nothing_is_recorded_on_a_decision_before_it_was_issued():
     with pytest.raises(LifecycleConflict, match="issued at 21:00"):
         plan(d, [], "acknowledge", at=NOW - timedelta(minutes=1), now=NOW + timedelta(hours=1))
     assert plan(d, [], "acknowledge", at=NOW, now=NOW).to_status == "acknowledged"
+
+
+def test_the_figures_of_the_latest_completed_run_can_be_corrected_even_after_the_decision_was_replaced():
+    done = [
+        run(1, "completed", NOW - timedelta(hours=6), NOW - timedelta(hours=4)),
+        run(2, "completed", NOW - timedelta(hours=3), NOW - timedelta(hours=1)),
+    ]
+    assert available(decision(status="completed"), done) == ("start", "amend", "note")
+    assert plan(decision(status="completed"), done, "amend", at=NOW, now=NOW).amend_run == 102
+    replaced = {"action": "salt", "status": "superseded"}
+    assert available(replaced, done) == ("amend", "note")
+    assert plan(replaced, done, "amend", at=NOW, now=NOW).to_status == "superseded"
+
+
+def test_no_correction_without_a_completed_run_or_while_one_is_out():
+    with pytest.raises(LifecycleConflict, match="no figures to correct"):
+        plan(decision(status="acknowledged"), [], "amend", at=NOW, now=NOW)
+    out = [run(1, "in_progress", NOW - timedelta(hours=1))]
+    assert "amend" not in available(decision(status="in_progress"), out)
+    with pytest.raises(LifecycleConflict, match="still out"):
+        plan(decision(status="in_progress"), out, "amend", at=NOW, now=NOW)
+
+
+def test_a_correction_says_what_changed_in_words():
+    before = {"spread_rate_g_m2": 10.0, "tonnes": None, "vehicle": "Gritter 7", "crew": "J. Smith"}
+    after = {"spread_rate_g_m2": 10.0, "tonnes": 2.7, "vehicle": "Gritter 8", "crew": None}
+    assert correction(2, before, after) == "run 2 corrected: salt not recorded -> 2.7 t, vehicle Gritter 7 -> Gritter 8"
+    assert correction(2, before, {"spread_rate_g_m2": 10.0}) is None
