@@ -350,7 +350,7 @@ def _outdoor_from_hourly(te: Floats | None, grid: _Grid, policy: DampPolicy) -> 
             "typical_month",
             (
                 f"Wall surface estimated with a typical outdoor temperature for the month "
-                f"({month_name} {typical[-1]:.1f} C): no outdoor readings."
+                f"({month_name} {typical[-1]:.1f} °C): no outdoor readings."
             ),
         )
     if n_measured == grid.hours:
@@ -702,8 +702,8 @@ def _room_findings(room: str, r: _Room, policy: DampPolicy, *, heating: bool, su
         fire(
             "cold_home",
             "watch",
-            f"below {p.cold_limit:g} C for {r.cold_hours_share_week * 100:.0f} % of hours over the last {week} "
-            f"(average {r.temperature_mean_week:.1f} C); the WHO recommends at least 18 C in the cold season.",
+            f"below {p.cold_limit:g} °C for {r.cold_hours_share_week * 100:.0f} % of hours over the last {week} "
+            f"(average {r.temperature_mean_week:.1f} °C); the WHO recommends at least 18 °C in the cold season.",
         )
     return out
 
@@ -958,7 +958,7 @@ _TELL = (
     "the cause is their job."
 )
 _WARMTH = (
-    "Keeping rooms at 18 C or more when you can also keeps walls drier. If heating is hard to afford, your "
+    "Keeping rooms at 18 °C or more when you can also keeps walls drier. If heating is hard to afford, your "
     "council can tell you about help with energy costs."
 )
 
@@ -1001,7 +1001,7 @@ def _advice(
             moisture = True
         if "cold_home" in rules:
             out.append(
-                f"{_cap(your)} was below {policy.cold_limit:g} C for {r.cold_hours_share_week * 100:.0f} % of the "
+                f"{_cap(your)} was below {policy.cold_limit:g} °C for {r.cold_hours_share_week * 100:.0f} % of the "
                 f"time over the last {_days(policy.coverage_days)}."
             )
             cold = True

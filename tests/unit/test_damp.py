@@ -242,7 +242,7 @@ def test_home_below_18c_most_of_the_time_in_winter_is_watch() -> None:
     a = assess(_home(WINTER, {"Living room": (16.0, 50.0)}), WINTER, POLICY, outdoor=_outdoor(WINTER, 16.0))
     assert _rules(a) == ["cold_home"]
     assert a.level == "watch"
-    assert "below 18 C for 100 % of hours over the last 7 days (average 16.0 C)" in a.reasons[0]
+    assert "below 18 °C for 100 % of hours over the last 7 days (average 16.0 °C)" in a.reasons[0]
 
 
 def test_cold_home_rule_is_off_in_summer() -> None:
