@@ -153,7 +153,7 @@ def _headline(d: Mapping[str, Any]) -> str:
     rate = d.get("spread_rate_g_m2")
     if rate is not None:
         passes = int(d.get("passes") or 1)
-        words += f", {passes} x {rate:g} g/m2" if passes > 1 else f", {rate:g} g/m2"
+        words += f", {passes} x {rate:g} g/m²" if passes > 1 else f", {rate:g} g/m²"
     return f"{name}: {words}"[:160]
 
 

@@ -45,7 +45,9 @@ class DecisionOut(BaseModel):
     start_by: datetime | None = None
     complete_by: datetime | None = None
     start_not_before: datetime | None = Field(None, description="rain washes salt off: not before it stops")
-    trigger_at: datetime | None = Field(None, description="when RST is expected to reach the trigger (T0)")
+    trigger_at: datetime | None = Field(
+        None, description="when the road surface temperature is expected to reach the trigger (T0)"
+    )
     treat_now: bool = Field(description="conditions are on the road: call out at once")
     late: bool = Field(description="issued after its call-out time")
     worst_station: str | None = None

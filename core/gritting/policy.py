@@ -27,7 +27,7 @@ class SpreadRate:
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.grams_per_m2) and self.grams_per_m2 > 0):
-            raise ValueError(f"spread rate must be a positive number of g/m2, got {self.grams_per_m2!r}")
+            raise ValueError(f"spread rate must be a positive number of g/m², got {self.grams_per_m2!r}")
         if self.passes not in (1, 2):
             raise ValueError(f"passes must be 1 or 2, got {self.passes!r}")
 

@@ -96,7 +96,7 @@ def test_alert_has_the_cap_1_2_elements_in_schema_order_with_cap_times() -> None
         assert value is not None and CAP_TIME.match(value), (path, value)
     assert text(root, "sent") == "2026-01-15T15:59:30+00:00"  # seconds precision, never "Z"
     assert text(root, "info/category") == "Transport"
-    assert text(root, "info/headline") == "P1 A456 Hagley Road: Precautionary salt, 8 g/m2"
+    assert text(root, "info/headline") == "P1 A456 Hagley Road: Precautionary salt, 8 g/m²"
     assert "ice will form" in (text(root, "info/description") or "")
     assert text(root, "info/instruction") == "Call out by 19:00, start by 20:00, complete by 23:00 (UK time)."
 
