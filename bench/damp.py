@@ -48,7 +48,7 @@ from store import hourly_days
 from store.db import connect, open_pool
 from store.migrate import engine as store_engine
 from store.migrate import migrate
-from tests.services import TIMESCALEDB_SETTING
+from tests.services import TIMESCALEDB_SETTING, refresh_hourly
 
 ADMIN_DSN = os.environ.get("PLACEWATCH_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 NOW = datetime(2027, 1, 20, 10, 10, tzinfo=UTC)  # heating season: every rule applies
@@ -256,7 +256,7 @@ def build(dsn: str, homes: int, stations: int, loaders: int, engine: str = "nati
         if raw:
             # What the refresh policy has done by NOW (an hour behind it); NOW is ahead of the wall clock, so the
             # policy's own job, which is relative to the clock, would stop short.
-            conn.execute("CALL refresh_continuous_aggregate('readings_hourly_cagg', NULL, %s)", (end,))
+            refresh_hourly(conn, None, end)
             conn.execute("VACUUM ANALYZE")
             size = conn.execute(
                 "SELECT pg_size_pretty(hypertable_size('readings') + hypertable_size(format("

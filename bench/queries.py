@@ -32,7 +32,7 @@ from placewatch.settings import Settings
 from store import queries
 from store.db import connect
 from store.migrate import engine, migrate
-from tests.services import TIMESCALEDB_SETTING, fresh_database
+from tests.services import TIMESCALEDB_SETTING, fresh_database, refresh_hourly
 
 YEAR_START = datetime(2025, 1, 1, tzinfo=UTC)
 ADMIN = Principal(name="bench", role="admin")
@@ -102,7 +102,7 @@ def run_policies(conn: psycopg.Connection) -> None:
         for (job,) in conn.execute(
             "SELECT job_id FROM timescaledb_information.jobs WHERE proc_name = %s ORDER BY job_id", (proc,)
         ).fetchall():
-            conn.execute("CALL run_job(%s)", (job,))
+            refresh_hourly(conn, None, None, call=f"CALL run_job({int(job)})")  # waits out the job's own run
         print(f"  {proc} job run in {time.perf_counter() - t0:.0f} s", flush=True)
 
 
@@ -181,7 +181,7 @@ def _late_reading(conn: psycopg.Connection, sid: int, year_hourly, runs: int) ->
     if (after[4], after[3]) != (before[4] + 1, 99.0):
         raise AssertionError(f"the late reading is not read back at once: {before} -> {after}")
     t0 = time.perf_counter()
-    conn.execute("CALL refresh_continuous_aggregate('readings_hourly_cagg', %s, %s)", (hour, hour + timedelta(hours=1)))
+    refresh_hourly(conn, hour, hour + timedelta(hours=1))
     refresh = (time.perf_counter() - t0) * 1000
     return {"late_pending": pending, "late_refresh": refresh}
 

@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import paho.mqtt.client as mqtt
 import psycopg
@@ -83,6 +84,21 @@ def fresh_database(admin: str | None = None) -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         if started is not None:
             started.stop()
+
+
+def refresh_hourly(conn: psycopg.Connection, start: Any, end: Any, *, call: str | None = None) -> None:
+    """TimescaleDB: refresh the hourly aggregate over [start, end) (or run `call`, e.g. a policy's job) as its
+    policy would, waiting out a refresh the policy's own background job has in hand (autocommit connection)."""
+    sql = call or "CALL refresh_continuous_aggregate('readings_hourly_cagg', %s::timestamptz, %s::timestamptz)"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            conn.execute(sql, () if call else (start, end))
+            return
+        except psycopg.errors.LockNotAvailable:  # "due to a concurrent refresh": the background job's
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
 
 
 @contextmanager

@@ -79,11 +79,15 @@ SELECT c.series_id, c.hour, c.n, c.total, c.vmin, c.vmax
 FROM readings_hourly_ranges() g JOIN readings_hourly_cagg c ON c.hour >= g.lo AND c.hour < g.hi
 WHERE NOT g.stale
 UNION ALL
-SELECT r.series_id, time_bucket(interval '1 hour', r.ts) AS hour,
-       count(r.value) AS n, sum(r.value) AS total, min(r.value) AS vmin, max(r.value) AS vmax
-FROM readings_hourly_ranges() g JOIN readings r ON r.ts >= g.lo AND r.ts < g.hi
-WHERE g.stale
-GROUP BY r.series_id, time_bucket(interval '1 hour', r.ts);
+SELECT x.series_id, x.hour, x.n, x.total, x.vmin, x.vmax
+FROM readings_hourly_ranges() g
+CROSS JOIN LATERAL (  -- grouped per range: the readers' series and hours reach inside, each range is its own scan
+    SELECT r.series_id, time_bucket(interval '1 hour', r.ts) AS hour,
+           count(r.value) AS n, sum(r.value) AS total, min(r.value) AS vmin, max(r.value) AS vmax
+    FROM readings r WHERE r.ts >= g.lo AND r.ts < g.hi
+    GROUP BY r.series_id, time_bucket(interval '1 hour', r.ts)
+) x
+WHERE g.stale;
 
 COMMENT ON VIEW readings_hourly IS
     'Per series and hour: count, sum, min and max of the values, as the raw readings committed so far say.';

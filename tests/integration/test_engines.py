@@ -25,7 +25,7 @@ from store.migrate import EngineError, engine, migrate, timescaledb_state
 from store.writer import Batch, Writer
 from tests.conftest import wait_until
 from tests.helpers import home, load, sensor
-from tests.services import fresh_database
+from tests.services import fresh_database, refresh_hourly
 
 pytestmark = pytest.mark.integration
 HOUR = timedelta(hours=1)
@@ -34,7 +34,7 @@ HOUR = timedelta(hours=1)
 def materialise(conn: psycopg.Connection, until: datetime) -> None:
     """What the refresh policy does for hours before `until` (TimescaleDB); the native rollup is always written."""
     if engine(conn) == "timescale":
-        conn.execute("CALL refresh_continuous_aggregate('readings_hourly_cagg', NULL, %s)", (until,))
+        refresh_hourly(conn, None, until)
 
 
 def _materialised_mean(conn: psycopg.Connection, series_id: int, hour: datetime) -> float | None:

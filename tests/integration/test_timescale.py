@@ -32,7 +32,7 @@ from store.metrics import EXACT_BELOW, estimate_rows
 from store.migrate import EngineError, engine, migrate, timescaledb_state
 from store.writer import Batch, Writer
 from tests.helpers import load, station
-from tests.services import fresh_database
+from tests.services import fresh_database, refresh_hourly
 
 pytestmark = [pytest.mark.integration, pytest.mark.engine("timescale")]
 NOW = datetime.now(UTC).replace(second=0, microsecond=0)
@@ -102,7 +102,7 @@ def test_retention_moves_the_refresh_window_both_ways(tsdb):
 
 def test_the_retention_evaluator_sets_the_policy_and_the_hourly_rollup_keeps_dropped_hours(tsdb):
     with connect(tsdb, autocommit=True) as conn:
-        conn.execute("CALL refresh_continuous_aggregate('readings_hourly_cagg', NULL, %s)", (NOW - timedelta(hours=1),))
+        refresh_hourly(conn, None, NOW - timedelta(hours=1))
         assert _counts(conn) == (OLD, RECENT, OLD + RECENT)
     _sweep(tsdb, 0)  # the default: no policy
     with connect(tsdb, autocommit=True) as conn:
@@ -127,7 +127,7 @@ def test_the_retention_evaluator_sets_the_policy_and_the_hourly_rollup_keeps_dro
         refresh = conn.execute(
             "SELECT job_id FROM timescaledb_information.jobs WHERE proc_name = 'policy_refresh_continuous_aggregate'"
         ).fetchone()[0]
-        conn.execute("CALL run_job(%s)", (refresh,))
+        refresh_hourly(conn, None, None, call=f"CALL run_job({int(refresh)})")
         assert _counts(conn) == (0, RECENT + 1, OLD + RECENT + 1)
     _sweep(tsdb, 0)  # a new process with retention back to 0 (the evaluator sets the policy once per process)
     with connect(tsdb, autocommit=True) as conn:
