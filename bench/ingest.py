@@ -11,8 +11,10 @@ per interval, RFC 3339 times with Z and with offsets (mixed), two or three value
   Node-RED and pg installed from npm into ~/.cache/placewatch-bench on first use; skipped, saying why, when
   they cannot be installed; acknowledges on arrival).
 
-For each: CPU core-milliseconds per 1,000 messages, the consumer's process and its PostgreSQL backends
-(from /proc) apart, the cores and the machine's load average; then the ratios. On a shared machine
+Each pipeline first gets one message from every device (a warm-up: the state a running deployment has,
+such as ingest's series), then the measured stream. For each: CPU core-milliseconds per 1,000 messages, the
+consumer's process and its PostgreSQL backends (from /proc) apart, the cores and the machine's load
+average; then the ratios. On a shared machine
 compare the ratios of one run, not figures of different runs.
 
 Second figure: draining a preloaded backlog (200,000 one-reading messages with epoch-millisecond times from
