@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -330,6 +331,7 @@ def main(argv: list[str] | None = None) -> list[Figure]:
     finally:
         cluster.stop()
         mosquitto.stop()
+        shutil.rmtree(work, ignore_errors=True)
     print_table("bench.cluster: the JetStream path against the MQTT path, same run", figures)
     return figures
 
