@@ -7,6 +7,7 @@ PLACEWATCH_CLUSTER=1 (make test-cluster).
 from __future__ import annotations
 
 import re
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -95,6 +96,7 @@ def cluster() -> Iterator[NatsCluster]:
     c.wait_ready()
     yield c
     c.stop()
+    shutil.rmtree(c.root, ignore_errors=True)
 
 
 def _publish(url: str, topic: str, payload: bytes, timeout: float = 3.0) -> bool:
