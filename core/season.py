@@ -33,7 +33,7 @@ import itertools
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -97,17 +97,20 @@ def night_bounds(night: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
 
 
 def period_bounds(start: date, end: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
-    """The span of the nights from `start` to `end`, both included; ValueError when end is before start."""
+    """The span of the nights from `start` to `end`, both included, in UTC; ValueError when end is before start."""
     if end < start:
         raise ValueError(f"the period ends ({end.isoformat()}) before it starts ({start.isoformat()})")
-    return night_bounds(start, zone)[0], night_bounds(end, zone)[1]
+    return night_bounds(start, zone)[0].astimezone(UTC), night_bounds(end, zone)[1].astimezone(UTC)
 
 
 def day_bounds(start: date, end: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
-    """Midnight at the start of `start` to midnight after `end`: the days of a period, for damp deadlines."""
+    """Midnight at the start of `start` to midnight after `end` (in UTC): the days of a period, for damp deadlines."""
     if end < start:
         raise ValueError(f"the period ends ({end.isoformat()}) before it starts ({start.isoformat()})")
-    return datetime.combine(start, time(0), zone), datetime.combine(end + _DAY, time(0), zone)
+    return (
+        datetime.combine(start, time(0), zone).astimezone(UTC),
+        datetime.combine(end + _DAY, time(0), zone).astimezone(UTC),
+    )
 
 
 # -- route length and salt ---------------------------------------------------------------------------------
@@ -281,10 +284,14 @@ def roads_report(
     reported: set[tuple[str, date]] = set()
     first_ice: dict[tuple[str, date], datetime] = {}
     lowest: dict[tuple[str, date], float] = {}
+    nights: dict[datetime, date] = {}  # every station reports the same hours: each is placed in its night once
     for h in hours:
         if not lo <= h.hour < hi:
             continue
-        key = (h.station, night_of(h.hour, zone))
+        night = nights.get(h.hour)
+        if night is None:
+            night = nights[h.hour] = night_of(h.hour, zone)
+        key = (h.station, night)
         reported.add(key)
         lowest[key] = min(h.min_rst, lowest.get(key, h.min_rst))
         if h.min_rst <= ICE_RST_C:
