@@ -46,6 +46,12 @@ def _materialised_mean(conn: psycopg.Connection, series_id: int, hour: datetime)
     return None if row is None else float(row[0])
 
 
+def _stored(db: psycopg.Connection, dev: str) -> int:
+    """Raw readings of a device committed so far."""
+    sql = "SELECT count(*) FROM readings r JOIN series s ON s.id = r.series_id WHERE s.device_id = %s"
+    return int(db.execute(sql, (dev,)).fetchone()[0])  # type: ignore[index]
+
+
 def test_a_late_reading_into_a_materialised_hour_is_read_back_at_once(
     database_url, db, ingest, publisher, api_url, token_for, uid
 ):
@@ -65,14 +71,7 @@ def test_a_late_reading_into_a_materialised_hour_is_read_back_at_once(
         for t in (old, recent)
     ]
     publisher.publish(topic, json.dumps(first))
-    wait_until(
-        lambda: (
-            db.execute(
-                "SELECT count(*) FROM readings r JOIN series s ON s.id = r.series_id WHERE s.device_id = %s", (dev,)
-            ).fetchone()[0]
-            == 4
-        )
-    )
+    wait_until(lambda: _stored(db, dev) == 4)
     sid = db.execute("SELECT id FROM series WHERE device_id = %s AND metric = 'temperature'", (dev,)).fetchone()[0]
     materialise(db, recent + HOUR)
     hourly_days.pack(db, now)  # the leader packs closed days (both engines): the late reading must reach past them
@@ -87,14 +86,7 @@ def test_a_late_reading_into_a_materialised_hour_is_read_back_at_once(
     ]
     publisher.publish(topic, json.dumps(late))
     publisher.publish(topic, json.dumps(first))
-    wait_until(
-        lambda: (
-            db.execute(
-                "SELECT count(*) FROM readings r JOIN series s ON s.id = r.series_id WHERE s.device_id = %s", (dev,)
-            ).fetchone()[0]
-            == 8
-        )
-    )
+    wait_until(lambda: _stored(db, dev) == 8)
     stale = "SELECT count(*) FROM hourly_days WHERE series_id = %s AND day = %s AND means IS NULL"
     assert db.execute(stale, (sid, old.date())).fetchone()[0] == 1  # ingest marked the packed day in its transaction
     # Read back at once: no refresh, no packing again, no waiting.
