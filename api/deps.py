@@ -24,14 +24,17 @@ def get_settings(request: Request) -> Settings:
 
 
 def get_conn(request: Request) -> Iterator[psycopg.Connection]:
-    """A pooled connection for the request, returned to the pool afterwards."""
+    """A pooled connection for the request: committed (or rolled back on an error) and returned to the pool before
+    the response is sent, so that an answer of 200 means the change is in the store (see Conn)."""
     pool: ConnectionPool = request.app.state.pool
     with pool.connection() as conn:
         yield conn
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-Conn = Annotated[psycopg.Connection, Depends(get_conn)]
+# scope="function": the connection's exit (commit) runs before the response is sent; FastAPI's default runs it
+# after, when a client may already act on an answer whose change is not yet committed.
+Conn = Annotated[psycopg.Connection, Depends(get_conn, scope="function")]
 
 
 def current_user(settings: SettingsDep, conn: Conn, token: Annotated[str | None, Depends(oauth2)]) -> Principal:

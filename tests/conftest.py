@@ -14,6 +14,7 @@ from api.security import hash_password
 from store import users
 from store.db import connect
 from store.migrate import EngineError, migrate
+from tests.season_world import season  # noqa: F401 (the seeded season, once per run)
 from tests.services import TIMESCALEDB_SETTING, Proc, Publisher, broker, fresh_database, start_service, test_engines
 
 ENGINES = test_engines()

@@ -15,7 +15,7 @@ from store import gritting as grit_store
 from store.db import connect
 from tests.e2e.conftest import shoot, sign_in
 from tests.helpers import load, route, station
-from tests.integration.test_season_report import decision_row, season  # noqa: F401 (the seeded season fixture)
+from tests.season_world import decision_row
 
 pytestmark = pytest.mark.e2e
 
@@ -114,7 +114,7 @@ def test_a_duty_officer_records_a_discretionary_run_with_tonnes_on_a_monitor_rou
     watch.check()
 
 
-def test_the_housing_manager_sees_the_damp_part_and_downloads_its_csv(open_page, api_url: str, season, make_user):  # noqa: F811
+def test_the_housing_manager_sees_the_damp_part_and_downloads_its_csv(open_page, api_url: str, season, make_user):
     name, password = make_user("admin")
     page, watch = open_page(width=1280)
     sign_in(page, api_url, name, password, lands_on="/admin")
