@@ -48,6 +48,9 @@ class Decision:
     reasons: tuple[str, ...] = ()
     confidence: float = 0.0
     horizon_hours: float = 0.0  # how far ahead the decision rests on a nowcast; 0 on observations or a forecast
+    # Until when the station readings and the forecast it rests on cover the road (None: nothing ahead). Not part
+    # of material_key: it moves on with every evaluation.
+    covered_until: datetime | None = None
     late: bool = False
     # Conditions are on the road now: call out at once. The times then follow `now`, so they are not
     # part of material_key (else every re-evaluation of an icy road would issue a "new" decision).

@@ -9,13 +9,15 @@ import re
 import types
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, time, timedelta
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
-from core.gritting._text import G_M2, grams, temp
+from core.gritting._text import G_M2, LONDON, grams, temp
 
 SpreadType = Literal["dry", "pre-wetted"]
 
 _RATE_TEXT = re.compile(r"^\s*(?:(\d+)\s*[xX*]\s*)?(\d+(?:\.\d+)?)\s*(?:g/m[2²])?\s*$")
+_CLOCK_TEXT = re.compile(r"^\s*([0-9]{1,2}):([0-9]{2})\s*$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,6 +218,10 @@ class GrittingPolicy:
     untraced_lead_hours: float = 6.0
     # material_key rounds times to this many minutes so jitter does not re-issue a decision.
     material_rounding_minutes: int = 15
+    # The end of the gritting night, local time (Europe/London, as every time in a decision), "HH:MM". "No
+    # action" is said only when station readings or a forecast cover the night until then; else: monitor.
+    # A forecast with no road surface temperature curve is taken to cover forecast_max_age_hours from its issue.
+    night_end_local: str = "08:00"
 
     def __post_init__(self) -> None:
         for name in (
@@ -259,6 +265,26 @@ class GrittingPolicy:
         floors = [b.rst_at_or_above_c for b in self.frost_bands]
         if any(a <= b for a, b in itertools.pairwise(floors)):
             raise ValueError("gritting policy frost_bands must run from warmest to coldest floor")
+        # "8:00" and " 08:00" are the same time: kept as written in decisions' evidence, "08:00".
+        object.__setattr__(
+            self, "night_end_local", _clock_time(self.night_end_local, "night_end_local").strftime("%H:%M")
+        )
+
+    @property
+    def night_end(self) -> time:
+        """The end of the gritting night as a local time of day."""
+        return _clock_time(self.night_end_local, "night_end_local")
+
+    def night_end_after(self, now: datetime) -> datetime:
+        """The end of the gritting night that `now` is in or comes before: the next night_end_local after now, in
+        UTC (a time the clocks skip in spring falls an hour later, on the new clock)."""
+        now = now.astimezone(UTC)
+        day = now.astimezone(LONDON).date()
+        for offset in (0, 1, 2):
+            end = datetime.combine(day + timedelta(days=offset), self.night_end, tzinfo=LONDON).astimezone(UTC)
+            if end > now:
+                return end
+        raise AssertionError("unreachable: a local time of day recurs within two days")  # pragma: no cover
 
     @property
     def night_cooling_per_hour(self) -> float:
@@ -303,6 +329,16 @@ class GrittingPolicy:
                 raise ValueError(f"unknown gritting policy key {key!r}")
             kwargs[key] = _coerce(key, raw, hints[key])
         return cls(**kwargs)
+
+
+def _clock_time(raw: object, key: str) -> time:
+    """A local time of day from "HH:MM" (24-hour clock); ValueError says what was wrong in plain words."""
+    m = _CLOCK_TEXT.match(raw) if isinstance(raw, str) else None
+    if m is None or int(m.group(1)) > 23 or int(m.group(2)) > 59:
+        raise ValueError(
+            f"gritting policy {key} must be a local time of day on the 24-hour clock such as '08:00', got {raw!r}"
+        )
+    return time(int(m.group(1)), int(m.group(2)))
 
 
 def _deg(c: float) -> str:

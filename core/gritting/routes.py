@@ -110,6 +110,7 @@ def decide(route: RouteInput, now: datetime, policy: GrittingPolicy) -> Decision
         reasons=tuple(reasons),
         confidence=round(max(0.0, min(1.0, confidence)), 3),
         horizon_hours=0.0 if chosen.reactive else chosen.outlook.horizon_hours,
+        covered_until=chosen.outlook.covered_until,
         late=timing.late,
         treat_now=timing.treat_now,
     )

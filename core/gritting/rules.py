@@ -72,6 +72,7 @@ def judge(view: StationView | None, fc: Forecast | None, now: datetime, policy: 
     trig = policy.trigger_rst_c
     precip = fc.precipitation if fc is not None else "none"
     min_rst = seen.min_rst
+    warm_at: int | None = None
 
     wet_precip = (
         fc is not None
@@ -119,10 +120,11 @@ def judge(view: StationView | None, fc: Forecast | None, now: datetime, policy: 
         )
     else:
         j.action, j.rule = "none", "above_monitor_band"
+        warm_at = len(j.reasons)  # the verdict is added below, once the checks that follow have had their say
         j.reasons.append(
             f"Expected minimum road surface temperature {temp(min_rst)} stays more than {policy.monitor_band_c:g} "
             "°C above the "
-            f"trigger {temp(trig)}: no action."
+            f"trigger {temp(trig)}"
         )
 
     # The forecast leads, but a credible station nowcast that disagrees is never silenced.
@@ -135,8 +137,50 @@ def judge(view: StationView | None, fc: Forecast | None, now: datetime, policy: 
                 f"{hm(nc.trigger_at)}: monitor."
             )
 
+    if j.action == "none":
+        held = no_action_held(seen, now, policy)
+        if held is not None:
+            j.action, j.rule = "monitor", held[0]
+            j.reasons.extend(held[1])
+    if warm_at is not None:
+        j.reasons[warm_at] += ": no action." if j.action == "none" else "."
+
     _maybe_escalate(j, view, fc, policy)
     return j
+
+
+def no_action_held(seen: Outlook, now: datetime, policy: GrittingPolicy) -> tuple[str, list[str]] | None:
+    """Why "no action" cannot be said on this outlook (the rule id and the sentences), or None when it can.
+
+    Never "no action" past what the data covers: the station readings and the forecast must reach the end of the
+    gritting night (night_end_local), and the lower edge of the projection's uncertainty band (low_c; unknown:
+    the expected minimum) must stay above the trigger. Either failing: monitor."""
+    rule: str | None = None
+    sentences: list[str] = []
+    night_end = policy.night_end_after(now)
+    until = seen.covered_until
+    if until is None or until < night_end:
+        rule = "data_ends_before_night_end"
+        if until is None or until <= now:
+            sentences.append(
+                f"No station readings or forecast cover the rest of the night, which runs to {hm(night_end)}: "
+                "watch for a forecast or new readings."
+            )
+        else:
+            what = " and ".join(seen.covered_by) or "the data"
+            verb = "covers" if seen.covered_by == ("the forecast",) else "cover"
+            sentences.append(
+                f"{cap(what)} {verb} until {hm(until)}; the night runs to {hm(night_end)}: watch for a forecast or "
+                "new readings."
+            )
+    low, expected = seen.low_c, seen.min_rst
+    if low is not None and expected is not None and low <= policy.trigger_rst_c < expected:
+        rule = rule or "band_reaches_trigger"
+        sentences.append(
+            f"The expected minimum road surface temperature is {temp(expected)}, but the low end of its uncertainty "
+            f"band, {temp(low)}, reaches the trigger {temp(policy.trigger_rst_c)}: monitor."
+        )
+    return (rule, sentences) if rule is not None else None
 
 
 def _from(start: datetime | None) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Literal
 
@@ -87,6 +87,12 @@ class Outlook:
     confidence: float
     horizon_hours: float
     sentences: tuple[str, ...]
+    # Until when the station readings and the forecast behind it speak for the road (None: they say nothing
+    # ahead), and which of them do, in words ("station readings", "the forecast").
+    covered_until: datetime | None = None
+    covered_by: tuple[str, ...] = ()
+    # The lower edge of the projection's uncertainty band; None: no band is known, min_rst stands for it.
+    low_c: float | None = None
 
 
 def hours_between(a: datetime, b: datetime) -> float:
@@ -102,6 +108,32 @@ def forecast_rst(fc: Forecast, now: datetime) -> tuple[float, datetime] | None:
     if not candidates:
         return None
     return min(candidates, key=lambda c: (c[0], c[1]))
+
+
+def forecast_covered_until(fc: Forecast | None, now: datetime, policy: GrittingPolicy) -> datetime | None:
+    """Until when a usable forecast speaks for the road: the end of its road surface temperature curve, else (a
+    stated minimum only) forecast_max_age_hours from its issue; None when it says nothing about the road ahead."""
+    if fc is None or forecast_rst(fc, now) is None:
+        return None
+    if fc.rst_trace:
+        return fc.rst_trace[-1][0]
+    return fc.issued_at + timedelta(hours=policy.forecast_max_age_hours)
+
+
+def coverage(
+    view: StationView | None, fc: Forecast | None, now: datetime, policy: GrittingPolicy
+) -> tuple[datetime | None, tuple[str, ...]]:
+    """Until when the station's readings (its nowcast horizon) and the forecast together cover the road, and which
+    of them cover it, in words."""
+    ends: list[tuple[datetime, str]] = []
+    if view is not None and view.rst is not None and view.nowcast.horizon_end is not None:
+        ends.append((view.nowcast.horizon_end, "station readings"))
+    fc_end = forecast_covered_until(fc, now, policy)
+    if fc_end is not None:
+        ends.append((fc_end, "the forecast"))
+    if not ends:
+        return None, ()
+    return max(t for t, _ in ends), tuple(words for _, words in ends)
 
 
 def _trace_crossing(fc: Forecast, policy: GrittingPolicy) -> datetime | None:
@@ -185,7 +217,13 @@ def _forecast_trigger(
 
 
 def outlook(view: StationView | None, fc: Forecast | None, now: datetime, policy: GrittingPolicy) -> Outlook:
-    """A station's expected minimum RST and T0: the forecast leads, else its nowcast, else its last reading."""
+    """A station's expected minimum RST and T0: the forecast leads, else its nowcast, else its last reading; and
+    until when the readings and the forecast cover the road."""
+    covered_until, covered_by = coverage(view, fc, now, policy)
+    return replace(_projection(view, fc, now, policy), covered_until=covered_until, covered_by=covered_by)
+
+
+def _projection(view: StationView | None, fc: Forecast | None, now: datetime, policy: GrittingPolicy) -> Outlook:
     trig = policy.trigger_rst_c
     rule_tag = f"(trigger: {policy.trigger_text()}, {policy.name})"
     fc_min = forecast_rst(fc, now) if fc is not None else None

@@ -395,8 +395,12 @@ def test_warm_route_needs_no_action() -> None:
     assert "no action" in reasons(d)
 
 
-def test_warm_steady_station_without_a_forecast_needs_no_action() -> None:
-    d = decide(route(cooling_station(9.0, 0.0, state="dry", dew=1.0)), NOW, POLICY)
+def test_warm_steady_station_without_a_forecast_needs_no_action_once_its_readings_reach_the_night_end() -> None:
+    # At 16:00 its readings cover only to 22:00 of a night that runs to 08:00: monitor (issue 13).
+    evening = decide(route(cooling_station(9.0, 0.0, state="dry", dew=1.0)), NOW, POLICY)
+    assert (evening.action, evening.rule) == ("monitor", "data_ends_before_night_end")
+    late = at(3, day=16)
+    d = decide(route(cooling_station(9.0, 0.0, state="dry", dew=1.0, now=late)), late, POLICY)
     assert d.action == "none"
 
 
@@ -450,7 +454,8 @@ def test_credible_nowcast_that_disagrees_with_a_warm_forecast_is_monitored_not_i
 def test_stale_forecast_is_ignored_and_said_so() -> None:
     old = dataclasses.replace(forecast(-5.0), issued_at=NOW - timedelta(hours=30))
     d = decide(route(steady_station(rst=6.0, state="dry", dew=-2.0), fc=old), NOW, POLICY)
-    assert d.action == "none"
+    # Station data alone at 16:00 reaches 22:00, not the end of the night: monitor, never "no action" (issue 13).
+    assert (d.action, d.rule) == ("monitor", "data_ends_before_night_end")
     assert "30 h old" in reasons(d)
 
 
