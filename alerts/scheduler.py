@@ -36,6 +36,7 @@ def default_evaluators(settings: Settings) -> list[Evaluator]:
         ("alerts.maintenance", "PackingEvaluator"),
         ("alerts.notify", "NotificationEvaluator"),
         ("alerts.forecast_fetch", "ForecastFetcher"),
+        ("alerts.nowcast_fit", "NowcastFitter"),  # the nowcast's daily learning, at noon local
     ):
         if cls == "ForecastFetcher" and not settings.forecast_provider:
             continue  # off until PLACEWATCH_FORECAST_PROVIDER names a provider

@@ -59,6 +59,7 @@ def create_app(settings: Settings, *, dsn: str | None = None) -> FastAPI:
     v1.include_router(homes.router)
     v1.include_router(damp.router)
     v1.include_router(__import__("api.routers.reports", fromlist=["router"]).router)
+    v1.include_router(__import__("api.routers.evaluation", fromlist=["router"]).router)
     v1.include_router(__import__("api.routers.notifications", fromlist=["router"]).router)
     v1.include_router(__import__("api.routers.council", fromlist=["router"]).router)
     app.include_router(v1)

@@ -203,6 +203,9 @@ def parser() -> argparse.ArgumentParser:
     from placewatch import history_cli
 
     history_cli.register(sub)
+    from placewatch import nowcast_cli
+
+    nowcast_cli.register(sub)
     return p
 
 
