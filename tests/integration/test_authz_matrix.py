@@ -85,6 +85,7 @@ ALLOWED: dict[tuple[str, str], frozenset[str]] = {
     ("DELETE", "/api/v1/damp/cases/{case_id}/visit"): CASEWORK,
     ("GET", "/api/v1/damp/patches"): CASEWORK,
     ("GET", "/api/v1/reports/season"): frozenset({"admin", "highways", "officer"}),
+    ("GET", "/api/v1/evaluation/nowcast"): ROADS,
     ("GET", "/api/v1/council"): EVERYONE,
     ("GET", "/api/v1/admin/devices"): ADMIN,
     ("GET", "/api/v1/admin/unknown-devices"): ADMIN,
@@ -253,6 +254,8 @@ def build_request(w: World, method: str, path: str, role: str) -> dict[str, Any]
         }
     elif path == "/api/v1/reports/season":
         req["params"] = {"start": "2026-01-01", "end": "2026-01-31"}
+    elif path == "/api/v1/evaluation/nowcast":
+        req["params"] = {"start": "2026-01-01", "end": "2026-01-07"}
     elif path.endswith("/actions"):
         req["json"] = {"action": "visit", "note": f"authz matrix as {role}"}
     elif path.endswith("/officer"):
