@@ -10,15 +10,17 @@ import json
 import os
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 
-from alerts.nowcast_fit import fit_once
+from alerts.nowcast_fit import NowcastFitter, fit_once, noon_before
+from core.gritting import backtest
 from core.history import COTRIP, RowReader, parse_mapping
+from placewatch.settings import Settings
 from store import nowcast as nowcast_store
 from store.history import import_history
 from tests.services import ROOT
@@ -209,6 +211,31 @@ def test_the_daily_learning_stores_each_stations_correction_and_a_second_run_cha
     assert f"{len(stations)} stations learned their own correction" in out.stdout
     assert "Fraser Flats" in out.stdout or stations[0] in out.stdout
     assert stored() == rows
+    # Learned today: the scheduler's job waits for tomorrow's noon.
+    assert not NowcastFitter(Settings(local_zone=DENVER)).due(db, noon + timedelta(hours=3))
+
+
+def test_with_enough_own_nights_the_pooled_model_is_refitted_once_a_week(db, stations, monkeypatch):
+    monkeypatch.setattr(backtest, "MIN_OWN_EXAMPLES", 500)  # four stations' three weeks stand in for a winter
+    zone = ZoneInfo(DENVER)
+    noon = datetime(2025, 10, 21, 12, 0, tzinfo=zone)
+    try:
+        first = fit_once(db, now=noon, zone=zone, station_ids=stations)
+        assert first.model == "refitted" and first.own_examples >= 500
+        assert first.model_trained_on["stations"] == len(stations)
+        model = nowcast_store.latest_model(db)
+        assert model is not None and model.fitted_at == noon and model.trained_on["stations"] == len(stations)
+        rows = db.execute(
+            "SELECT model_fitted_at FROM nowcast_stations WHERE station_id = ANY(%s)", (stations,)
+        ).fetchall()
+        assert rows == [(noon,)] * len(stations)  # each station's correction is against the model now in force
+        # A day later the week is not over: the stored model stays.
+        later = fit_once(db, now=noon + timedelta(days=1), zone=zone, station_ids=stations)
+        assert later.model == "stored" and later.model_fitted_at == noon
+        assert db.execute("SELECT count(*) FROM nowcast_models WHERE fitted_at = %s", (noon,)).fetchone() == (1,)
+    finally:
+        db.execute("DELETE FROM nowcast_models WHERE trained_on->>'stations' = %s", (str(len(stations)),))
+        db.execute("DELETE FROM nowcast_stations WHERE station_id = ANY(%s)", (stations,))
 
 
 def test_station_series_gives_each_measurement_of_a_road_station_as_arrays_at_its_place(db, stations):
@@ -226,3 +253,9 @@ def test_station_series_gives_each_measurement_of_a_road_station_as_arrays_at_it
         ).fetchall()
         assert len(rows) > 200
         assert t.tolist() == [r[0] for r in rows] and v.tolist() == [r[1] for r in rows]
+
+
+def test_the_daily_learning_is_due_from_noon_local():
+    zone = ZoneInfo("Europe/London")  # 29 March 2026: the clocks go forward, noon is 11:00 UTC
+    assert noon_before(datetime(2026, 3, 29, 10, 59, tzinfo=UTC), zone) == datetime(2026, 3, 28, 12, tzinfo=zone)
+    assert noon_before(datetime(2026, 3, 29, 11, 0, tzinfo=UTC), zone) == datetime(2026, 3, 29, 12, tzinfo=zone)
