@@ -1,9 +1,9 @@
 """The learned nowcast in PostgreSQL: the pooled models fitted on the store's own nights, each station's learning,
 and road stations' readings as the arrays core.gritting.learned works on.
 
-station_series reads a winter of 10-minute readings of a hundred stations in one binary COPY parsed by numpy:
-no Python object per reading. JSON has no NaN, so the parameters' non-finite numbers are stored as null and read
-back as NaN.
+station_series reads a winter of 10-minute readings of a hundred stations in one query that packs each series'
+times and values into bytes, read by numpy: no Python object per reading. JSON has no NaN, so the parameters'
+non-finite numbers are stored as null and read back as NaN.
 """
 
 from __future__ import annotations
@@ -21,13 +21,6 @@ from psycopg.types.json import Jsonb
 from core.gritting import learned
 
 METRICS = {"road_surface_temperature": "rst", "air_temperature": "air", "dew_point": "dew"}
-# A row of COPY ... (FORMAT BINARY) of (series_id int4, epoch int8, value float8): field count, then each field's
-# length and bytes, big-endian.
-_ROW = np.dtype(
-    [("nf", ">i2"), ("l1", ">i4"), ("sid", ">i4"), ("l2", ">i4"), ("t", ">i8"), ("l3", ">i4"), ("v", ">f8")]
-)
-_HEADER = 19  # signature (11), flags (4), header extension length (4, always 0 here)
-_TRAILER = 2  # field count -1
 
 
 def _jsonb(value: Any) -> Jsonb:
@@ -142,45 +135,41 @@ def station_series(
     """Road surface temperature, air temperature and dew point of road stations (all, or these ids) in
     [since, until], one Series per station with any of them (by id), at the station's position in the registry.
     Values are checked as learned.series checks them (implausible ones dropped)."""
-    places = conn.execute(
-        """SELECT s.id, d.id, s.metric,
+    # One row per series, its times (epoch seconds) and values packed as big-endian int8 and float8 bytes.
+    rows = conn.execute(
+        """SELECT d.id, s.metric,
                   CASE WHEN d.geometry->>'type' = 'Point' AND jsonb_typeof(d.geometry->'coordinates'->0) = 'number'
                         AND jsonb_typeof(d.geometry->'coordinates'->1) = 'number'
                        THEN (d.geometry->'coordinates'->>1)::float8 END,
                   CASE WHEN d.geometry->>'type' = 'Point' AND jsonb_typeof(d.geometry->'coordinates'->0) = 'number'
                         AND jsonb_typeof(d.geometry->'coordinates'->1) = 'number'
-                       THEN (d.geometry->'coordinates'->>0)::float8 END
-           FROM devices d JOIN series s ON s.device_id = d.id
+                       THEN (d.geometry->'coordinates'->>0)::float8 END,
+                  r.t, r.v
+           FROM devices d
+           JOIN series s ON s.device_id = d.id
+           CROSS JOIN LATERAL (
+               SELECT string_agg(int8send(floor(date_part('epoch', x.ts))::int8), ''::bytea) AS t,
+                      string_agg(float8send(x.value), ''::bytea) AS v
+               FROM readings x
+               WHERE x.series_id = s.id AND x.ts >= %(since)s AND x.ts <= %(until)s AND x.value IS NOT NULL
+           ) r
            WHERE d.kind = 'road_station' AND s.metric = ANY(%(metrics)s)
              AND (%(ids)s::text[] IS NULL OR d.id = ANY(%(ids)s))
            ORDER BY d.id, s.metric""",
-        {"metrics": list(METRICS), "ids": None if station_ids is None else list(station_ids)},
+        {
+            "metrics": list(METRICS),
+            "ids": None if station_ids is None else list(station_ids),
+            "since": since,
+            "until": until,
+        },
     ).fetchall()
-    if not places:
-        return []
-    buf = bytearray()
-    with conn.cursor() as cur:
-        with cur.copy(
-            """COPY (SELECT r.series_id, floor(extract(epoch FROM r.ts))::int8, r.value
-                     FROM readings r
-                     WHERE r.series_id = ANY(%s) AND r.ts >= %s AND r.ts <= %s AND r.value IS NOT NULL)
-               TO STDOUT (FORMAT BINARY)""",
-            ([p[0] for p in places], since, until),
-        ) as copy:
-            for chunk in copy:
-                buf += chunk
-    rows = np.frombuffer(memoryview(buf)[_HEADER : len(buf) - _TRAILER], dtype=_ROW) if len(buf) > _HEADER else None
-    sid = rows["sid"].astype(np.int64) if rows is not None else np.zeros(0, dtype=np.int64)
-    t = rows["t"].astype(np.int64) if rows is not None else np.zeros(0, dtype=np.int64)
-    v = rows["v"].astype(np.float64) if rows is not None else np.zeros(0)
-    order = np.lexsort((t, sid))
-    sid, t, v = sid[order], t[order], v[order]
-    ids = np.asarray([p[0] for p in places], dtype=np.int64)
-    bounds, ends = np.searchsorted(sid, ids, side="left"), np.searchsorted(sid, ids, side="right")
     stations: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
     position: dict[str, tuple[float | None, float | None]] = {}
-    for (_, device, metric, lat, lon), a, b in zip(places, bounds, ends, strict=True):
-        stations.setdefault(device, {})[METRICS[metric]] = (t[a:b], v[a:b])
+    for device, metric, lat, lon, t, v in rows:
+        ts = np.frombuffer(t or b"", dtype=">i8").astype(np.int64)
+        order = np.argsort(ts, kind="stable")  # both aggregates saw the rows in one order, not always by time
+        vs = np.frombuffer(v or b"", dtype=">f8").astype(np.float64)
+        stations.setdefault(device, {})[METRICS[metric]] = (ts[order], vs[order])
         position[device] = (lat, lon)
     out = []
     for device in sorted(stations):
