@@ -189,9 +189,14 @@ class NowcastFitter:
 
     def __init__(self, settings: Settings, *, interval_s: float = 300.0) -> None:
         self.settings = settings
-        self.zone = ZoneInfo(settings.local_zone)
         self.interval_s = interval_s
         self._ran_at: datetime | None = None
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The council's zone (PLACEWATCH_LOCAL_ZONE); read when used, so a bad one fails this job alone, saying
+        why, and not the scheduler."""
+        return ZoneInfo(self.settings.local_zone)
 
     def due(self, conn: psycopg.Connection, now: datetime) -> bool:
         """True when the learning has not run since the latest noon local."""
