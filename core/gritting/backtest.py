@@ -27,7 +27,7 @@ import numpy as np
 
 from core.gritting import learned as L
 
-LEARN_HOURS = (15, 16, 17, 18, 19, 20, 21, 22, 23, 0, 1, 2, 3, 4, 5, 6)  # local issue hours the model learns from
+LEARN_HOURS = L.LEARN_HOURS  # local issue hours the model learns from
 LEARN_AT_HOUR = 12  # the daily learning runs at noon local (alerts/nowcast_fit.py)
 POOLED_REFIT_DAYS = 28  # the pooled trees change slowly; each station's correction is relearned daily
 MIN_OWN_EXAMPLES = 5000  # the store's own examples before its own pooled trees replace the shipped default
@@ -86,7 +86,9 @@ def _day_start(t: int, tz: ZoneInfo, at_hour: int) -> int:
 # -------------------------------------------------------------------------------------------------- scoring
 
 
-def contingency(projected: np.ndarray, observed: np.ndarray, trigger_c: float, inclusive: bool = True) -> dict[str, Any]:
+def contingency(
+    projected: np.ndarray, observed: np.ndarray, trigger_c: float, inclusive: bool = True
+) -> dict[str, Any]:
     """MAE, bias and the frost-call table of projected against observed minima (NaN pairs left out)."""
     ok = np.isfinite(projected) & np.isfinite(observed)
     p, o = projected[ok], observed[ok]
@@ -193,7 +195,9 @@ def replay(
                 schedule.append((r, fit(learn.select(own), when)))
                 fits.append(when.isoformat())
             r += POOLED_REFIT_DAYS * 86400
-    proj = np.empty((len(scored), len(model_h)))
+    every_other = np.isin(local_hour_of(learn.t, tz), L.CORRECTION_HOURS)  # the hours corrections learn from
+    upto = int(np.searchsorted(np.asarray(model_h), max(horizons))) + 1  # the model's horizons up to the longest wanted
+    proj = np.full((len(scored), len(model_h)), np.nan)
     learning: set[str] = set()
     for i, (t0, model) in enumerate(schedule):
         t1 = schedule[i + 1][0] if i + 1 < len(schedule) else np.iinfo(np.int64).max
@@ -201,12 +205,13 @@ def replay(
         if not sel.any():
             continue
         part = scored.select(sel)
-        corr = _corrections(model, learn.select(learn.t < t1), part, tz)
+        recent = (learn.t < t1) & (learn.t >= (t0 if i else first) - L.LEARN_NIGHTS * 86400) & every_other
+        corr = _corrections(model, learn.select(recent), part, tz, upto)
         learning |= {str(sid) for sid, c in zip(part.station, corr, strict=True) if c.any()}
-        proj[sel] = part.rst[:, None] - L.pooled_drop(model, part.x) + corr
-    proj = np.minimum(proj, scored.rst[:, None] + L.MAX_RISE_C)
+        proj[sel, :upto] = part.rst[:, None] - L.pooled_drop(model, part.x, upto) + corr
+    proj = np.minimum(proj[:, :upto], scored.rst[:, None] + L.MAX_RISE_C)
     proj = np.minimum.accumulate(proj, axis=1)
-    model_at = interpolate_horizons(proj, model_h, horizons)
+    model_at = interpolate_horizons(proj, model_h[:upto], horizons)
     slope = np.nan_to_num(scored.x[:, L.FEATURES.index("slope_3h")])
     persistence = np.repeat(scored.rst[:, None], len(horizons), axis=1)
     linear = scored.rst[:, None] + np.minimum(0.0, slope[:, None] * np.asarray(horizons, dtype=np.float64)[None, :])
@@ -214,23 +219,23 @@ def replay(
     return Replay(out, horizons, model_at, persistence, linear, tuple(fits), len(learning))
 
 
-def _corrections(model: L.NowcastModel, learn: L.Examples, scored: L.Examples, tz: ZoneInfo) -> np.ndarray:
+def _corrections(model: L.NowcastModel, learn: L.Examples, scored: L.Examples, tz: ZoneInfo, upto: int) -> np.ndarray:
     """(n, len(model.horizons)) each scored issue's station correction, from the station's examples whose
-    outcome was known by the daily learning (LEARN_AT_HOUR local) before the issue: the station's mean error
-    of `model`, shrunk by its nights n / (n + k)."""
-    out = np.zeros((len(scored), len(model.horizons)))
+    outcome was known by the daily learning (LEARN_AT_HOUR local) before the issue, over the LEARN_NIGHTS days
+    before it: the station's mean error of `model`, shrunk by its nights n / (n + k)."""
+    out = np.zeros((len(scored), upto))
     if not len(learn) or not len(scored):
         return out
     mine = np.isin(learn.station, np.unique(scored.station))
     learn = learn.select(mine)
-    err = learn.observed_min - (learn.rst[:, None] - L.pooled_drop(model, learn.x))
+    err = learn.observed_min[:, :upto] - (learn.rst[:, None] - L.pooled_drop(model, learn.x, upto))
     nights = L.night_of(learn.t)
     for sid in np.unique(scored.station):
         ms, ml = scored.station == sid, learn.station == sid
         if not ml.any():
             continue
         cut = np.asarray([_day_start(int(t), tz, LEARN_AT_HOUR) for t in scored.t[ms]], dtype=np.int64)
-        for j, h in enumerate(model.horizons):
+        for j, h in enumerate(model.horizons[:upto]):
             e = err[ml, j]
             ok = np.isfinite(e)
             kt = learn.t[ml][ok] + int(h) * 3600
@@ -242,8 +247,9 @@ def _corrections(model: L.NowcastModel, learn: L.Examples, scored: L.Examples, t
             first_seen[first_idx] = 1
             ncum = np.r_[0, np.cumsum(first_seen)]
             k = np.searchsorted(kt, cut, side="right")
-            mean = csum[k] / np.maximum(k, 1)
-            n_nights = ncum[k]
+            k0 = np.searchsorted(kt, cut - L.LEARN_NIGHTS * 86400, side="right")
+            mean = (csum[k] - csum[k0]) / np.maximum(k - k0, 1)
+            n_nights = ncum[k] - ncum[k0]  # nights are in known-time order: first sightings count them
             out[ms, j] = n_nights / (n_nights + model.shrink_nights) * mean
     return out
 

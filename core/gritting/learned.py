@@ -54,6 +54,9 @@ MAX_DROP_C = 15.0
 MAX_RISE_C = 1.0
 # Plausible values: sentinels (-99.6, 88.9 on CoTrip feeds) and broken sensors fall outside and are dropped.
 PLAUSIBLE = {"rst": (-45.0, 75.0), "air": (-50.0, 50.0), "dew": (-60.0, 35.0)}
+LEARN_HOURS = (15, 16, 17, 18, 19, 20, 21, 22, 23, 0, 1, 2, 3, 4, 5, 6)  # local issue hours the trees learn from
+CORRECTION_HOURS = LEARN_HOURS[::2]  # a station's correction: every other one (the next hour adds little)
+LEARN_NIGHTS = 60  # a station's correction is its mean error over the examples of the last 60 days
 SHRINK_NIGHTS = 5.0  # a station's own mean error counts half once it has this many nights
 MEMORY_NIGHTS = 60  # nights a station remembers for its reasons ("on 14 evenings like this one ...")
 DEFAULT_PATH = Path(__file__).with_name("nowcast_default.json")
@@ -335,15 +338,21 @@ class Trees:
         if not len(self.roots) or n == 0:
             return out
         feat, thr, leaf, depth = self._dense()
-        cols = np.arange(len(self.roots))
-        for a in range(0, n, 8192):
-            chunk = bins[a : a + 8192]
-            rows = np.arange(len(chunk))[:, None]
-            idx = np.zeros((len(chunk), len(cols)), dtype=np.int64)
+        n_trees, inner = feat.shape
+        flat_feat, flat_thr = feat.ravel(), thr.ravel().astype(np.int16)
+        base_col = (np.arange(n_trees) * inner)[None, :]
+        leaf_flat = leaf.ravel()
+        leaf_base = (np.arange(n_trees) * (2**depth))[None, :]
+        for a in range(0, n, 4096):
+            chunk = bins[a : a + 4096]
+            # Every inner node's test at once (a column take), then each row walks down its trees.
+            go_right = (chunk[:, flat_feat].astype(np.int16) > flat_thr).view(np.uint8)
+            idx = np.zeros((len(chunk), n_trees), dtype=np.int64)
+            rows = (np.arange(len(chunk)) * (n_trees * inner))[:, None]
+            flat_go = go_right.ravel()
             for _ in range(depth):
-                b = chunk[rows, feat[cols, idx]]
-                idx = 2 * idx + 1 + (b > thr[cols, idx])
-            out[a : a + len(chunk)] += leaf[cols, idx - (2**depth - 1)].sum(axis=1)
+                idx = 2 * idx + 1 + flat_go[rows + base_col + idx]
+            out[a : a + len(chunk)] += leaf_flat[leaf_base + idx - (2**depth - 1)].sum(axis=1)
         return out
 
     def _dense(self) -> tuple[I64, I64, F64, int]:
@@ -643,11 +652,12 @@ def _iso(epoch: int) -> str:
     return datetime.fromtimestamp(epoch, UTC).isoformat().replace("+00:00", "Z")
 
 
-def pooled_drop(model: NowcastModel, x: F64) -> F64:
-    """(n, len(horizons)) projected fall below the present temperature, bounded and never smaller at a longer
-    horizon (a minimum over a longer time cannot be warmer)."""
+def pooled_drop(model: NowcastModel, x: F64, upto: int | None = None) -> F64:
+    """(n, horizons) projected fall below the present temperature, bounded and never smaller at a longer
+    horizon (a minimum over a longer time cannot be warmer); only the first `upto` horizons when given."""
+    trees = model.trees[:upto] if upto is not None else model.trees
     bins = binned(x, model.edges)
-    out = np.column_stack([t.predict(bins) for t in model.trees]) if model.trees else np.zeros((len(x), 0))
+    out = np.column_stack([t.predict(bins) for t in trees]) if trees else np.zeros((len(x), 0))
     out = np.clip(out, -MAX_RISE_C, MAX_DROP_C)
     return np.maximum.accumulate(out, axis=1)
 
@@ -656,11 +666,25 @@ def learn_stations(
     model: NowcastModel, ex: Examples, *, local_hour: Mapping[str, I64] | None = None
 ) -> dict[str, StationLearning]:
     """Each station's mean error of the pooled projection per horizon over its own examples, and its memory of
-    recent evenings (the last MEMORY_NIGHTS nights). `local_hour` gives each example's local hour per station
-    (for the reasons); without it the hour is left out of the memory."""
+    recent evenings (the last MEMORY_NIGHTS nights), over the last LEARN_NIGHTS days at CORRECTION_HOURS.
+    `local_hour` gives each example's local hour per station (for the hours and the reasons); without it every
+    hour counts and the hour is left out of the memory."""
     out: dict[str, StationLearning] = {}
     if len(ex) == 0:
         return out
+    recent_all = ex.t > int(ex.t.max()) - LEARN_NIGHTS * 86400  # the last LEARN_NIGHTS days (as the backtest)
+    if local_hour is not None:  # and only at CORRECTION_HOURS (as the backtest)
+        for sid in np.unique(ex.station):
+            if str(sid) in local_hour:
+                m = ex.station == sid
+                recent_all[m] &= np.isin(np.asarray(local_hour[str(sid)]), CORRECTION_HOURS)
+    if local_hour is not None:  # each station's hours follow its examples: keep the same ones
+        local_hour = {
+            str(sid): np.asarray(local_hour[str(sid)])[recent_all[ex.station == sid]]
+            for sid in np.unique(ex.station)
+            if str(sid) in local_hour
+        }
+    ex = ex.select(recent_all)
     proj_min = ex.rst[:, None] - pooled_drop(model, ex.x)
     err = ex.observed_min - proj_min
     for sid in np.unique(ex.station):
