@@ -49,10 +49,18 @@ class StationObs:
     station_id: str
     samples: tuple[StationSample, ...] = ()
     name: str | None = None  # what people call it (the registry's name); reasons use it rather than the id
+    # Where it stands (degrees): the learned nowcast's sun features (when the road stops being warmed) need it.
+    lat: float | None = None
+    lon: float | None = None
 
     def __post_init__(self) -> None:
         # Callers promise time order; sorting here costs nothing and removes a class of bugs.
         object.__setattr__(self, "samples", tuple(sorted(self.samples, key=lambda s: s.ts)))
+        for name, bound in (("lat", 90.0), ("lon", 180.0)):
+            value = getattr(self, name)
+            _finite(value, f"station {self.station_id} {name}")
+            if value is not None and abs(value) > bound:
+                raise ValueError(f"station {self.station_id} {name} must be within ±{bound:g} degrees, got {value!r}")
 
 
 @dataclass(frozen=True, slots=True)

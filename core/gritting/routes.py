@@ -8,6 +8,7 @@ from datetime import datetime
 from core.gritting._text import cap, hm, temp, trust, utc
 from core.gritting.decision import TREATING, Decision
 from core.gritting.inputs import Forecast, RouteInput
+from core.gritting.learned import NowcastModel
 from core.gritting.policy import GrittingPolicy
 from core.gritting.rules import Judgement, judge
 from core.gritting.stations import FORECAST_SPENT_AFTER, forecast_rst, hours_between, station_view
@@ -32,14 +33,21 @@ def _usable_forecast(fc: Forecast | None, now: datetime, policy: GrittingPolicy,
     return fc
 
 
-def decide(route: RouteInput, now: datetime, policy: GrittingPolicy) -> Decision:
-    """Decide what one route needs: the worst station decides, the earliest trigger sets the time."""
+def decide(
+    route: RouteInput, now: datetime, policy: GrittingPolicy, *, nowcast_model: NowcastModel | None = None
+) -> Decision:
+    """Decide what one route needs: the worst station decides, the earliest trigger sets the time.
+
+    With `nowcast_model` (its `stations` holding each station's own learning), a station's expected minimum
+    without a forecast comes from the learned nowcast (core.gritting.learned), over the night up to the
+    policy's night_end_local; without one, or where it cannot project (no road surface temperature in the
+    last 3 h), from the physics nowcast (core.gritting.nowcast)."""
     now = utc(now, "now")
     treatment = route.treatment_minutes if route.treatment_minutes is not None else policy.treatment_minutes
     mobilisation = route.mobilisation_minutes if route.mobilisation_minutes is not None else policy.mobilisation_minutes
     preface: list[str] = []
     fc = _usable_forecast(route.forecast, now, policy, preface)
-    views = [station_view(st, now, policy) for st in route.stations]
+    views = [station_view(st, now, policy, nowcast_model) for st in route.stations]
     present = [v for v in views if v.has_data]
     missing = [v for v in views if not v.has_data]
 
@@ -132,6 +140,8 @@ def _confidence_sentence(confidence: float, chosen: Judgement, policy: GrittingP
         basis = "conditions observed on the road"
     elif source == "forecast":
         basis = "the road forecast"
+    elif source == "nowcast" and chosen.outlook.learned:
+        basis = f"a nowcast learned from stations' nights, {chosen.outlook.horizon_hours:.1f} h ahead"
     elif source == "nowcast":
         basis = (
             f"a station nowcast {chosen.outlook.horizon_hours:.1f} h ahead (credible up to "

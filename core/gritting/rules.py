@@ -10,6 +10,7 @@ from datetime import datetime
 from core.gritting._text import cap, hm, temp
 from core.gritting.decision import SEVERITY, TREATING, Action, Wetness
 from core.gritting.inputs import Forecast
+from core.gritting.learned import MAX_DROP_C
 from core.gritting.policy import GrittingPolicy, SpreadRate
 from core.gritting.stations import Outlook, StationView, outlook
 from core.physics import deposits_frost, e_water, frost_point_from_dew_point
@@ -154,12 +155,15 @@ def no_action_held(seen: Outlook, now: datetime, policy: GrittingPolicy) -> tupl
 
     Never "no action" past what the data covers: the station readings and the forecast must reach the end of the
     gritting night (night_end_local), and the lower edge of the projection's uncertainty band (low_c; unknown:
-    the expected minimum) must stay above the trigger. Either failing: monitor."""
+    the expected minimum) must stay above the trigger. Either failing: monitor. A road so warm that even the
+    largest fall a night can bring (core.gritting.learned.MAX_DROP_C) leaves it above the trigger needs no
+    coverage: a June afternoon is "no action", not "monitor"."""
     rule: str | None = None
     sentences: list[str] = []
     night_end = policy.night_end_after(now)
     until = seen.covered_until
-    if until is None or until < night_end:
+    warm = seen.rst_now is not None and seen.rst_now - MAX_DROP_C > policy.trigger_rst_c
+    if not warm and (until is None or until < night_end):
         rule = "data_ends_before_night_end"
         if until is None or until <= now:
             sentences.append(

@@ -2,17 +2,35 @@
 
 from __future__ import annotations
 
+import itertools
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Literal
 
-from core.gritting._text import cap, floor_minute, hm, station_name, temp
+import numpy as np
+
+from core.gritting import learned
+from core.gritting._text import LONDON, cap, floor_minute, hm, station_name, temp
 from core.gritting.inputs import Forecast, StationObs, StationSample
 from core.gritting.nowcast import CLOCK_SKEW, Nowcast, nowcast
 from core.gritting.policy import GrittingPolicy
 
 FORECAST_SPENT_AFTER = timedelta(hours=1)  # a forecast minimum this far in the past no longer applies
+MIN_SETTLED_C = 0.1  # the learned minimum is reached when the projected minima come within this of it
+
+
+@dataclass(frozen=True, slots=True)
+class Learned:
+    """A station's learned projection (core.gritting.learned) at the decision's time, and what it rests on."""
+
+    projection: learned.Projection
+    learning: learned.StationLearning | None  # the station's own nights; None: pooled only
+    pooled_stations: int | None  # how many stations' nights the pooled model was fitted on
+    shrink_nights: float
+    slope_3h: float | None  # the road's trend over the last 3 h, C/h (as the station's memory keeps it)
+    air_minus_rst: float | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +48,7 @@ class StationView:
     freezing_point: float | None
     notes: tuple[str, ...]
     name: str | None = None
+    learned: Learned | None = None  # the learned nowcast, when a model was given and the station has a reading
 
     @property
     def label(self) -> str:
@@ -42,8 +61,11 @@ class StationView:
         return self.rst is not None or self.state is not None
 
 
-def station_view(station: StationObs, now: datetime, policy: GrittingPolicy) -> StationView:
-    """A station's latest recent values and its nowcast."""
+def station_view(
+    station: StationObs, now: datetime, policy: GrittingPolicy, model: learned.NowcastModel | None = None
+) -> StationView:
+    """A station's latest recent values and its nowcast; with a learned model (its `stations` holding each
+    station's own learning), also the learned projection from now."""
     oldest = now - timedelta(minutes=policy.no_data_after_minutes)
     recent = [s for s in station.samples if oldest <= s.ts <= now + CLOCK_SKEW]
     rst, rst_at = _latest(recent, "road_surface_temperature")
@@ -64,6 +86,29 @@ def station_view(station: StationObs, now: datetime, policy: GrittingPolicy) -> 
         freezing_point=fp,
         notes=nc.notes,
         name=station.name,
+        # The learned projection needs what the physics nowcast needs to see a trend (nowcast_min_samples within
+        # nowcast_window_hours); a lone reading is held, as without a model.
+        learned=_learned(station, now, model) if model is not None and rst is not None and nc.usable else None,
+    )
+
+
+def _learned(station: StationObs, now: datetime, model: learned.NowcastModel) -> Learned | None:
+    """The learned projection of a station from now (None without a road surface temperature in the 3 h before)."""
+    upto = [s for s in station.samples if s.ts <= now]
+    series = learned.series_from_samples(station.station_id, upto, lat=station.lat, lon=station.lon)
+    proj = learned.project(model, series, now)
+    if proj is None:
+        return None
+    x = learned.examples(series, np.asarray([int(now.timestamp())], dtype=np.int64), model.horizons).x[0]
+    slope, air_gap = float(x[learned.FEATURES.index("slope_3h")]), float(x[learned.FEATURES.index("air_minus_rst")])
+    pooled = model.trained_on.get("stations")
+    return Learned(
+        projection=proj,
+        learning=model.stations.get(station.station_id),
+        pooled_stations=int(pooled) if isinstance(pooled, int | float) else None,
+        shrink_nights=model.shrink_nights,
+        slope_3h=slope if math.isfinite(slope) else None,
+        air_minus_rst=air_gap if math.isfinite(air_gap) else None,
     )
 
 
@@ -93,6 +138,11 @@ class Outlook:
     covered_by: tuple[str, ...] = ()
     # The lower edge of the projection's uncertainty band; None: no band is known, min_rst stands for it.
     low_c: float | None = None
+    high_c: float | None = None
+    # The station's latest road surface temperature (None: none recent); a road far warmer than the trigger
+    # cannot reach it tonight.
+    rst_now: float | None = None
+    learned: bool = False  # the minimum comes from the learned nowcast (core.gritting.learned)
 
 
 def hours_between(a: datetime, b: datetime) -> float:
@@ -126,7 +176,9 @@ def coverage(
     """Until when the station's readings (its nowcast horizon) and the forecast together cover the road, and which
     of them cover it, in words."""
     ends: list[tuple[datetime, str]] = []
-    if view is not None and view.rst is not None and view.nowcast.horizon_end is not None:
+    if view is not None and view.rst is not None and view.learned is not None:
+        ends.append((learned_covered_until(view.learned, now, policy), "station readings"))
+    elif view is not None and view.rst is not None and view.nowcast.horizon_end is not None:
         ends.append((view.nowcast.horizon_end, "station readings"))
     fc_end = forecast_covered_until(fc, now, policy)
     if fc_end is not None:
@@ -220,7 +272,12 @@ def outlook(view: StationView | None, fc: Forecast | None, now: datetime, policy
     """A station's expected minimum RST and T0: the forecast leads, else its nowcast, else its last reading; and
     until when the readings and the forecast cover the road."""
     covered_until, covered_by = coverage(view, fc, now, policy)
-    return replace(_projection(view, fc, now, policy), covered_until=covered_until, covered_by=covered_by)
+    return replace(
+        _projection(view, fc, now, policy),
+        covered_until=covered_until,
+        covered_by=covered_by,
+        rst_now=view.rst if view is not None else None,
+    )
 
 
 def _projection(view: StationView | None, fc: Forecast | None, now: datetime, policy: GrittingPolicy) -> Outlook:
@@ -244,6 +301,8 @@ def _projection(view: StationView | None, fc: Forecast | None, now: datetime, po
 
     if view is None or view.rst is None:
         return Outlook(None, None, None, "none", 0.0, 0.0, ())
+    if view.learned is not None:
+        return _learned_outlook(view, view.learned, now, policy, rule_tag)
     nc = view.nowcast
     if nc.usable and nc.min_rst is not None and nc.min_rst_at is not None and nc.rst_now is not None:
         min_rst, min_at = nc.min_rst, nc.min_rst_at
@@ -296,3 +355,134 @@ def _projection(view: StationView | None, fc: Forecast | None, now: datetime, po
         f"trend: that reading is held {rule_tag}."
     )
     return Outlook(view.rst, view.rst_at, trigger_at, "observed", nc.confidence_at(now), 0.0, (sentence,))
+
+
+# -------------------------------------------------------------------------------------------- learned nowcast
+
+
+def learned_covered_until(lrn: Learned, now: datetime, policy: GrittingPolicy) -> datetime:
+    """Until when the learned projection speaks for the road: the end of the night, or as far as the model looks
+    ahead (its longest horizon) when the night ends later."""
+    return min(policy.night_end_after(now), now + timedelta(hours=lrn.projection.covered_hours))
+
+
+def _curve(p: learned.Projection, values: Sequence[float]) -> list[tuple[float, float]]:
+    """(hours ahead, projected minimum) from now: the present reading at 0 h, then each horizon."""
+    return [(0.0, p.rst_now), *zip((float(h) for h in p.horizons), values, strict=True)]
+
+
+def _at(curve: Sequence[tuple[float, float]], hours: float) -> float:
+    """The curve at `hours`, linear between its points (its last point beyond them)."""
+    for (h0, v0), (h1, v1) in itertools.pairwise(curve):
+        if hours <= h1:
+            return v0 + (v1 - v0) * (max(hours, h0) - h0) / (h1 - h0)
+    return curve[-1][1]
+
+
+def _number(c: float) -> str:
+    """A temperature without its unit ('+0.8', '-1.2', '0.0'), for a range that names the unit once."""
+    return temp(c).removesuffix(" °C")
+
+
+def learned_confidence(width_c: float, nights: int, shrink_nights: float) -> float:
+    """Confidence in a learned projection: from its band width at the horizon that matters (10th to 90th
+    percentile of held-out errors), 1 - width/8 °C kept within 0.2 and 0.9 (a 2 °C band: 0.75, a 4 °C band:
+    0.5), times 0.85 for a station with no nights of its own, rising toward 1 as its nights count (n / (n + k),
+    k = the model's shrink_nights)."""
+    base = max(0.2, min(0.9, 1.0 - width_c / 8.0))
+    own = nights / (nights + shrink_nights) if nights > 0 else 0.0
+    return round(base * (0.85 + 0.15 * own), 3)
+
+
+def _learned_outlook(view: StationView, lrn: Learned, now: datetime, policy: GrittingPolicy, rule_tag: str) -> Outlook:
+    """The minimum up to the end of the night from the learned projection (as far as it looks ahead), the
+    band at that horizon, and when the projected minima first reach the trigger."""
+    p, trig = lrn.projection, policy.trigger_rst_c
+    covered = learned_covered_until(lrn, now, policy)
+    span = max(0.0, hours_between(now, covered))
+    mins = _curve(p, p.min_c)
+    min_rst = round(min(p.rst_now, _at(mins, span)), 2)  # the projected minima are of the hours ahead; now counts
+    low = round(min(_at(_curve(p, p.low_c), span), min_rst), 2)
+    high = round(max(_at(_curve(p, p.high_c), span), min_rst), 2)
+    # When: the first hour at which the projected minima come within MIN_SETTLED_C of the night's minimum.
+    points = [(h, v) for h, v in mins if h < span] + [(span, min_rst)]
+    min_h = next(h for h, v in points if v <= min_rst + MIN_SETTLED_C)
+    min_at = floor_minute(now + timedelta(hours=min_h))
+    trigger_at: datetime | None = None
+    if policy.at_or_below_trigger(p.rst_now):
+        trigger_at = view.nowcast.trigger_at or view.rst_at
+    else:
+        for (h0, v0), (h1, v1) in itertools.pairwise(points):
+            if policy.at_or_below_trigger(v1):
+                frac = (v0 - trig) / (v0 - v1) if v0 != v1 else 1.0
+                trigger_at = floor_minute(now + timedelta(hours=h0 + (h1 - h0) * max(0.0, min(1.0, frac))))
+                break
+    decisive = max(trigger_at or min_at, now)
+    horizon = round(hours_between(now, decisive), 2)
+    nights = p.station_nights
+    conf = learned_confidence(high - low, nights, lrn.shrink_nights)
+
+    trend = _learned_trend(lrn, view.nowcast)
+    band = f"likely between {_number(low)} and {_number(high)} °C"
+    if trigger_at is not None and policy.at_or_below_trigger(p.rst_now):
+        what = (
+            f"road surface temperature has been at or below {temp(trig)} since {hm(trigger_at)}; the learned nowcast "
+            f"gets to {temp(min_rst)} by {hm(min_at)}"
+        )
+    elif trigger_at is not None:
+        what = (
+            f"the learned nowcast reaches {temp(trig)} at {hm(trigger_at)} and gets to {temp(min_rst)} by {hm(min_at)}"
+        )
+    else:
+        what = f"the learned nowcast gets to {temp(min_rst)} by {hm(min_at)}"
+    sentences = [f"{_state_words(view)} {temp(p.rst_now)} and {trend}: {what}, {band} {rule_tag}."]
+    pooled = f"{lrn.pooled_stations} stations'" if lrn.pooled_stations else "other stations'"
+    if nights > 0:
+        sentences.append(
+            f"Learned from {nights} night{'s' if nights != 1 else ''} at {view.label} and {pooled} nights pooled."
+        )
+    else:
+        over = f"{lrn.pooled_stations} stations" if lrn.pooled_stations else "other stations"
+        sentences.append(f"Learned from nights pooled over {over} until {view.label}'s own nights count.")
+    similar = _similar_sentence(view, lrn, now, min_at)
+    if similar:
+        sentences.append(similar)
+    return Outlook(
+        min_rst, min_at, trigger_at, "nowcast", conf, horizon, tuple(sentences), low_c=low, high_c=high, learned=True
+    )
+
+
+def _learned_trend(lrn: Learned, nc: Nowcast) -> str:
+    if lrn.slope_3h is None:
+        return _trend_words(nc)
+    if abs(lrn.slope_3h) < 0.05:
+        return "steady"
+    return f"{'falling' if lrn.slope_3h < 0 else 'rising'} {abs(lrn.slope_3h):.1f} °C an hour"
+
+
+def _similar_sentence(view: StationView, lrn: Learned, now: datetime, min_at: datetime) -> str | None:
+    """What the station did on its remembered evenings like this one, by the horizon nearest the night's
+    minimum; None with fewer than 3 such evenings."""
+    if lrn.learning is None or not lrn.learning.memory:
+        return None
+    p = lrn.projection
+    ahead = hours_between(now, min_at)
+    j = min(range(len(p.horizons)), key=lambda i: (abs(p.horizons[i] - ahead), p.horizons[i]))
+    count, fall = learned.similar_evenings(
+        lrn.learning,
+        horizon_index=j,
+        local_hour=now.astimezone(LONDON).hour,
+        rst=p.rst_now,
+        slope_3h=lrn.slope_3h,
+        air_minus_rst=lrn.air_minus_rst,
+    )
+    if fall is None:
+        return None
+    by = hm(now + timedelta(hours=p.horizons[j]))
+    if fall >= 0.05:
+        did = f"fell a further {fall:.1f} °C"
+    elif fall <= -0.05:
+        did = f"rose {-fall:.1f} °C"
+    else:
+        did = "held its temperature"
+    return f"On {count} evenings like this one {view.label} {did} by {by}."
