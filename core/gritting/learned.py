@@ -55,7 +55,7 @@ MAX_RISE_C = 1.0
 # Plausible values: sentinels (-99.6, 88.9 on CoTrip feeds) and broken sensors fall outside and are dropped.
 PLAUSIBLE = {"rst": (-45.0, 75.0), "air": (-50.0, 50.0), "dew": (-60.0, 35.0)}
 LEARN_HOURS = (15, 16, 17, 18, 19, 20, 21, 22, 23, 0, 1, 2, 3, 4, 5, 6)  # local issue hours the trees learn from
-CORRECTION_HOURS = LEARN_HOURS[::2]  # a station's correction: every other one (the next hour adds little)
+CORRECTION_HOURS = (16, 17, 18, 19, 20, 21, 22, 23)  # a station's correction: the evenings, when call-outs are made
 LEARN_NIGHTS = 60  # a station's correction is its mean error over the examples of the last 60 days
 SHRINK_NIGHTS = 5.0  # a station's own mean error counts half once it has this many nights
 MEMORY_NIGHTS = 60  # nights a station remembers for its reasons ("on 14 evenings like this one ...")
@@ -157,7 +157,7 @@ def sun(ts: F64 | I64, lat: float | None, lon: float | None) -> tuple[F64, F64, 
     cos_h0 = (math.sin(math.radians(-0.833)) - math.sin(phi) * np.sin(dec)) / (math.cos(phi) * np.cos(dec))
     h0 = np.degrees(np.arccos(np.clip(cos_h0, -1.0, 1.0)))  # 0: polar night, 180: midnight sun
     lha_deg = np.degrees(lha) % 360.0
-    rate = 15.041  # degrees of hour angle per hour
+    rate = 15.0  # degrees of the sun's hour angle per hour
     to_rise = ((360.0 - h0) - lha_deg) % 360.0 / rate
     since_set = (lha_deg - h0) % 360.0 / rate
     night = (360.0 - 2.0 * h0) / rate
