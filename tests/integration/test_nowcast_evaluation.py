@@ -215,7 +215,7 @@ def test_the_daily_learning_stores_each_stations_correction_and_a_second_run_cha
     assert not NowcastFitter(Settings(local_zone=DENVER)).due(db, noon + timedelta(hours=3))
 
 
-def test_with_enough_own_nights_the_pooled_model_is_refitted_once_a_week(db, stations, monkeypatch):
+def test_with_enough_own_nights_the_pooled_model_is_refitted_and_not_again_before_it_is_due(db, stations, monkeypatch):
     monkeypatch.setattr(backtest, "MIN_OWN_EXAMPLES", 500)  # four stations' three weeks stand in for a winter
     zone = ZoneInfo(DENVER)
     noon = datetime(2025, 10, 21, 12, 0, tzinfo=zone)
