@@ -752,22 +752,33 @@ def project_many(model: NowcastModel, ex: Examples) -> F64:
 def project(model: NowcastModel, s: Series, at: datetime) -> Projection | None:
     """The projection for one station at one time, or None without a road surface temperature in the 3 h
     before it."""
-    ex = examples(s, np.asarray([int(at.timestamp())], dtype=np.int64), model.horizons)
-    if len(ex) == 0:
-        return None
-    mins = project_many(model, ex)[0]
-    learn = model.stations.get(s.station_id)
-    return Projection(
-        station_id=s.station_id,
-        issued_at=at,
-        rst_now=float(ex.rst[0]),
-        horizons=model.horizons,
-        min_c=tuple(round(float(v), 2) for v in mins),
-        low_c=tuple(round(float(v + b[0]), 2) for v, b in zip(mins, model.band, strict=True)),
-        high_c=tuple(round(float(v + b[1]), 2) for v, b in zip(mins, model.band, strict=True)),
-        station_nights=learn.nights if learn is not None else 0,
-        covered_hours=float(model.horizons[-1]),
-    )
+    return project_stations(model, [s], at).get(s.station_id)
+
+
+def project_stations(model: NowcastModel, stations: Sequence[Series], at: datetime) -> dict[str, Projection]:
+    """project() for many stations at once (one pass of the trees): {station id: projection} for those with a
+    road surface temperature in the 3 h before `at`."""
+    t = np.asarray([int(at.timestamp())], dtype=np.int64)
+    parts = [ex for s in stations if len(ex := examples(s, t, model.horizons))]
+    if not parts:
+        return {}
+    ex = Examples.concat(parts, model.horizons)
+    mins = project_many(model, ex)
+    out = {}
+    for i, sid in enumerate(ex.station):
+        learn = model.stations.get(str(sid))
+        out[str(sid)] = Projection(
+            station_id=str(sid),
+            issued_at=at,
+            rst_now=float(ex.rst[i]),
+            horizons=model.horizons,
+            min_c=tuple(round(float(v), 2) for v in mins[i]),
+            low_c=tuple(round(float(v + b[0]), 2) for v, b in zip(mins[i], model.band, strict=True)),
+            high_c=tuple(round(float(v + b[1]), 2) for v, b in zip(mins[i], model.band, strict=True)),
+            station_nights=learn.nights if learn is not None else 0,
+            covered_hours=float(model.horizons[-1]),
+        )
+    return out
 
 
 def similar_evenings(
