@@ -234,6 +234,39 @@ def response(values: Iterable[float | None]) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True, slots=True)
+class StationNights:
+    """Per (station, night): whether it reported, its first reading at or below ICE_RST_C (ice risk observed)
+    and its lowest road surface temperature."""
+
+    reported: set[tuple[str, date]]
+    first_ice: dict[tuple[str, date], datetime]
+    lowest: dict[tuple[str, date], float]
+
+
+def station_nights(hours: Iterable[StationHour], *, lo: datetime, hi: datetime, zone: ZoneInfo) -> StationNights:
+    """The ice-risk rule, night by night, over the station hours in [lo, hi): the one place it is decided (the
+    roads report and the gritting what-if both call it)."""
+    reported: set[tuple[str, date]] = set()
+    first_ice: dict[tuple[str, date], datetime] = {}
+    lowest: dict[tuple[str, date], float] = {}
+    nights: dict[datetime, date] = {}  # every station reports the same hours: each is placed in its night once
+    for h in hours:
+        if not lo <= h.hour < hi:
+            continue
+        night = nights.get(h.hour)
+        if night is None:
+            night = nights[h.hour] = night_of(h.hour, zone)
+        key = (h.station, night)
+        reported.add(key)
+        lowest[key] = min(h.min_rst, lowest.get(key, h.min_rst))
+        if h.min_rst <= ICE_RST_C:
+            at = h.first_ice_at or h.hour
+            if key not in first_ice or at < first_ice[key]:
+                first_ice[key] = at
+    return StationNights(reported, first_ice, lowest)
+
+
 def _night_outcome(first_ice: datetime | None, has_data: bool, finished: Sequence[datetime]) -> str:
     if first_ice is not None:
         return "treated_in_time" if any(f <= first_ice for f in finished) else "missed"
@@ -280,24 +313,8 @@ def roads_report(
         raise ValueError(f"the treated width must be above 0 m, got {width_m}")
     lo, hi = period_bounds(start, end, zone)
     n_nights = (end - start).days + 1
-    # Per station and night: whether it reported, and its first freeze and lowest temperature.
-    reported: set[tuple[str, date]] = set()
-    first_ice: dict[tuple[str, date], datetime] = {}
-    lowest: dict[tuple[str, date], float] = {}
-    nights: dict[datetime, date] = {}  # every station reports the same hours: each is placed in its night once
-    for h in hours:
-        if not lo <= h.hour < hi:
-            continue
-        night = nights.get(h.hour)
-        if night is None:
-            night = nights[h.hour] = night_of(h.hour, zone)
-        key = (h.station, night)
-        reported.add(key)
-        lowest[key] = min(h.min_rst, lowest.get(key, h.min_rst))
-        if h.min_rst <= ICE_RST_C:
-            at = h.first_ice_at or h.hour
-            if key not in first_ice or at < first_ice[key]:
-                first_ice[key] = at
+    sn = station_nights(hours, lo=lo, hi=hi, zone=zone)
+    reported, first_ice, lowest = sn.reported, sn.first_ice, sn.lowest
     by_route_runs: dict[str, list[RunRec]] = {}
     for r in runs:
         by_route_runs.setdefault(r.route_id, []).append(r)
