@@ -19,6 +19,10 @@ from core.gritting.policy import GrittingPolicy
 
 FORECAST_SPENT_AFTER = timedelta(hours=1)  # a forecast minimum this far in the past no longer applies
 MIN_SETTLED_C = 0.1  # the learned minimum is reached when the projected minima come within this of it
+# A road reading younger than this is as fresh as the model knows readings: the learned projection is issued at it.
+# (The model was fitted on issue times at readings, ages 0, 15, 30 ... min; a reading seconds old taken as an
+# age between those would move its projection by the width of a bin, and a decision with it.)
+LEARNED_FRESH = timedelta(minutes=15)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,13 +97,18 @@ def station_view(
 
 
 def _learned(station: StationObs, now: datetime, model: learned.NowcastModel) -> Learned | None:
-    """The learned projection of a station from now (None without a road surface temperature in the 3 h before)."""
+    """The learned projection of a station (None without a road surface temperature in the 3 h before now),
+    issued at its newest road reading when that is fresh (LEARNED_FRESH), else at now."""
     upto = [s for s in station.samples if s.ts <= now]
     series = learned.series_from_samples(station.station_id, upto, lat=station.lat, lon=station.lon)
-    proj = learned.project(model, series, now)
+    if series.empty:
+        return None
+    newest = datetime.fromtimestamp(int(series.rst_t[-1]), now.tzinfo)
+    at = newest if now - newest < LEARNED_FRESH else now
+    proj = learned.project(model, series, at)
     if proj is None:
         return None
-    x = learned.examples(series, np.asarray([int(now.timestamp())], dtype=np.int64), model.horizons).x[0]
+    x = learned.examples(series, np.asarray([int(at.timestamp())], dtype=np.int64), model.horizons).x[0]
     slope, air_gap = float(x[learned.FEATURES.index("slope_3h")]), float(x[learned.FEATURES.index("air_minus_rst")])
     pooled = model.trained_on.get("stations")
     return Learned(
@@ -362,8 +371,8 @@ def _projection(view: StationView | None, fc: Forecast | None, now: datetime, po
 
 def learned_covered_until(lrn: Learned, now: datetime, policy: GrittingPolicy) -> datetime:
     """Until when the learned projection speaks for the road: the end of the night, or as far as the model looks
-    ahead (its longest horizon) when the night ends later."""
-    return min(policy.night_end_after(now), now + timedelta(hours=lrn.projection.covered_hours))
+    ahead (its longest horizon from its issue) when the night ends later."""
+    return min(policy.night_end_after(now), lrn.projection.issued_at + timedelta(hours=lrn.projection.covered_hours))
 
 
 def _curve(p: learned.Projection, values: Sequence[float]) -> list[tuple[float, float]]:
@@ -398,8 +407,9 @@ def _learned_outlook(view: StationView, lrn: Learned, now: datetime, policy: Gri
     """The minimum up to the end of the night from the learned projection (as far as it looks ahead), the
     band at that horizon, and when the projected minima first reach the trigger."""
     p, trig = lrn.projection, policy.trigger_rst_c
+    origin = p.issued_at  # now, or the fresh reading it was issued at
     covered = learned_covered_until(lrn, now, policy)
-    span = max(0.0, hours_between(now, covered))
+    span = max(0.0, hours_between(origin, covered))
     mins = _curve(p, p.min_c)
     min_rst = round(min(p.rst_now, _at(mins, span)), 2)  # the projected minima are of the hours ahead; now counts
     low = round(min(_at(_curve(p, p.low_c), span), min_rst), 2)
@@ -407,7 +417,7 @@ def _learned_outlook(view: StationView, lrn: Learned, now: datetime, policy: Gri
     # When: the first hour at which the projected minima come within MIN_SETTLED_C of the night's minimum.
     points = [(h, v) for h, v in mins if h < span] + [(span, min_rst)]
     min_h = next(h for h, v in points if v <= min_rst + MIN_SETTLED_C)
-    min_at = floor_minute(now + timedelta(hours=min_h))
+    min_at = floor_minute(origin + timedelta(hours=min_h))
     trigger_at: datetime | None = None
     if policy.at_or_below_trigger(p.rst_now):
         trigger_at = view.nowcast.trigger_at or view.rst_at
@@ -415,7 +425,7 @@ def _learned_outlook(view: StationView, lrn: Learned, now: datetime, policy: Gri
         for (h0, v0), (h1, v1) in itertools.pairwise(points):
             if policy.at_or_below_trigger(v1):
                 frac = (v0 - trig) / (v0 - v1) if v0 != v1 else 1.0
-                trigger_at = floor_minute(now + timedelta(hours=h0 + (h1 - h0) * max(0.0, min(1.0, frac))))
+                trigger_at = floor_minute(origin + timedelta(hours=h0 + (h1 - h0) * max(0.0, min(1.0, frac))))
                 break
     decisive = max(trigger_at or min_at, now)
     horizon = round(hours_between(now, decisive), 2)
@@ -444,7 +454,7 @@ def _learned_outlook(view: StationView, lrn: Learned, now: datetime, policy: Gri
     else:
         over = f"{lrn.pooled_stations} stations" if lrn.pooled_stations else "other stations"
         sentences.append(f"Learned from nights pooled over {over} until {view.label}'s own nights count.")
-    similar = _similar_sentence(view, lrn, now, min_at)
+    similar = _similar_sentence(view, lrn, min_at)
     if similar:
         sentences.append(similar)
     return Outlook(
@@ -460,12 +470,13 @@ def _learned_trend(lrn: Learned, nc: Nowcast) -> str:
     return f"{'falling' if lrn.slope_3h < 0 else 'rising'} {abs(lrn.slope_3h):.1f} °C an hour"
 
 
-def _similar_sentence(view: StationView, lrn: Learned, now: datetime, min_at: datetime) -> str | None:
+def _similar_sentence(view: StationView, lrn: Learned, min_at: datetime) -> str | None:
     """What the station did on its remembered evenings like this one, by the horizon nearest the night's
     minimum; None with fewer than 3 such evenings."""
     if lrn.learning is None or not lrn.learning.memory:
         return None
     p = lrn.projection
+    now = p.issued_at
     ahead = hours_between(now, min_at)
     j = min(range(len(p.horizons)), key=lambda i: (abs(p.horizons[i] - ahead), p.horizons[i]))
     count, fall = learned.similar_evenings(

@@ -167,3 +167,16 @@ def test_confidence_narrows_with_the_band_and_grows_with_the_stations_own_nights
     assert learned_confidence(4.0, 5, 5.0) == pytest.approx(0.5 * 0.925, abs=1e-3)
     assert learned_confidence(20.0, 0, 5.0) == pytest.approx(0.2 * 0.85, abs=1e-3)
     assert learned_confidence(0.0, 10_000, 5.0) == pytest.approx(0.9, abs=1e-3)
+
+
+def test_a_decision_seconds_or_minutes_after_the_newest_reading_projects_from_that_reading() -> None:
+    # The model was fitted on issue times at readings: a reading 5 s old is as fresh as one 0 s old, and the
+    # projection (and its trigger time) does not jump between them.
+    now = at(17)
+    obs = station(now, 4.0, 0.8)
+    first = decide(route(obs), now, POLICY, nowcast_model=MODEL)
+    for later in (timedelta(seconds=5), timedelta(minutes=9)):
+        d = decide(route(obs), now + later, POLICY, nowcast_model=MODEL)
+        assert (d.action, d.trigger_at, d.min_rst, d.min_rst_at) == (
+            first.action, first.trigger_at, first.min_rst, first.min_rst_at
+        )  # fmt: skip
