@@ -41,12 +41,14 @@ from core.gritting import (
     StationSample,
     decide,
     format_message,
+    learned,
 )
 from core.metrics import SURFACE_STATES
 from core.physics import dew_point
 from placewatch.settings import Settings
 from store import gritting as store
 from store import notifications
+from store import nowcast as nowcast_store
 
 log = logging.getLogger("placewatch.alerts.gritting")
 KIND = "gritting"
@@ -54,6 +56,7 @@ ESCALATION_CHECK_S = 60.0  # how often unacknowledged decisions are checked betw
 ESCALATION_GRACE = timedelta(minutes=15)  # for decisions issued at or after their call-out time
 FUTURE_TOLERANCE = timedelta(minutes=10)  # readings this far ahead are passed on: core notes a clock ahead
 RECENT_SAMPLES = 6  # per station, kept in a decision's evidence
+MODEL_CHECK_S = 300.0  # how often the store is asked whether a newer learned nowcast model has been fitted
 
 
 def load_policy(path: Path | None, name: str | None = None) -> GrittingPolicy:
@@ -94,6 +97,11 @@ class GrittingEvaluator:
         self._policy_values = _plain(dataclasses.asdict(self.policy))
         self._lock = threading.Lock()  # sweeps (scheduler thread) and notifications (main thread) take turns
         self._last_full: float | None = None
+        # The learned nowcast model in force (the newest stored, else the shipped default), loaded once and
+        # reloaded when the store holds a newer fit; checked at most every MODEL_CHECK_S.
+        self._model: learned.NowcastModel | None = None
+        self._model_stored_at: datetime | None = None
+        self._model_checked: float | None = None
 
     # -- the Evaluator protocol ------------------------------------------------------------------------
 
@@ -126,6 +134,39 @@ class GrittingEvaluator:
         if ids:
             with self._lock:
                 self._run(ctx, route_ids=None, station_ids=ids)
+
+    # -- the learned nowcast ------------------------------------------------------------------------------
+
+    def nowcast_model(self, conn: Any) -> learned.NowcastModel:
+        """The pooled model in force: the newest fitted on the store's own nights, else the shipped default."""
+        mono = time.monotonic()
+        if self._model is not None and self._model_checked is not None and mono - self._model_checked < MODEL_CHECK_S:
+            return self._model
+        self._model_checked = mono
+        stored_at = nowcast_store.latest_model_fitted_at(conn)
+        if self._model is not None and stored_at == self._model_stored_at:
+            return self._model
+        model: learned.NowcastModel | None = None
+        if stored_at is not None:
+            try:
+                model = nowcast_store.latest_model(conn)
+            except (ValueError, KeyError, TypeError) as exc:
+                log.warning(
+                    "stored nowcast model fitted %s not usable (%s): the shipped default decides", stored_at, exc
+                )
+        if model is None:
+            model = learned.load_default()
+        else:
+            log.info("gritting: learned nowcast model fitted %s in force", model.fitted_at.isoformat())
+        self._model, self._model_stored_at = model, stored_at
+        return model
+
+    def _run_model(self, conn: Any, station_ids: Sequence[str]) -> learned.NowcastModel:
+        """The model in force with these stations' own learning (learning of another shape is left out)."""
+        model = self.nowcast_model(conn)
+        learning = nowcast_store.load_stations(conn, station_ids)
+        fits = {sid: s for sid, s in learning.items() if len(s.mean_error) == len(model.horizons)}
+        return dataclasses.replace(model, stations=fits)
 
     # -- evaluation -------------------------------------------------------------------------------------
 
@@ -161,7 +202,9 @@ class GrittingEvaluator:
                 since=now - timedelta(hours=policy.forecast_max_age_hours),
             )
             names = store.station_names(conn, stations)
-            obs = {sid: _station_obs(sid, samples.get(sid, ()), names.get(sid)) for sid in stations}
+            positions = nowcast_store.station_positions(conn, stations)
+            model = self._run_model(conn, stations)
+            obs = {sid: _station_obs(sid, samples.get(sid, ()), names.get(sid), positions.get(sid)) for sid in stations}
             new: list[dict[str, Any]] = []
             for r in routes:
                 try:
@@ -175,12 +218,12 @@ class GrittingEvaluator:
                         stations=tuple(obs[s] for s in r.stations),
                         forecast=_forecast(fc_row) if fc_row is not None else None,
                     )
-                    d = decide(route, now, policy)
+                    d = decide(route, now, policy, nowcast_model=model)
                 except ValueError as exc:  # a bad forecast or route: say so, keep evaluating the others
                     log.warning("route %s not evaluated: %s", r.id, exc)
                     continue
                 if material_change(r.current, d, policy):
-                    new.append(self._row(d, r, fc_row, samples))
+                    new.append(self._row(d, r, fc_row, samples, model))
             with conn.transaction():  # the decisions and their notifications commit together
                 stored, skipped = store.record_decisions(conn, decisions=new, evaluated=[r.id for r in routes], at=now)
                 self._notify(conn, "gritting.decision", [did for did, _ in stored], now)
@@ -257,6 +300,7 @@ class GrittingEvaluator:
         r: store.RouteRow,
         fc_row: dict[str, Any] | None,
         samples: dict[str, list[store.Sample]],
+        model: learned.NowcastModel,
     ) -> dict[str, Any]:
         """A decision as store.record_decisions takes it, with the evidence it rests on."""
         policy = self.policy
@@ -277,6 +321,14 @@ class GrittingEvaluator:
                 "stations": list(r.stations),
             },
             "stations": [_station_summary(sid, samples.get(sid, [])) for sid in r.stations],
+            "nowcast": {
+                "model": "stored" if self._model_stored_at is not None else "default",
+                "fitted_at": model.fitted_at.isoformat(),
+                "trained_on": _plain(dict(model.trained_on)),
+                "station_nights": {
+                    sid: model.stations[sid].nights if sid in model.stations else 0 for sid in r.stations
+                },
+            },
             "forecast_id": fc_row["id"] if fc_row is not None else None,
             "forecast": _plain(fc_row) if fc_row is not None else None,
             "policy": self._policy_values,
@@ -341,7 +393,12 @@ def material_change(current: store.Current | None, d: Decision, policy: Gritting
     return False
 
 
-def _station_obs(station_id: str, rows: Iterable[store.Sample], name: str | None = None) -> StationObs:
+def _station_obs(
+    station_id: str,
+    rows: Iterable[store.Sample],
+    name: str | None = None,
+    position: tuple[float, float] | None = None,
+) -> StationObs:
     samples = []
     for ts, rst, air, dew, state, fp, rh in rows:
         if dew is None and air is not None and rh is not None and rh > 0:
@@ -351,7 +408,8 @@ def _station_obs(station_id: str, rows: Iterable[store.Sample], name: str | None
         if rst is None and air is None and dew is None and state is None and fp is None:
             continue
         samples.append(StationSample(ts, rst, air, dew, state, fp))
-    return StationObs(station_id, tuple(samples), name)
+    lat, lon = position if position is not None else (None, None)
+    return StationObs(station_id, tuple(samples), name, lat=lat, lon=lon)
 
 
 def _forecast(row: dict[str, Any]) -> Forecast:

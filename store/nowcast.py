@@ -67,6 +67,12 @@ def latest_model(conn: psycopg.Connection) -> learned.NowcastModel | None:
     return None if row is None else learned.NowcastModel.from_json(_nan(row[0]))
 
 
+def latest_model_fitted_at(conn: psycopg.Connection) -> datetime | None:
+    """When the newest stored pooled model was fitted (None: none stored): a cheap check before reloading it."""
+    row = conn.execute("SELECT max(fitted_at) FROM nowcast_models").fetchone()
+    return None if row is None else row[0]
+
+
 # -- each station's learning ------------------------------------------------------------------------------------
 
 
@@ -127,6 +133,19 @@ def road_stations(conn: psycopg.Connection, station_ids: Sequence[str] | None = 
         {"ids": None if station_ids is None else list(station_ids)},
     )
     return {sid: name for sid, name in rows}
+
+
+def station_positions(conn: psycopg.Connection, station_ids: Sequence[str]) -> dict[str, tuple[float, float]]:
+    """(latitude, longitude) of each of these stations whose registry geometry is a point (GeoJSON: longitude
+    first); stations without one are left out."""
+    rows = conn.execute(
+        """SELECT id, (geometry->'coordinates'->>1)::float8, (geometry->'coordinates'->>0)::float8 FROM devices
+           WHERE id = ANY(%s) AND geometry->>'type' = 'Point'
+             AND jsonb_typeof(geometry->'coordinates'->0) = 'number'
+             AND jsonb_typeof(geometry->'coordinates'->1) = 'number'""",
+        (list(station_ids),),
+    )
+    return {sid: (lat, lon) for sid, lat, lon in rows if abs(lat) <= 90.0 and abs(lon) <= 180.0}
 
 
 def station_series(

@@ -5,6 +5,11 @@ retained MQTT alerts.
 The road simulator is a pure function of time: each scenario's evening is replayed onto the real clock
 (the reading for simulated time S - k x 10 min is published with timestamp now - k x 10 min), so the
 running scheduler, which decides at the real `now`, sees tonight's road as the scenario describes it.
+
+The learned nowcast reads the clock too: how long the night still runs (the policy's night_end_local) and
+where the sun is (the station's position). So that the real clock is an evening whatever the hour the tests
+run at, the night ends 11 h after the tests start (the scenarios' 21:00 to 08:00), and the stations stand at
+the longitude where the sun is as at 21:00 (EVENING_SOLAR_HOUR).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import json
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -35,12 +41,30 @@ pytestmark = pytest.mark.integration
 LONDON = ZoneInfo("Europe/London")
 STEP = timedelta(minutes=10)
 CAP = "{urn:oasis:names:tc:emergency:cap:1.2}"
+EVENING_SOLAR_HOUR = 21.0  # the scenarios' evening: where the stations stand, the sun is as at this hour
+NIGHT_LEFT = timedelta(hours=11)  # from the scenarios' 21:00 to the end of the gritting night at 08:00
 
 
 @pytest.fixture(scope="module")
-def alerts(database_url: str, mqtt_broker: Any) -> Iterator[Proc]:
+def tonight(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A policy file whose gritting night ends NIGHT_LEFT after the tests start (all else the defaults)."""
+    end = (datetime.now(UTC) + NIGHT_LEFT).astimezone(LONDON).strftime("%H:%M")
+    path = tmp_path_factory.mktemp("policy") / "tonight.json"
+    path.write_text(json.dumps({"night_end_local": end}))
+    return path
+
+
+def evening_lon(now: datetime | None = None) -> float:
+    """The longitude where the local solar time is EVENING_SOLAR_HOUR now (to a few minutes)."""
+    now = now or datetime.now(UTC)
+    utc_hours = now.hour + now.minute / 60
+    return round(((EVENING_SOLAR_HOUR - utc_hours) * 15.0 + 180.0) % 360.0 - 180.0, 3)
+
+
+@pytest.fixture(scope="module")
+def alerts(database_url: str, mqtt_broker: Any, tonight: Path) -> Iterator[Proc]:
     """`placewatch alerts` (the scheduler with the gritting evaluator) for this module's tests."""
-    p = start_service(["alerts"], service_env(database_url, mqtt_broker))
+    p = start_service(["alerts"], service_env(database_url, mqtt_broker, PLACEWATCH_GRITTING_POLICY_FILE=str(tonight)))
     p.wait_for("leading the alerting scheduler", timeout=30)
     yield p
     p.stop()
@@ -103,7 +127,7 @@ def alerts_on(messages: list[Any]) -> list[dict[str, Any]]:
 
 def one_station_route(database_url: str, uid: str, tag: str, **props: Any) -> tuple[str, str]:
     dev, rid = f"rws-{tag}-{uid}", f"G-{tag}-{uid}"
-    load(database_url, station(dev), route(rid, [dev], **props))
+    load(database_url, station(dev, lon=evening_lon()), route(rid, [dev], **props))
     return dev, rid
 
 
@@ -125,6 +149,14 @@ def test_wet_road_cooling_toward_frost_gets_precautionary_salt_before_call_out_a
         assert issued < call_out and not d["late"]
         assert d["start_by"] < d["complete_by"] and d["status"] == "issued"
         assert all(isinstance(s, str) and s.endswith(".") for s in d["reasons"]) and len(d["reasons"]) >= 3
+        # The learned nowcast decided, and the evidence says which model and how many of the station's own nights.
+        assert any("learned nowcast" in s for s in d["reasons"]) and any(
+            s.startswith("Learned from") for s in d["reasons"]
+        )
+        evidence = httpx.get(f"{api_url}/api/v1/gritting/decisions/{d['id']}", headers=headers).json()["evidence"]
+        assert datetime.fromisoformat(evidence["nowcast"]["fitted_at"]) and evidence["nowcast"]["station_nights"] == {
+            dev: 0
+        }
         listed = decisions(api_url, headers, rid)
         assert listed[0]["id"] == d["id"]  # newest first
         assert set(listed[0]) >= {"route_id", "action", "spread_rate_g_m2", "call_out_by", "start_by"}
@@ -140,7 +172,8 @@ def test_wet_road_cooling_toward_frost_gets_precautionary_salt_before_call_out_a
         nxt = real + timedelta(minutes=1)
         publisher.publish(readings_topic(dev), payload_of([(nxt, model.values_at(sim(14, 21) + timedelta(minutes=1)))]))
         wait_until(lambda: current(api_url, headers, rid)["evaluated_at"] != before)
-        assert decisions(api_url, headers, rid)[0]["id"] == d["id"]
+        newest = decisions(api_url, headers, rid)[0]
+        assert newest["id"] == d["id"], [(x["call_out_by"], x["min_rst"], x["reasons"][0][40:200]) for x in (d, newest)]
         assert len(alerts_on(got)) == sent
 
         # The alert is retained: a late subscriber gets it at once.
@@ -217,6 +250,8 @@ def test_a_second_scheduler_stands_by_while_one_leads(database_url, mqtt_broker,
 def test_warm_route_gets_no_treatment_and_dry_road_with_dry_air_at_most_monitor(
     database_url, alerts, ingest, publisher, api_url, token_for, uid
 ):
+    # A warm evening: the learned nowcast covers the night to its end and the road stays well above the trigger,
+    # so 'no action' can be said (the station readings cover until the night's end: no coverage hold).
     warm_dev, warm = one_station_route(database_url, uid, "warm")
     dry_dev, dry = one_station_route(database_url, uid, "dry")
     ingest()
@@ -225,7 +260,8 @@ def test_warm_route_gets_no_treatment_and_dry_road_with_dry_air_at_most_monitor(
     replay(publisher, warm_dev, "warm_night", sim(14, 21), real)
     replay(publisher, dry_dev, "dry_cold", sim(14, 21), real)
     w = wait_decision(api_url, headers, warm)
-    assert w["action"] == "none" and w["spread_rate_g_m2"] is None and w["call_out_by"] is None
+    assert w["action"] == "none" and w["spread_rate_g_m2"] is None and w["call_out_by"] is None, w["reasons"]
+    assert w["rule"] == "above_monitor_band" and any("learned nowcast" in s for s in w["reasons"])
     d = wait_decision(api_url, headers, dry)
     assert d["action"] in ("none", "monitor") and d["spread_rate_g_m2"] is None
     routes = {r["id"]: r for r in httpx.get(f"{api_url}/api/v1/routes", headers=headers).json()}
@@ -404,12 +440,17 @@ def test_council_policy_file_and_a_forecast_loaded_from_the_command_line(
 
 
 def test_a_treating_decision_and_its_escalation_notify_the_highways_team_once_each(
-    database_url, mqtt_broker, db, ingest, publisher, api_url, token_for, uid
+    database_url, mqtt_broker, db, ingest, publisher, api_url, token_for, uid, tonight
 ):
     dev, rid = one_station_route(database_url, uid, "ntf")
     ingest()
     headers = token_for("highways")
-    settings = Settings(database_url=database_url, mqtt_url=mqtt_broker.url, mqtt_protocol=mqtt_broker.protocol)
+    settings = Settings(
+        database_url=database_url,
+        mqtt_url=mqtt_broker.url,
+        mqtt_protocol=mqtt_broker.protocol,
+        gritting_policy_file=tonight,
+    )
     pool = open_pool(database_url, max_size=2)
     pub = AlertPublisher(settings.mqtt_url, protocol=settings.mqtt_protocol, prefix=settings.topic_prefix)
     try:
