@@ -120,6 +120,7 @@ def evaluate(conn: psycopg.Connection, req: Request, policy: GrittingPolicy) -> 
     trigger, inclusive = policy.trigger_rst_c, policy.trigger_inclusive
     fits: tuple[str, ...] = ()
     learning = 0
+    seen_ids: set[str] = set()
     if not any(not s.empty for s in series):
         out = backtest.empty_evaluation(req.horizons, trigger)
     else:
@@ -142,6 +143,7 @@ def evaluate(conn: psycopg.Connection, req: Request, policy: GrittingPolicy) -> 
             else backtest.empty_evaluation(req.horizons, trigger)
         )
         fits, learning = r.pooled_fits, r.stations_learning
+        seen_ids = set(r.examples.station.tolist())
     return out | {
         "start": req.start.isoformat(),
         "end": req.end.isoformat(),
@@ -149,9 +151,23 @@ def evaluate(conn: psycopg.Connection, req: Request, policy: GrittingPolicy) -> 
         "issue_hours": list(req.issue_hours),
         "trigger_inclusive": inclusive,
         "default_model_fitted_at": default.fitted_at.isoformat(),
+        "default_in_sample": in_sample(default, seen_ids, req.start, req.end),
         "pooled_refits": list(fits),
         "stations_learning": learning,
     }
+
+
+def in_sample(default: learned.NowcastModel, scored: set[str], start: date, end: date) -> list[str]:
+    """Scored stations whose nights in this period the shipped default was fitted on: their figures are in-sample
+    (optimistic), and the answer says so rather than claim more than the data shows."""
+    t = default.trained_on
+    if not t.get("from") or not t.get("to"):
+        return []
+    first = datetime.fromisoformat(str(t["from"]).replace("Z", "+00:00")).date()
+    last = datetime.fromisoformat(str(t["to"]).replace("Z", "+00:00")).date()
+    if end < first or start > last:
+        return []
+    return sorted(scored & {str(x) for x in t.get("station_ids", ())})
 
 
 # -- for a person ------------------------------------------------------------------------------------------------
@@ -165,6 +181,10 @@ def _cell(v: Any, width: int, digits: int = 2) -> str:
     if isinstance(v, float):
         return f"{v:.{digits}f}".rjust(width)
     return f"{v:,}".rjust(width)
+
+
+def _times(n: int) -> str:
+    return "once" if n == 1 else f"{n} times"
 
 
 def _hours(hours: Sequence[int]) -> str:
@@ -183,12 +203,18 @@ def table(result: dict[str, Any]) -> str:
         f"{temp(result['trigger_c'])} (the policy's trigger)",
         f"Learning: shipped default fitted {result['default_model_fitted_at'][:10]}; "
         + (
-            f"refitted on the stored nights {len(result['pooled_refits'])} times"
+            f"refitted on the stored nights {_times(len(result['pooled_refits']))}"
             if result["pooled_refits"]
             else "not refitted (too few stored nights)"
         )
         + f"; {result['stations_learning']} stations with their own correction by the end",
     ]
+    if result.get("default_in_sample"):
+        lines.append(
+            f"In-sample: the shipped default was fitted on these nights of {len(result['default_in_sample'])} of "
+            "these stations, so their figures are optimistic; judge the model on other stations or other periods "
+            "(bench.nowcast scores the shared stations leave-stations-out)."
+        )
     head = (
         f"{'':<20}{'n':>7}{'MAE °C':>8}{'bias °C':>9}{'hits':>6}{'misses':>8}{'false alarms':>14}"
         f"{'correct neg.':>14}{'POD':>6}{'FAR':>6}{'CSI':>6}"

@@ -65,6 +65,10 @@ class NowcastEvaluation(BaseModel):
     issue_hours: list[int] = Field(description="the local hours issue times were taken at")
     trigger_inclusive: bool = Field(description="true: a call at or below the trigger; false: below it")
     default_model_fitted_at: str = Field(description="when the nowcast shipped with Placewatch was fitted")
+    default_in_sample: list[str] = Field(
+        description="scored stations whose nights in this period the shipped default was fitted on: their figures "
+        "are in-sample (optimistic)"
+    )
     pooled_refits: list[str] = Field(
         description="when the replay refitted the pooled nowcast on the stored nights (as the daily learning does)"
     )

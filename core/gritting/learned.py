@@ -633,6 +633,7 @@ def fit(
             mae.append(float("nan"))
     trained = {
         "stations": len(np.unique(ex.station)),
+        "station_ids": sorted(str(x) for x in np.unique(ex.station)),  # a backtest on these says it is in-sample
         "nights": len(uniq),
         "examples": len(ex),
         "from": _iso(int(ex.t.min())) if len(ex) else None,

@@ -94,6 +94,8 @@ def test_the_backtest_scores_the_nowcast_and_both_baselines_on_the_same_issue_ti
     # 14 evenings x 7 hours x 4 stations at most; a station without readings before an hour skips it.
     assert 0 < body["issues"] <= 14 * 7 * 4
     assert [h["hours"] for h in body["horizons"]] == [3, 6]
+    # The stations are tagged for this run: not the ids the shipped default was fitted on (see test_in_sample).
+    assert body["default_in_sample"] == []
     for h in body["horizons"]:
         _check_scores(h)
         assert 0 < h["n"] <= body["issues"]
@@ -157,6 +159,7 @@ def test_the_command_prints_the_same_answer_and_a_table_and_reads_a_policy_file(
     for row in ("nowcast", "persistence", "straight-line trend", "POD", "FAR", "CSI", "false alarms"):
         assert row in text
     assert "at or below +0.5 °C" in text
+    assert "In-sample" not in text
 
     warmer = tmp_path / "policy.json"
     warmer.write_text(json.dumps({"trigger_rst_c": 2.0}))

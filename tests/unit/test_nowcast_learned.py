@@ -229,3 +229,14 @@ def test_a_horizon_beyond_the_model_is_refused(trained):
         B.replay([], start=date(2025, 11, 1), end=date(2025, 11, 2), horizons=(18,), issue_hours=(19,), tz=TZ,
                  default=trained)  # fmt: skip
     assert B.evaluation(replay([], date(2025, 11, 12), trained), 0.5)["issues"] == 0
+
+
+def test_a_backtest_on_the_nights_the_shipped_default_learned_says_it_is_in_sample():
+    from alerts.nowcast_backtest import in_sample
+
+    model = L.load_default()
+    seen = set(model.trained_on["station_ids"])
+    some = sorted(seen)[:3]
+    assert in_sample(model, {*some, "elsewhere-1"}, date(2025, 10, 1), date(2025, 10, 20)) == some
+    assert in_sample(model, set(some), date(2026, 1, 1), date(2026, 2, 1)) == []  # another period
+    assert in_sample(model, {"elsewhere-1"}, date(2025, 10, 1), date(2025, 10, 20)) == []
