@@ -14,6 +14,7 @@ from placewatch.settings import Settings
 from store import health, notifications
 
 log = logging.getLogger("placewatch.alerts.health")
+KIND = "device"  # placewatch/v1/alerts/device/{device_id}
 
 
 def _notify_opened(conn: Any, problems: dict[str, list[dict[str, Any]]], teams: dict[str, str], now: datetime) -> None:
@@ -41,7 +42,11 @@ def _notify_opened(conn: Any, problems: dict[str, list[dict[str, Any]]], teams: 
 
 
 class DeviceHealthEvaluator:
-    """Sweeps every device every few minutes; publishes a retained alert per device whose problems change."""
+    """Sweeps every device every few minutes; publishes a retained alert per device whose problems change.
+
+    What each device's alert last told is kept in the database (store.health.mark_published), as the gritting
+    and damp evaluators keep theirs: an alert whose publish failed stays pending and is published on the next
+    sweep, and a restart neither loses nor repeats one."""
 
     name = "device-health"
     first_delay_s = 120.0  # give devices time to report after a (re)start before calling them stale
@@ -53,21 +58,48 @@ class DeviceHealthEvaluator:
         )
 
     def sweep(self, ctx: AlertContext) -> None:
-        """Check every device and record what changed."""
+        """Check every device, record what changed, and publish every device alert not yet published."""
         now = ctx.now()
         with ctx.pool.connection() as conn:
             facts = health.gather(conn, self.policy, now)
             found = {f.device_id: check(f, now, self.policy) for f in facts}
             teams = health.owning_teams(conn)
             changed = health.sync(conn, found, teams, now)
-            problems = health.open_problems(conn, sorted(changed))
-            _notify_opened(conn, problems, teams, now)  # same transaction as the problems it tells of
-        for dev in sorted(changed):
-            probs = problems.get(dev, [])
-            body = {"device_id": dev, "team": teams.get(dev, "admin"), "problems": probs, "updated_at": now.isoformat()}
-            ctx.publisher.publish("device", dev, body if probs else None)
+            pending = health.pending_alerts(conn)
+            problems = health.open_problems(conn, sorted(changed | pending.keys()))
+            opened = {dev: probs for dev, probs in problems.items() if dev in changed}
+            _notify_opened(conn, opened, teams, now)  # same transaction as the problems it tells of
         if changed:
             log.info("device health: %d devices changed", len(changed))
+        self._publish(ctx, pending, problems, teams, now)
+
+    def _publish(
+        self,
+        ctx: AlertContext,
+        pending: dict[str, list[int]],
+        problems: dict[str, list[dict[str, Any]]],
+        teams: dict[str, str],
+        now: datetime,
+    ) -> None:
+        """Publish (or clear) each pending device alert; remember those the broker acknowledged."""
+        done: list[tuple[str, list[int]]] = []
+        for dev, ids in pending.items():
+            probs = problems.get(dev, [])
+            body = {"device_id": dev, "team": teams.get(dev, "admin"), "problems": probs, "updated_at": now.isoformat()}
+            try:
+                ok = ctx.publisher.publish(KIND, dev, body if ids else None)
+            except (ValueError, TypeError, RuntimeError) as exc:  # e.g. a device id that is no valid topic
+                log.warning("device alert for %s not published: %s", dev, exc)
+                continue
+            if not ok:
+                log.warning(
+                    "device alerts not published (broker away): %d are retried next sweep", len(pending) - len(done)
+                )
+                break  # the rest stay pending and are retried next time
+            done.append((dev, ids))
+        if done:
+            with ctx.pool.connection() as conn:
+                health.mark_published(conn, done, at=now)
 
     def on_readings(self, ctx: AlertContext, device_ids: Iterable[str] | None) -> None:
         """Fresh readings are picked up by the next sweep (health changes slowly)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -137,3 +138,36 @@ def owning_teams(conn: psycopg.Connection) -> dict[str, str]:
             "SELECT d.id, d.kind, h.patch FROM devices d LEFT JOIN homes h ON h.id = d.home_id"
         )
     }
+
+
+def pending_alerts(conn: psycopg.Connection) -> dict[str, list[int]]:
+    """Devices whose open problems are not what their retained alert last told (a problem opened or closed since,
+    or a publish that failed), each with the ids of its open problems now (empty: the alert is to be cleared)."""
+    return {
+        dev: list(ids)
+        for dev, ids in conn.execute(
+            """WITH cur AS (SELECT device_id, array_agg(id ORDER BY id) AS ids
+                            FROM device_problems WHERE closed_at IS NULL GROUP BY device_id)
+               SELECT d.id, coalesce(cur.ids, '{}'::bigint[]) FROM devices d
+               LEFT JOIN cur ON cur.device_id = d.id
+               LEFT JOIN device_alert_state s ON s.device_id = d.id
+               WHERE coalesce(cur.ids, '{}'::bigint[]) IS DISTINCT FROM coalesce(s.published_problems, '{}'::bigint[])
+               ORDER BY d.id"""
+        )
+    }
+
+
+def mark_published(conn: psycopg.Connection, items: Iterable[tuple[str, list[int]]], *, at: datetime) -> None:
+    """Remember that each device's retained alert now lists these open problems (a device gone meanwhile is
+    skipped)."""
+    rows = [(dev, list(ids), at, dev) for dev, ids in items]
+    if not rows:
+        return
+    with conn.transaction(), conn.cursor() as cur:
+        cur.executemany(
+            """INSERT INTO device_alert_state (device_id, published_problems, published_at)
+               SELECT %s, %s::bigint[], %s WHERE EXISTS (SELECT 1 FROM devices WHERE id = %s)
+               ON CONFLICT (device_id) DO UPDATE
+                 SET published_problems = excluded.published_problems, published_at = excluded.published_at""",
+            rows,
+        )
