@@ -206,6 +206,9 @@ def parser() -> argparse.ArgumentParser:
     from placewatch import nowcast_cli
 
     nowcast_cli.register(sub)
+    from placewatch import whatif_cli
+
+    whatif_cli.register(sub)
     return p
 
 

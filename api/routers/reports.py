@@ -3,8 +3,9 @@
 `GET /api/v1/reports/season?start=2026-11-01&end=2027-03-31` for the nights (roads) and days (damp) from start
 to end, both included. Admin gets both parts, highways the roads, an officer the damp part of their patch;
 a tenant 403. `format=csv` (or `Accept: text/csv`) with `table=routes|nights|patches|officers|homes` gives
-one table as CSV. The what-if (the same period under another policy file) is the backtest's: until it is
-computed, `what_if.status` is "not_computed".
+one table as CSV. The what-if (the same nights under another policy, core.gritting.whatif) is computed when asked
+for: `what_if_trigger_c=1.0` (the policy in force with that trigger), or POST /reports/season/what-if with a policy
+as JSON; otherwise `what_if.status` is "not_computed".
 """
 
 from __future__ import annotations
@@ -14,14 +15,17 @@ import io
 import math
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
+from alerts import whatif as whatif_job
+from alerts.nowcast_backtest import policy_in_force
 from api.deps import Conn, SettingsDep, require
 from core import season
+from core.gritting.policy import GrittingPolicy
 from core.model import Principal
 from store import season as store
 
@@ -174,8 +178,47 @@ class DampPart(BaseModel):
     works_summary: WorksSummary
 
 
+class WhatIfCounts(BaseModel):
+    """Route-nights under one policy, over the nights the data covers."""
+
+    treated: int = Field(description="route-nights the policy would have treated")
+    missed: int = Field(description="nights of ice risk it would have left untreated")
+    needless: int = Field(description="treatments on nights with no ice risk")
+    salt_t: float = Field(description="treatments x the policy's precautionary rate x route length x treated width")
+
+
+class WhatIfRow(BaseModel):
+    """One route, or every route together, under both policies."""
+
+    route_nights: int
+    covered: int = Field(description="route-nights with a nowcast projection at an evening hour and readings")
+    not_covered: int = Field(description="route-nights counted for neither policy: no projection or no readings")
+    ice_nights: int = Field(description="covered nights with road surface temperature at or below 0 °C")
+    in_force: WhatIfCounts
+    other: WhatIfCounts
+    treatments_saved: int = Field(description="treated in force - treated under the other policy")
+    misses_added: int = Field(description="missed under the other policy - missed in force")
+    salt_saved_t: float | None = Field(description="None when a treated route has no length")
+
+
+class WhatIfRoute(WhatIfRow):
+    """One route."""
+
+    route_id: str
+    route_name: str
+    length_km: float | None
+
+
+class WhatIfSide(BaseModel):
+    """What the what-if uses of a policy."""
+
+    trigger_c: float
+    trigger_inclusive: bool
+    rate_g_m2: float = Field(description="the warmest row of its spread matrix, dry or damp road, all passes")
+
+
 class WhatIf(BaseModel):
-    """The same period under another policy file (the backtest's); not computed until it is."""
+    """The same period under another policy (core.gritting.whatif); not computed until asked for."""
 
     status: Literal["not_computed", "computed"]
     text: str
@@ -183,6 +226,16 @@ class WhatIf(BaseModel):
     treatments_saved: int | None = None
     misses_added: int | None = None
     salt_saved_t: float | None = None
+    tz: str | None = None
+    issue_hours: list[int] | None = Field(default=None, description="local hours the nowcast was replayed at")
+    horizon_hours: int | None = Field(default=None, description="hours ahead each projected minimum covers")
+    nights: int | None = None
+    in_force: WhatIfSide | None = None
+    other: WhatIfSide | None = None
+    treated_width_m: float | None = None
+    routes: list[WhatIfRoute] | None = None
+    total: WhatIfRow | None = None
+    definition: str | None = None
 
 
 class SeasonReport(BaseModel):
@@ -200,8 +253,10 @@ class SeasonReport(BaseModel):
 
 WHAT_IF_NOT_COMPUTED = WhatIf(
     status="not_computed",
-    text="Not computed: the what-if (this period under another policy file) comes with the gritting backtest.",
+    text="Not computed: ask for the what-if with another trigger (what_if_trigger_c) or another policy file "
+    "(POST /api/v1/reports/season/what-if).",
 )
+ROADS_ONLY = "the what-if is about the roads: it is for highways staff and admins"
 
 
 def _period(start: date, end: date) -> None:
@@ -274,14 +329,87 @@ def season_report(
     end: Annotated[date, Query(description="the last night and day, included")],
     format: Annotated[Literal["json", "csv"] | None, Query(description="csv: one table as CSV")] = None,
     table: Annotated[Table | None, Query(description="which table as CSV (default: routes, or patches)")] = None,
+    what_if_trigger_c: Annotated[
+        float | None,
+        Query(
+            ge=-10.0,
+            le=10.0,
+            description="compute the what-if: the policy in force with this trigger (°C road surface temperature)",
+        ),
+    ] = None,
 ) -> Any:
     """The report for the caller's part: roads for admin and highways, damp for admin and officers."""
     _period(start, end)
     zone = ZoneInfo(settings.local_zone)
     body = build(conn, user, start=start, end=end, zone=zone, width_m=settings.treated_width_m, now=datetime.now(UTC))
+    if what_if_trigger_c is not None:
+        if user.role not in ("admin", "highways"):
+            raise HTTPException(403, detail=ROADS_ONLY)
+        in_force = _policy_in_force(settings)
+        other, _ = whatif_job.with_trigger(in_force, what_if_trigger_c)
+        body["what_if"] = _what_if(conn, user, start, end, zone, settings, in_force, other, None)
     if format == "csv" or (format is None and "text/csv" in request.headers.get("accept", "")):
         return _csv(SeasonReport.model_validate(body), table)
     return body
+
+
+def _policy_in_force(settings: Any) -> GrittingPolicy:
+    try:
+        return policy_in_force(settings)
+    except ValueError as exc:
+        raise HTTPException(500, detail=f"the policy in force cannot be read: {exc}") from None
+
+
+def _what_if(
+    conn: Any,
+    user: Principal,
+    start: date,
+    end: date,
+    zone: ZoneInfo,
+    settings: Any,
+    in_force: GrittingPolicy,
+    other: GrittingPolicy,
+    name: str | None,
+) -> dict[str, Any]:
+    try:
+        return whatif_job.compute(
+            conn, user, start=start, end=end, zone=zone, in_force=in_force, other=other, other_name=name,
+            width_m=settings.treated_width_m,
+        )  # fmt: skip
+    except ValueError as exc:
+        raise HTTPException(422, detail=str(exc)) from None
+
+
+@router.post(
+    "/reports/season/what-if",
+    summary="The season report's what-if: the same nights under another gritting policy (JSON, as the policy "
+    "file holds it)",
+    response_model=WhatIf,
+)
+def season_what_if(
+    user: Annotated[Principal, Depends(require("admin", "highways"))],
+    conn: Conn,
+    settings: SettingsDep,
+    start: Annotated[date, Query(description="the first night, YYYY-MM-DD")],
+    end: Annotated[date, Query(description="the last night, included")],
+    policy: Annotated[dict[str, Any], Body(description="GrittingPolicy fields, as the gritting policy file")],
+    tz: Annotated[str | None, Query(description="IANA time zone of the nights (default: the council's)")] = None,
+) -> Any:
+    """Treatments saved, misses added and salt under `policy` against the policy in force, per route and in total."""
+    _period(start, end)
+    zone_name = (tz or "").strip() or settings.local_zone
+    try:
+        zone = ZoneInfo(zone_name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise HTTPException(
+            422, detail=f"unknown time zone {zone_name!r}: give an IANA zone such as Europe/London"
+        ) from None
+    try:
+        other, name = whatif_job.from_values(policy, "the uploaded policy")
+    except ValueError as exc:
+        raise HTTPException(422, detail=f"the policy cannot be read: {exc}") from None
+    in_force = _policy_in_force(settings)
+    return _what_if(conn, user, start, end, zone, settings, in_force, other, name)
 
 
 # -- CSV ----------------------------------------------------------------------------------------------------
