@@ -7,8 +7,15 @@ PUBACK with its own wake-up and send(). At tens of thousands of messages a secon
 broker, is the limit (python -m bench.ingest measures both). Client therefore reads the socket
 64 KiB at a time and parses every whole packet in the buffer in one pass, decodes PUBLISH itself
 (Properties only when a packet has some), and sends a batch of PUBACKs as one write (ack_many).
-Everything else (connect, subscribe, keepalive, reconnect, TLS, QoS 2, callbacks) is paho's. It
-overrides private methods, so pyproject pins paho-mqtt to the minor versions tested here.
+Everything else (connect, subscribe, keepalive, reconnect, TLS, QoS 2, callbacks) is paho's.
+
+It overrides private methods of paho's Client (_sock_recv, _sock_close, _packet_read, _handle_publish,
+_handle_on_message), calls others (_packet_handle, _send_puback, _packet_queue, _easy_log) and reads its
+private state (_in_packet, _sock, _protocol, _manual_ack, _on_message, _on_message_filtered, _userdata,
+_msgtime_mutex, _last_bytes_received, _in_callback_mutex), none of which paho promises to keep. So
+pyproject.toml pins paho-mqtt to exactly the version these were read from and tested with (2.2.0), and
+tests/unit/test_paho_pin.py fails, saying why, when the installed paho is another version or any private
+name used here is gone. Moving to another paho: read its Client against this file, then move the pin.
 """
 
 from __future__ import annotations
