@@ -79,8 +79,13 @@ class GrittingEvaluator:
 
     name = "gritting"
 
-    def __init__(self, settings: Settings, *, policy: GrittingPolicy | None = None) -> None:
+    def __init__(
+        self, settings: Settings, *, policy: GrittingPolicy | None = None, learned_nowcast: bool = True
+    ) -> None:
+        """`learned_nowcast=False`: decide on the physics nowcast alone (core.gritting.nowcast), as for a scenario
+        replayed onto the real clock whose hour is not the scenario's (the learned nowcast reads the clock)."""
         self.settings = settings
+        self.learned_nowcast = learned_nowcast
         self.zone = settings.local_zone
         if policy is None:
             policy = load_policy(settings.gritting_policy_file, settings.winter_policy_name)
@@ -161,8 +166,11 @@ class GrittingEvaluator:
         self._model, self._model_stored_at = model, stored_at
         return model
 
-    def _run_model(self, conn: Any, station_ids: Sequence[str]) -> learned.NowcastModel:
-        """The model in force with these stations' own learning (learning of another shape is left out)."""
+    def _run_model(self, conn: Any, station_ids: Sequence[str]) -> learned.NowcastModel | None:
+        """The model in force with these stations' own learning (learning of another shape is left out); None
+        when this evaluator decides on the physics nowcast."""
+        if not self.learned_nowcast:
+            return None
         model = self.nowcast_model(conn)
         learning = nowcast_store.load_stations(conn, station_ids)
         fits = {sid: s for sid, s in learning.items() if len(s.mean_error) == len(model.horizons)}
@@ -300,7 +308,7 @@ class GrittingEvaluator:
         r: store.RouteRow,
         fc_row: dict[str, Any] | None,
         samples: dict[str, list[store.Sample]],
-        model: learned.NowcastModel,
+        model: learned.NowcastModel | None,
     ) -> dict[str, Any]:
         """A decision as store.record_decisions takes it, with the evidence it rests on."""
         policy = self.policy
@@ -321,7 +329,9 @@ class GrittingEvaluator:
                 "stations": list(r.stations),
             },
             "stations": [_station_summary(sid, samples.get(sid, [])) for sid in r.stations],
-            "nowcast": {
+            "nowcast": {"model": "physics"}
+            if model is None
+            else {
                 "model": "stored" if self._model_stored_at is not None else "default",
                 "fitted_at": model.fitted_at.isoformat(),
                 "trained_on": _plain(dict(model.trained_on)),
