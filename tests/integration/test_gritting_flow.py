@@ -14,6 +14,7 @@ the longitude where the sun is as at 21:00 (EVENING_SOLAR_HOUR).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -25,12 +26,15 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
+from alerts import gritting as evaluator_module
 from alerts.context import AlertContext
 from alerts.gritting import GrittingEvaluator
 from alerts.publisher import AlertPublisher
+from core.gritting import learned
 from placewatch.settings import Settings
 from simulators.publisher import payload_of, readings_topic
 from simulators.road import RoadStation
+from store import nowcast as nowcast_store
 from store.db import open_pool
 from tests.conftest import service_env, wait_until
 from tests.helpers import load, route, station
@@ -480,5 +484,50 @@ def test_a_treating_decision_and_its_escalation_notify_the_highways_team_once_ea
         ]
         assert events[1][2].startswith("ESCALATED: ")
     finally:
+        pub.close()
+        pool.close()
+
+
+def test_the_evaluator_keeps_the_model_in_force_until_a_newer_fit_and_uses_each_stations_nights(
+    database_url, mqtt_broker, db, ingest, publisher, api_url, token_for, uid, tonight, monkeypatch
+):
+    dev, rid = one_station_route(database_url, uid, "learn")
+    ingest()
+    headers = token_for("highways")
+    settings = Settings(
+        database_url=database_url,
+        mqtt_url=mqtt_broker.url,
+        mqtt_protocol=mqtt_broker.protocol,
+        gritting_policy_file=tonight,
+    )
+    pool = open_pool(database_url, max_size=2)
+    pub = AlertPublisher(settings.mqtt_url, protocol=settings.mqtt_protocol, prefix=settings.topic_prefix)
+    real = now_s()
+    newer = dataclasses.replace(learned.load_default(), fitted_at=real + timedelta(days=400))  # newest of the run
+    try:
+        replay(publisher, dev, "freezes_at_0200", sim(14, 21), real)
+        wait_until(lambda: db.execute("SELECT count(*) FROM readings r JOIN series s ON s.id = r.series_id "
+                                      "WHERE s.device_id = %s", (dev,)).fetchone()[0] > 30)  # fmt: skip
+        ev = GrittingEvaluator(settings)
+        ctx = AlertContext(settings=settings, pool=pool, publisher=pub, now=lambda: real)
+        with pool.connection() as conn:
+            before = ev.nowcast_model(conn)
+            nowcast_store.save_model(conn, newer)
+            mean_error = tuple(0.0 for _ in newer.horizons)
+            nowcast_store.save_stations(
+                conn, {dev: learned.StationLearning(23, mean_error)}, fitted_at=real, model_fitted_at=newer.fitted_at
+            )
+            assert ev.nowcast_model(conn) is before  # checked at most every MODEL_CHECK_S: still the one in force
+            monkeypatch.setattr(evaluator_module, "MODEL_CHECK_S", 0.0)
+            assert ev.nowcast_model(conn).fitted_at == newer.fitted_at
+        [did] = ev.evaluate(ctx, [rid])
+        d = httpx.get(f"{api_url}/api/v1/gritting/decisions/{did}", headers=headers).json()
+        assert d["evidence"]["nowcast"]["model"] == "stored"
+        assert datetime.fromisoformat(d["evidence"]["nowcast"]["fitted_at"]) == newer.fitted_at
+        assert d["evidence"]["nowcast"]["station_nights"] == {dev: 23}
+        assert any(r.startswith(f"Learned from 23 nights at station {dev} and ") for r in d["reasons"]), d["reasons"]
+    finally:
+        db.execute("DELETE FROM nowcast_models WHERE fitted_at = %s", (newer.fitted_at,))
+        db.execute("DELETE FROM nowcast_stations WHERE station_id = %s", (dev,))
         pub.close()
         pool.close()
