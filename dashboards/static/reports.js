@@ -1,7 +1,7 @@
 // The season report for the highways manager and the housing manager: what worked over a period. Roads for
 // highways and admins, damp and mould for housing officers (their patch) and admins; charts, tables, CSV downloads
-// (fetched with the session's token) and a printable view. The what-if part stays "not computed" until the
-// backtest computes it.
+// (fetched with the session's token) and a printable view. The what-if (the same nights under another trigger or
+// policy file, for highways and admins) is worked out when asked for with its form.
 
 import { announce, api, day, el, failed, requireUser, token, when } from './common.js';
 
@@ -178,14 +178,67 @@ async function drawDamp(damp) {
 
 // -- what-if and definitions -------------------------------------------------------------------------------
 
+function trigger(side) {
+  const t = Number(side.trigger_c);
+  const text = Math.abs(t) < 0.05 ? '0.0' : `${t > 0 ? '+' : ''}${t.toFixed(1)}`;
+  return `${side.trigger_inclusive ? 'at or below' : 'below'} ${text} °C`;
+}
+
+function change(v, digits = 0) {
+  if (v === null || v === undefined) return '–';
+  return `${v > 0 ? '+' : ''}${num(v, digits)}`;
+}
+
 function drawWhatIf(whatIf) {
   const p = document.getElementById('what-if-text');
+  const note = document.getElementById('what-if-note');
+  const tbl = document.getElementById('what-if-table');
   p.dataset.status = whatIf.status;
+  p.textContent = whatIf.text;
   if (whatIf.status !== 'computed') {
-    p.textContent = whatIf.text;
+    note.hidden = true;
+    tbl.hidden = true;
     return;
   }
-  p.textContent = `${whatIf.text} Treatments saved: ${num(whatIf.treatments_saved)}; misses added: ${num(whatIf.misses_added)}; salt saved: ${num(whatIf.salt_saved_t, 1)} t.`;
+  const t = whatIf.total;
+  note.hidden = false;
+  note.textContent = `In force: treat ${trigger(whatIf.in_force)}, ${num(whatIf.in_force.rate_g_m2)} g/m²; ${whatIf.policy}: treat ${trigger(whatIf.other)}, ${num(whatIf.other.rate_g_m2)} g/m². The nowcast replayed each hour ${String(whatIf.issue_hours[0]).padStart(2, '0')}:00 to ${String(whatIf.issue_hours[whatIf.issue_hours.length - 1]).padStart(2, '0')}:00 (${whatIf.tz}), ${whatIf.horizon_hours} hours ahead. ${num(t.covered)} of ${num(t.route_nights)} route-nights covered by the data; the others are counted for neither policy. In the table: in force → ${whatIf.policy}.`;
+  const cells = (r, name) => [name, num(r.covered), num(r.not_covered), num(r.ice_nights),
+    `${num(r.in_force.treated)} → ${num(r.other.treated)}`, `${num(r.in_force.missed)} → ${num(r.other.missed)}`,
+    `${num(r.in_force.needless)} → ${num(r.other.needless)}`, num(r.treatments_saved), change(r.misses_added), num(r.salt_saved_t, 1)];
+  tbl.hidden = false;
+  table(tbl, [['Route'], ['Covered', true], ['Not covered', true], ['Ice nights', true], ['Treated', true],
+    ['Ice untreated', true], ['Needless', true], ['Runs saved', true], ['Misses added', true], ['Salt saved (t)', true]], [
+    ...whatIf.routes.map((r) => ({ cells: cells(r, r.route_name) })),
+    { total: true, cells: cells(t, 'All routes') },
+  ]);
+}
+
+async function askWhatIf() {
+  const form = document.getElementById('what-if-form');
+  const file = form.file.files[0];
+  const value = form.trigger.value.trim();
+  let whatIf;
+  if (file) {
+    let policy;
+    try {
+      policy = JSON.parse(await file.text());
+    } catch (err) {
+      throw new Error(`${file.name} is not a JSON policy file (${err.message})`);
+    }
+    if (!policy || typeof policy !== 'object' || Array.isArray(policy)) throw new Error(`${file.name} is not a JSON object of policy values`);
+    if (!policy.name) policy.name = file.name;
+    announce('Working out the what-if: the nowcast is replayed over the period…');
+    whatIf = await api(`/api/v1/reports/season/what-if?${query()}`, { method: 'POST', body: policy });
+  } else if (value !== '') {
+    announce('Working out the what-if: the nowcast is replayed over the period…');
+    const report = await api(`/api/v1/reports/season?${query({ what_if_trigger_c: value })}`);
+    whatIf = report.what_if;
+  } else {
+    throw new Error('give a trigger in °C or choose a policy file');
+  }
+  drawWhatIf(whatIf);
+  announce('What-if worked out.');
 }
 
 function drawDefinitions(defs) {
@@ -207,6 +260,7 @@ async function show() {
   if (report.roads) await drawRoads(report.roads);
   if (report.damp) await drawDamp(report.damp);
   drawWhatIf(report.what_if);
+  document.getElementById('what-if-form').hidden = !report.roads; // the roads' what-if: highways and admins
   drawDefinitions(report.definitions);
   announce(`Report from ${f.start.value} to ${f.end.value} shown.`);
 }
@@ -236,6 +290,10 @@ function wire() {
     show().catch(failed);
   });
   document.getElementById('print').addEventListener('click', () => window.print());
+  document.getElementById('what-if-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    askWhatIf().catch(failed);
+  });
   // The printed report shows everything, folded parts included.
   window.addEventListener('beforeprint', () => document.querySelectorAll('details.report-fold').forEach((d) => { d.open = true; }));
   for (const t of ['routes', 'nights', 'patches', 'officers', 'homes']) {
