@@ -18,6 +18,7 @@ import dataclasses
 import json
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -127,6 +128,31 @@ def wait_decision(api_url: str, headers: dict[str, str], route_id: str, check: A
 
 def alerts_on(messages: list[Any]) -> list[dict[str, Any]]:
     return [json.loads(m.payload) for m in messages if m.payload]
+
+
+@contextmanager
+def in_process(database_url: str, mqtt_broker: Any, policy_file: Path) -> Iterator[tuple[Settings, Any, Any]]:
+    """Settings with the module's night, a pool and a publisher, for an evaluator run in the test's process."""
+    settings = Settings(
+        database_url=database_url,
+        mqtt_url=mqtt_broker.url,
+        mqtt_protocol=mqtt_broker.protocol,
+        gritting_policy_file=policy_file,
+    )
+    pool = open_pool(database_url, max_size=2)
+    pub = AlertPublisher(settings.mqtt_url, protocol=settings.mqtt_protocol, prefix=settings.topic_prefix)
+    try:
+        yield settings, pool, pub
+    finally:
+        pub.close()
+        pool.close()
+
+
+def stored_readings(db: Any, dev: str) -> int:
+    row = db.execute(
+        "SELECT count(*) FROM readings r JOIN series s ON s.id = r.series_id WHERE s.device_id = %s", (dev,)
+    ).fetchone()
+    return int(row[0])
 
 
 def one_station_route(database_url: str, uid: str, tag: str, **props: Any) -> tuple[str, str]:
@@ -449,25 +475,10 @@ def test_a_treating_decision_and_its_escalation_notify_the_highways_team_once_ea
     dev, rid = one_station_route(database_url, uid, "ntf")
     ingest()
     headers = token_for("highways")
-    settings = Settings(
-        database_url=database_url,
-        mqtt_url=mqtt_broker.url,
-        mqtt_protocol=mqtt_broker.protocol,
-        gritting_policy_file=tonight,
-    )
-    pool = open_pool(database_url, max_size=2)
-    pub = AlertPublisher(settings.mqtt_url, protocol=settings.mqtt_protocol, prefix=settings.topic_prefix)
-    try:
+    with in_process(database_url, mqtt_broker, tonight) as (settings, pool, pub):
         real = now_s()
         replay(publisher, dev, "freezes_at_0200", sim(14, 21), real)
-        wait_until(
-            lambda: (
-                db.execute(
-                    "SELECT count(*) FROM readings r JOIN series s ON s.id = r.series_id WHERE s.device_id = %s", (dev,)
-                ).fetchone()[0]
-                > 0
-            )
-        )
+        wait_until(lambda: stored_readings(db, dev) > 0)
         ev = GrittingEvaluator(settings)
         ctx = AlertContext(settings=settings, pool=pool, publisher=pub, now=lambda: real)
         [did] = ev.evaluate(ctx, [rid])
@@ -483,9 +494,6 @@ def test_a_treating_decision_and_its_escalation_notify_the_highways_team_once_ea
             ("gritting.escalation", ["team:highways"]),
         ]
         assert events[1][2].startswith("ESCALATED: ")
-    finally:
-        pub.close()
-        pool.close()
 
 
 def test_the_evaluator_keeps_the_model_in_force_until_a_newer_fit_and_uses_each_stations_nights(
@@ -494,33 +502,22 @@ def test_the_evaluator_keeps_the_model_in_force_until_a_newer_fit_and_uses_each_
     dev, rid = one_station_route(database_url, uid, "learn")
     ingest()
     headers = token_for("highways")
-    settings = Settings(
-        database_url=database_url,
-        mqtt_url=mqtt_broker.url,
-        mqtt_protocol=mqtt_broker.protocol,
-        gritting_policy_file=tonight,
-    )
-    pool = open_pool(database_url, max_size=2)
-    pub = AlertPublisher(settings.mqtt_url, protocol=settings.mqtt_protocol, prefix=settings.topic_prefix)
     real = now_s()
     newer = dataclasses.replace(learned.load_default(), fitted_at=real + timedelta(days=400))  # newest of the run
     try:
         replay(publisher, dev, "freezes_at_0200", sim(14, 21), real)
-        wait_until(lambda: db.execute("SELECT count(*) FROM readings r JOIN series s ON s.id = r.series_id "
-                                      "WHERE s.device_id = %s", (dev,)).fetchone()[0] > 30)  # fmt: skip
-        ev = GrittingEvaluator(settings)
-        ctx = AlertContext(settings=settings, pool=pool, publisher=pub, now=lambda: real)
-        with pool.connection() as conn:
-            before = ev.nowcast_model(conn)
-            nowcast_store.save_model(conn, newer)
-            mean_error = tuple(0.0 for _ in newer.horizons)
-            nowcast_store.save_stations(
-                conn, {dev: learned.StationLearning(23, mean_error)}, fitted_at=real, model_fitted_at=newer.fitted_at
-            )
-            assert ev.nowcast_model(conn) is before  # checked at most every MODEL_CHECK_S: still the one in force
-            monkeypatch.setattr(evaluator_module, "MODEL_CHECK_S", 0.0)
-            assert ev.nowcast_model(conn).fitted_at == newer.fitted_at
-        [did] = ev.evaluate(ctx, [rid])
+        wait_until(lambda: stored_readings(db, dev) > 30)
+        with in_process(database_url, mqtt_broker, tonight) as (settings, pool, pub):
+            ev = GrittingEvaluator(settings)
+            with pool.connection() as conn:
+                before = ev.nowcast_model(conn)
+                nowcast_store.save_model(conn, newer)
+                own = learned.StationLearning(23, tuple(0.0 for _ in newer.horizons))
+                nowcast_store.save_stations(conn, {dev: own}, fitted_at=real, model_fitted_at=newer.fitted_at)
+                assert ev.nowcast_model(conn) is before  # checked at most every MODEL_CHECK_S: still in force
+                monkeypatch.setattr(evaluator_module, "MODEL_CHECK_S", 0.0)
+                assert ev.nowcast_model(conn).fitted_at == newer.fitted_at
+            [did] = ev.evaluate(AlertContext(settings=settings, pool=pool, publisher=pub, now=lambda: real), [rid])
         d = httpx.get(f"{api_url}/api/v1/gritting/decisions/{did}", headers=headers).json()
         assert d["evidence"]["nowcast"]["model"] == "stored"
         assert datetime.fromisoformat(d["evidence"]["nowcast"]["fitted_at"]) == newer.fitted_at
@@ -529,5 +526,3 @@ def test_the_evaluator_keeps_the_model_in_force_until_a_newer_fit_and_uses_each_
     finally:
         db.execute("DELETE FROM nowcast_models WHERE fitted_at = %s", (newer.fitted_at,))
         db.execute("DELETE FROM nowcast_stations WHERE station_id = %s", (dev,))
-        pub.close()
-        pool.close()
