@@ -54,9 +54,10 @@ def cmd_whatif_gritting(settings: Settings, args: argparse.Namespace) -> int:
     except (ZoneInfoNotFoundError, ValueError, OSError):
         print(f"placewatch whatif gritting: unknown time zone {zone_name!r}", file=sys.stderr)
         return 1
-    if args.end < args.start or (args.end - args.start).days + 1 > nb.MAX_DAYS:
+    if not (nb.FIRST_DATE <= args.start <= args.end <= nb.LAST_DATE) or (args.end - args.start).days + 1 > nb.MAX_DAYS:
         print(
-            f"placewatch whatif gritting: give an end on or after the start, at most {nb.MAX_DAYS} nights",
+            f"placewatch whatif gritting: give an end on or after the start, at most {nb.MAX_DAYS} nights, "
+            f"from {nb.FIRST_DATE.year} to {nb.LAST_DATE.year}",
             file=sys.stderr,
         )
         return 1

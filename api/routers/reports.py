@@ -22,7 +22,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from alerts import whatif as whatif_job
-from alerts.nowcast_backtest import policy_in_force
+from alerts.nowcast_backtest import FIRST_DATE, LAST_DATE, policy_in_force
 from api.deps import Conn, SettingsDep, require
 from core import season
 from core.gritting.policy import GrittingPolicy
@@ -371,6 +371,11 @@ def _what_if(
     other: GrittingPolicy,
     name: str | None,
 ) -> dict[str, Any]:
+    for d in (start, end):
+        if not FIRST_DATE <= d <= LAST_DATE:
+            raise HTTPException(
+                422, detail=f"{d.isoformat()} is out of range: give dates from {FIRST_DATE.year} to {LAST_DATE.year}"
+            )
     try:
         return whatif_job.compute(
             conn, user, start=start, end=end, zone=zone, in_force=in_force, other=other, other_name=name,

@@ -85,6 +85,7 @@ ALLOWED: dict[tuple[str, str], frozenset[str]] = {
     ("DELETE", "/api/v1/damp/cases/{case_id}/visit"): CASEWORK,
     ("GET", "/api/v1/damp/patches"): CASEWORK,
     ("GET", "/api/v1/reports/season"): frozenset({"admin", "highways", "officer"}),
+    ("POST", "/api/v1/reports/season/what-if"): frozenset({"admin", "highways"}),
     ("GET", "/api/v1/evaluation/nowcast"): ROADS,
     ("GET", "/api/v1/council"): EVERYONE,
     ("GET", "/api/v1/admin/devices"): ADMIN,
@@ -252,6 +253,9 @@ def build_request(w: World, method: str, path: str, role: str) -> dict[str, Any]
                 {"route_ids": [w.route], "min_rst": 1.5, "min_rst_at": (now + timedelta(hours=6)).isoformat()}
             ],
         }
+    elif path == "/api/v1/reports/season/what-if":
+        req["params"] = {"start": "2026-01-01", "end": "2026-01-07"}
+        req["json"] = {"trigger_rst_c": 1.0}
     elif path == "/api/v1/reports/season":
         req["params"] = {"start": "2026-01-01", "end": "2026-01-31"}
     elif path == "/api/v1/evaluation/nowcast":

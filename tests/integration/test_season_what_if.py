@@ -125,6 +125,8 @@ def test_a_bad_what_if_is_refused_in_words(denver_api, token_for):
     assert r.status_code == 422 and "no_such_key" in r.json()["detail"]
     r = httpx.post(url + "/what-if", params=period | {"tz": "Mars/Olympus_Mons"}, json={}, headers=h)
     assert r.status_code == 422 and "unknown time zone" in r.json()["detail"]
+    r = httpx.post(url + "/what-if", params={"start": "0001-01-01", "end": "0001-01-02"}, json={}, headers=h)
+    assert r.status_code == 422 and "out of range" in r.json()["detail"]
     r = httpx.get(url, params=period | {"what_if_trigger_c": "40"}, headers=h)
     assert r.status_code == 422
     officer = token_for("officer", patch="p")
