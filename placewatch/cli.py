@@ -105,7 +105,8 @@ def cmd_users_add(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def build_decoders(settings: Settings) -> list:  # type: ignore[type-arg]
-    """The decoders enabled by PLACEWATCH_FORMATS and PLACEWATCH_FORMAT_OPTIONS (checked with the settings)."""
+    """The decoders enabled by PLACEWATCH_FORMATS and PLACEWATCH_FORMAT_OPTIONS (checked by main() at start, with
+    the other settings); ValueError names what is wrong."""
     from ingest.decoders.registry import build_decoders as build
 
     return build(settings.decoder_config())
@@ -194,7 +195,7 @@ def parser() -> argparse.ArgumentParser:
         sub.choices["simulate"].set_defaults(fn=cmd_simulate)
     except ImportError:  # pragma: no cover
         pass
-    from alerts import forecast_cli
+    from placewatch import forecast_cli
 
     forecast_cli.register(sub)
     from placewatch import mqtt_security
@@ -219,6 +220,11 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_settings()
     except SettingsError as exc:
         print(f"placewatch: {exc}", file=sys.stderr)
+        return 2
+    try:  # the formats' options are checked by the decoders that take them (ingest), refused at start like any setting
+        build_decoders(settings)
+    except ValueError as exc:
+        print(f"placewatch: bad setting: PLACEWATCH_FORMAT_OPTIONS: {exc}", file=sys.stderr)
         return 2
     logs.setup(settings.log_level)
     if settings.database_url is None and args.command not in ("run", "simulate"):

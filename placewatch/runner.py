@@ -72,10 +72,10 @@ def run_all(settings: Settings, *, registry: Path | None, simulate: bool) -> int
     import uvicorn
 
     from api.app import create_app
+    from core.formats import FORMATS
     from core.registry import parse_registry
-    from ingest.decoders.registry import FORMATS
+    from ingest.decoders.registry import build_decoders
     from ingest.service import IngestService
-    from placewatch.cli import build_decoders
     from store import registry as store_registry
     from store.db import connect
     from store.migrate import migrate
@@ -117,7 +117,7 @@ def run_all(settings: Settings, *, registry: Path | None, simulate: bool) -> int
         log.info("registry %s: %d features, %d changes", reg_path, result.features, result.changed)
         users_file = _demo_users(settings, data_dir) if reg_path == DEMO_REGISTRY else None
 
-        ingest = IngestService(settings, build_decoders(settings), dsn=settings.dsn())
+        ingest = IngestService(settings, build_decoders(settings.decoder_config()), dsn=settings.dsn())
         threads.append(threading.Thread(target=ingest.run, args=(stop,), name="ingest"))
         try:
             from alerts.scheduler import run_scheduler

@@ -11,6 +11,7 @@ from typing import Any, Literal
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from core.formats import FORMATS
 from placewatch.mqttclient import BrokerAddress
 
 UNSAFE_SECRETS = frozenset({"", "change-me", "changeme", "secret", "placewatch", "development-only-secret"})
@@ -207,24 +208,12 @@ class Settings(BaseSettings):
     @field_validator("formats")
     @classmethod
     def _formats(cls, v: str) -> str:
-        from ingest.decoders.registry import FORMATS
-
         known = set(FORMATS)
         names = [n.strip() for n in v.split(",") if n.strip()]
         bad = [n for n in names if n not in known]
         if bad:
             raise ValueError(f"unknown format(s) {', '.join(bad)}; known: {', '.join(sorted(known))}")
         return ",".join(names)
-
-    @model_validator(mode="after")
-    def _format_options_fit_formats(self) -> Settings:
-        from ingest.decoders.registry import build_decoders
-
-        try:
-            build_decoders(self.decoder_config())
-        except ValueError as exc:
-            raise ValueError(f"PLACEWATCH_FORMAT_OPTIONS: {exc}") from None
-        return self
 
     def decoder_config(self) -> dict[str, dict[str, Any]]:
         """The format configuration ingest builds its decoders from."""

@@ -34,6 +34,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.formats import FORMATS, OPTIONS
+
 from . import chirpstack, senml, tts
 from .base import Decoder
 from .chirpstack import ChirpStackDecoder
@@ -42,16 +44,6 @@ from .senml import SenMLDecoder
 from .tasmota import TasmotaDecoder
 from .tts import TTSDecoder
 from .zigbee2mqtt import Zigbee2MQTTDecoder
-
-OPTIONS: dict[str, frozenset[str]] = {
-    "native": frozenset({"prefix"}),
-    "tts": frozenset({"topics", "codecs", "app_codecs"}),
-    "chirpstack": frozenset({"topics", "codecs", "app_codecs"}),
-    "zigbee2mqtt": frozenset({"base_topic"}),
-    "tasmota": frozenset({"prefix", "zone"}),
-    "senml": frozenset({"topics"}),
-}
-FORMATS = tuple(OPTIONS)
 
 
 @dataclass(frozen=True, slots=True)
