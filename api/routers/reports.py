@@ -340,16 +340,16 @@ def season_report(
 ) -> Any:
     """The report for the caller's part: roads for admin and highways, damp for admin and officers."""
     _period(start, end)
+    if what_if_trigger_c is not None and user.role not in ("admin", "highways"):
+        raise HTTPException(403, detail=ROADS_ONLY)
     zone = ZoneInfo(settings.local_zone)
     body = build(conn, user, start=start, end=end, zone=zone, width_m=settings.treated_width_m, now=datetime.now(UTC))
+    if format == "csv" or (format is None and "text/csv" in request.headers.get("accept", "")):
+        return _csv(SeasonReport.model_validate(body), table)  # the tables: the what-if has none
     if what_if_trigger_c is not None:
-        if user.role not in ("admin", "highways"):
-            raise HTTPException(403, detail=ROADS_ONLY)
         in_force = _policy_in_force(settings)
         other, _ = whatif_job.with_trigger(in_force, what_if_trigger_c)
         body["what_if"] = _what_if(conn, user, start, end, zone, settings, in_force, other, None)
-    if format == "csv" or (format is None and "text/csv" in request.headers.get("accept", "")):
-        return _csv(SeasonReport.model_validate(body), table)
     return body
 
 
