@@ -270,4 +270,3 @@ def correction(number: int, before: Mapping[str, Any], after: Mapping[str, Any])
         now = f"{new:g}{unit}" if isinstance(new, float) else f"{new}{unit}"
         changes.append(f"{word} {was} -> {now}")
     return f"run {number} corrected: {', '.join(changes)}" if changes else None
-
