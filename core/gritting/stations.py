@@ -90,9 +90,9 @@ def station_view(
         freezing_point=fp,
         notes=nc.notes,
         name=station.name,
-        # The learned projection needs what the physics nowcast needs to see a trend (nowcast_min_samples within
-        # nowcast_window_hours); a lone reading is held, as without a model.
-        learned=_learned(station, now, model) if model is not None and rst is not None and nc.usable else None,
+        # The learned projection needs one road reading in the 3 h before (as it was trained): a station whose
+        # feed is sparse or broken by a gap is still projected from its last reading and the hour, not held.
+        learned=_learned(station, now, model) if model is not None and rst is not None else None,
     )
 
 

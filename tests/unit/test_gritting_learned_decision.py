@@ -180,3 +180,15 @@ def test_a_decision_seconds_or_minutes_after_the_newest_reading_projects_from_th
         assert (d.action, d.trigger_at, d.min_rst, d.min_rst_at) == (
             first.action, first.trigger_at, first.min_rst, first.min_rst_at
         )  # fmt: skip
+
+
+def test_a_station_with_one_reading_after_a_gap_is_projected_not_held() -> None:
+    """A sparse feed (one road reading in the last hour after a two-hour gap) is still projected from that reading
+    and the hour, as the model was trained: holding it (+9 °C all night) said 'no action' on a Colorado night that
+    reached -0.8 °C."""
+    now = at(20)
+    obs = station(now, 9.0, 0.0)
+    obs = dataclasses.replace(obs, samples=(obs.samples[0], obs.samples[-1]))  # 17:00 and 20:00, nothing between
+    d = decide(route(obs), now, POLICY, nowcast_model=MODEL)
+    assert "the learned nowcast gets to" in text(d)
+    assert d.min_rst is not None and d.min_rst < 9.0
