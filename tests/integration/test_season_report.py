@@ -37,7 +37,9 @@ def test_treatment_runs_are_recorded_with_their_figures_and_history(api_url: str
     assert [e["event"] for e in a2["history"]] == ["issued", "started", "completed"]
     assert a2["actions"] == ["amend", "note"]  # replaced by the next night's: notes and corrections of its run
     a3 = httpx.get(f"{api_url}/api/v1/gritting/decisions/{season.decisions['a3']}", headers=h).json()
-    assert a3["actions"] == ["start", "amend", "note"]  # the route's current decision: a second run is possible
+    # The route's current decision takes a second run; once an evaluator elsewhere in the run has replaced it (the
+    # season is seeded once per run, and a full evaluation finds its stations silent today), only corrections.
+    assert a3["actions"] == (["amend", "note"] if a3["superseded_by"] else ["start", "amend", "note"])
 
     b3 = httpx.get(f"{api_url}/api/v1/gritting/decisions/{season.decisions['b3']}", headers=h).json()
     assert [(r["number"], r["status"], r["vehicle"]) for r in b3["runs"]] == [
@@ -61,9 +63,11 @@ def test_what_is_not_allowed_is_refused_in_words(api_url: str, season: Season, t
     r = httpx.post(f"{url}/{season.decisions['a1']}/start", json={}, headers=h)
     assert r.status_code == 409 and "replaced by a newer one" in r.json()["detail"]
     r = httpx.post(f"{url}/{season.decisions['a3']}/acknowledge", json={}, headers=h)
-    assert (
-        r.status_code == 409
-        and r.json()["detail"] == "the decision is already completed: there is nothing to acknowledge"
+    replaced = httpx.get(f"{url}/{season.decisions['a3']}", headers=h).json()["superseded_by"] is not None
+    assert r.status_code == 409 and (
+        "replaced by a newer one" in r.json()["detail"]
+        if replaced  # an evaluator elsewhere in the run replaced it (see the test above)
+        else r.json()["detail"] == "the decision is already completed: there is nothing to acknowledge"
     )
     r = httpx.post(f"{url}/{season.decisions['a3']}/acknowledge", json={"tonnes": 3}, headers=h)
     assert r.status_code == 422 and "belong to a run" in r.json()["detail"]
