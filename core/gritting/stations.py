@@ -434,17 +434,21 @@ def _learned_outlook(view: StationView, lrn: Learned, now: datetime, policy: Gri
 
     trend = _learned_trend(lrn, view.nowcast)
     band = f"likely between {_number(low)} and {_number(high)} °C"
+    # A minimum that is the present reading is said as such, not as one reached "by" a time already past.
+    gets = (
+        f"gets to {temp(min_rst)} by {hm(min_at)}"
+        if min_h > 0
+        else f"keeps it at {temp(min_rst)} or above until {hm(covered)}"
+    )
     if trigger_at is not None and policy.at_or_below_trigger(p.rst_now):
         what = (
             f"road surface temperature has been at or below {temp(trig)} since {hm(trigger_at)}; the learned nowcast "
-            f"gets to {temp(min_rst)} by {hm(min_at)}"
+            f"{gets}"
         )
     elif trigger_at is not None:
-        what = (
-            f"the learned nowcast reaches {temp(trig)} at {hm(trigger_at)} and gets to {temp(min_rst)} by {hm(min_at)}"
-        )
+        what = f"the learned nowcast reaches {temp(trig)} at {hm(trigger_at)} and {gets}"
     else:
-        what = f"the learned nowcast gets to {temp(min_rst)} by {hm(min_at)}"
+        what = f"the learned nowcast {gets}"
     sentences = [f"{_state_words(view)} {temp(p.rst_now)} and {trend}: {what}, {band} {rule_tag}."]
     pooled = f"{lrn.pooled_stations} stations'" if lrn.pooled_stations else "other stations'"
     if nights > 0:
