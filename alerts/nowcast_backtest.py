@@ -133,7 +133,7 @@ def evaluate(conn: psycopg.Connection, req: Request, policy: GrittingPolicy) -> 
                 issue_hours=req.issue_hours,
                 tz=req.tz,
                 default=default,
-                fit=lambda ex, when: learned.fit(ex, fitted_at=when),
+                fit=learned.fit_at,
             )
         except ValueError as exc:  # a horizon the model does not project
             raise BadRequest(str(exc)) from None

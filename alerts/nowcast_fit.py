@@ -37,10 +37,6 @@ HISTORY_DAYS = 120
 Fit = Callable[[learned.Examples, datetime], learned.NowcastModel]
 
 
-def _fit(ex: learned.Examples, when: datetime) -> learned.NowcastModel:
-    return learned.fit(ex, fitted_at=when)
-
-
 @dataclass
 class FitOutcome:
     """What one run of the learning did."""
@@ -104,7 +100,7 @@ def fit_once(
     now: datetime,
     zone: ZoneInfo,
     station_ids: Sequence[str] | None = None,
-    fit: Fit = _fit,
+    fit: Fit = learned.fit_at,
 ) -> FitOutcome:
     """One run of the learning as of `now` (all road stations, or these), stored; what it did."""
     now = now.astimezone(zone)

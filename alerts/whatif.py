@@ -90,7 +90,7 @@ def compute(
                 issue_hours=issue_hours,
                 tz=zone,
                 default=learned.load_default(),
-                fit=lambda ex, when: learned.fit(ex, fitted_at=when),
+                fit=learned.fit_at,
             )
     lo, hi = season.period_bounds(start, end, zone)
     hours = season_store.station_hours(conn, stations, lo=lo, hi=hi)

@@ -93,7 +93,7 @@ def leave_stations_out(stations: list[L.Series], folds: int, seed: int, horizons
         default = fit_default(train, first, last)
         r = B.replay(
             test, start=first, end=last, horizons=horizons, issue_hours=range(17, 24), tz=TZ, default=default,
-            fit=lambda ex, when: L.fit(ex, fitted_at=when),
+            fit=L.fit_at,
         )  # fmt: skip
         for j, h in enumerate(r.horizons):
             obs = r.examples.observed_min[:, j]
@@ -191,7 +191,7 @@ def main(argv: list[str] | None = None) -> list[Figure]:
         cpu0 = time.process_time()
         r = B.replay(
             many, start=first, end=last, horizons=horizons, issue_hours=range(17, 24), tz=TZ, default=default,
-            fit=lambda ex, when: L.fit(ex, fitted_at=when),
+            fit=L.fit_at,
         )  # fmt: skip
         wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
         ev = B.evaluation(r, 0.5)

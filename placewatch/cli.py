@@ -44,6 +44,15 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def read_text_or_say(path: Path) -> str | None:
+    """A command's input file as text, or None once standard error says why it cannot be read."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"{path}: cannot read: {exc}", file=sys.stderr)
+        return None
+
+
 def cmd_registry_load(settings: Settings, args: argparse.Namespace) -> int:
     """Load a registry file; refuse it whole on the first error, naming the line."""
     from core.registry import RegistryError, far_features, parse_registry
@@ -51,10 +60,8 @@ def cmd_registry_load(settings: Settings, args: argparse.Namespace) -> int:
     from store.db import connect
 
     path = Path(args.file)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        print(f"{path}: cannot read: {exc}", file=sys.stderr)
+    text = read_text_or_say(path)
+    if text is None:
         return 2
     try:
         reg = parse_registry(text)

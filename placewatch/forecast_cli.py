@@ -27,14 +27,13 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
     from api.routers.gritting import ForecastLoad, forecast_inputs
+    from placewatch.cli import read_text_or_say
     from store import gritting as store
     from store.db import connect
 
     path = Path(args.file)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        print(f"{path}: cannot read: {exc}", file=sys.stderr)
+    text = read_text_or_say(path)
+    if text is None:
         return 2
     try:
         load = ForecastLoad.model_validate_json(text)

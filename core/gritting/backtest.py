@@ -16,7 +16,6 @@ projection: the no-look-ahead test adds later readings and checks every earlier 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -294,8 +293,3 @@ def empty_evaluation(horizons: Sequence[int], trigger_c: float) -> dict[str, Any
             for h in horizons
         ],
     }
-
-
-def finite_or_none(v: float | None) -> float | None:
-    """JSON has no NaN."""
-    return None if v is None or not math.isfinite(v) else v

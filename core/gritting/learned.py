@@ -643,6 +643,11 @@ def fit(
                         trained)  # fmt: skip
 
 
+def fit_at(ex: Examples, when: datetime) -> NowcastModel:
+    """fit() as the backtest's and the daily job's refits call it: the examples and when it is fitted."""
+    return fit(ex, fitted_at=when)
+
+
 def _sample_mask(n: int, k: int, rng: np.random.Generator) -> npt.NDArray[np.bool_]:
     mask = np.zeros(n, dtype=bool)
     mask[rng.choice(n, k, replace=False)] = True
@@ -674,17 +679,15 @@ def learn_stations(
     if len(ex) == 0:
         return out
     recent_all = ex.t > int(ex.t.max()) - LEARN_NIGHTS * 86400  # the last LEARN_NIGHTS days (as the backtest)
-    if local_hour is not None:  # and only at CORRECTION_HOURS (as the backtest)
+    if local_hour is not None:  # only at CORRECTION_HOURS (as the backtest); each station's hours follow its examples
+        kept: dict[str, I64] = {}
         for sid in np.unique(ex.station):
             if str(sid) in local_hour:
                 m = ex.station == sid
-                recent_all[m] &= np.isin(np.asarray(local_hour[str(sid)]), CORRECTION_HOURS)
-    if local_hour is not None:  # each station's hours follow its examples: keep the same ones
-        local_hour = {
-            str(sid): np.asarray(local_hour[str(sid)])[recent_all[ex.station == sid]]
-            for sid in np.unique(ex.station)
-            if str(sid) in local_hour
-        }
+                hours = np.asarray(local_hour[str(sid)])
+                recent_all[m] &= np.isin(hours, CORRECTION_HOURS)
+                kept[str(sid)] = hours[recent_all[m]]
+        local_hour = kept
     ex = ex.select(recent_all)
     proj_min = ex.rst[:, None] - pooled_drop(model, ex.x)
     err = ex.observed_min - proj_min
@@ -698,11 +701,12 @@ def learn_stations(
         recent = np.unique(nights)[-MEMORY_NIGHTS:]
         keep = np.isin(nights, recent)
         xs, ts, rs, obs = ex.x[m][keep], ex.t[m][keep], ex.rst[m][keep], ex.observed_min[m][keep]
-        hours = local_hour[str(sid)][keep] if local_hour is not None and str(sid) in local_hour else None
+        own = local_hour.get(str(sid)) if local_hour is not None else None
+        at_hour = own[keep] if own is not None else None
         memory = tuple(
             (
                 float(ts[i]),
-                float(hours[i]) if hours is not None else float("nan"),
+                float(at_hour[i]) if at_hour is not None else float("nan"),
                 round(float(rs[i]), 2),
                 round(float(xs[i, 3]), 3) if np.isfinite(xs[i, 3]) else float("nan"),
                 round(float(xs[i, 5]), 2) if np.isfinite(xs[i, 5]) else float("nan"),
