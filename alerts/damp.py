@@ -19,8 +19,9 @@ Notifications: besides the retained MQTT alert, events go to the notification ou
 and the tenant), 'damp.overdue' when a step is escalated (the patch and admins), 'damp.advice' to the tenant
 when their home's level goes up.
 
-The case rules (which action is allowed when, the status a case is in, which steps are overdue) are pure
-functions here, shared with the API.
+The rules are pure functions in core, shared with the API: when a red home opens or reopens a case, what is a
+rise, how long red lasts (core.damp_state.next_state); which action is allowed when, the status a case is in,
+which steps are overdue (core.cases).
 """
 
 from __future__ import annotations
@@ -43,7 +44,8 @@ import psycopg
 
 from alerts.context import AlertContext
 from core.cases import STEP_TEXT, case_summary, choose_officers, outstanding, overdue_steps, when
-from core.damp import Assessment, DampPolicy, HourlyHome, Level, PreviousLevel, assess_many, level_rank
+from core.damp import Assessment, DampPolicy, HourlyHome, Level, PreviousLevel, assess_many
+from core.damp_state import HomeBefore, Transition, has_alert, next_state
 from core.notifications import check_audience
 from core.workdays import AwaabDeadlines, case_deadlines
 from placewatch.settings import Settings
@@ -55,10 +57,6 @@ log = logging.getLogger("placewatch.alerts.damp")
 
 SWEEP_LOCK = 0x70770D01  # one damp sweep at a time, across processes
 SYSTEM = "placewatch"
-# After an officer closes a case while the home is still red, a new case opens only when the home goes red
-# again, or when it has stayed red this long after the close (the hazard was not dealt with).
-REOPEN_AFTER = timedelta(days=14)
-ALERTING_LEVELS = frozenset({"advice", "watch", "red"})
 _HOUR = 3600
 
 
@@ -76,7 +74,7 @@ def alert_body(row: Mapping[str, Any], now: datetime) -> tuple[dict[str, Any] | 
     what should make a new notification (level, worst room, case status, step, overdue), not the hourly figures.
     """
     case = case_from_row(row)
-    if row["level"] not in ALERTING_LEVELS and case is None:
+    if not has_alert(row["level"], case is not None):
         return None, None
     summary = case_summary(case, now) if case is not None else None
     key = [row["level"], row["worst_room"]]
@@ -164,6 +162,7 @@ def evaluate_homes(
     start = end - timedelta(days=policy.history_days)
     inputs = damp_store.hourly_inputs(conn, home_ids, start, end, outdoor_known=outdoor_known, nearest_km=nearest_km)
     states = damp_store.home_states(conn, home_ids)
+    befores = {hid: _before(st) for hid, st in states.items()}
     hours = inputs.hours
     missing = np.full(hours, np.nan)
     outdoor_series: dict[int, np.ndarray | None] = {}
@@ -181,12 +180,6 @@ def evaluate_homes(
             if feed.series_id not in outdoor_series:  # one array per feed, so it is judged once
                 outdoor_series[feed.series_id] = inputs.series(feed.series_id)
             outdoor = outdoor_series[feed.series_id]
-        st = states.get(hid)
-        previous = (
-            PreviousLevel(cast(Level, st.hold_level), st.hold_since)
-            if st is not None and st.hold_level is not None and st.hold_since is not None
-            else None
-        )
         rooms = tuple(
             (
                 s.room,
@@ -195,7 +188,7 @@ def evaluate_homes(
             )
             for s in sensors
         )
-        batch.append(HourlyHome(rooms, outdoor, previous))
+        batch.append(HourlyHome(rooms, outdoor, befores.get(hid, _NEVER).hold))
         judged.append((hid, sensors, feed, outdoor is not None))
     assessments = assess_many(batch, now, policy)
 
@@ -253,51 +246,20 @@ def evaluate_homes(
         to_open: list[tuple[str, str | None, Assessment, int | None, str | None, datetime | None]] = []
         for hid, a, sig, evidence_json in pending:
             st = states.get(hid)
-            was = st.level if st is not None else None
-            red_since = None
-            if a.level == "red":
-                red_since = st.red_since if st is not None and was == "red" and st.red_since else now
+            t = next_state(befores.get(hid, _NEVER), a, now)
             assessment_id = ids.get(hid, st.assessment_id if st is not None else None)
-            rows.append(
-                damp_store.StateRow(
-                    home_id=hid,
-                    level=a.level,
-                    raw_level=a.raw_level,
-                    hold_level=a.state.level if a.state else None,
-                    hold_since=a.state.since if a.state else None,
-                    red_since=red_since,
-                    assessed_at=now,
-                    window_end=end,
-                    signature=sig,
-                    assessment_id=assessment_id,
-                )
-            )
-            if was != a.level:
+            rows.append(_state_row(hid, t, now, end, sig, assessment_id))
+            if t.changed:
                 counts.changed.add(hid)
-                if was is not None and was != "insufficient_data" and level_rank(a.level) > level_rank(was):
-                    rises[hid] = was
-                if st is not None and st.open_case_id is not None and was is not None:
-                    events.append(
-                        (
-                            st.open_case_id,
-                            damp_store.Event(
-                                at=now,
-                                actor=SYSTEM,
-                                actor_role="system",
-                                action="level_changed",
-                                note=f"The home's damp and mould level went from {was} to {a.level}."
-                                + (f" {a.reasons[0]}" if a.reasons else ""),
-                                from_status=st.open_case_status,
-                                to_status=st.open_case_status,
-                                details={"from_level": was, "to_level": a.level, "assessment_id": assessment_id},
-                            ),
-                        )
-                    )
-            if a.level == "red" and (st is None or st.open_case_id is None) and _may_open(st, red_since, now):
+            if t.rose and t.was is not None:
+                rises[hid] = t.was
+            if t.log_on_case and st is not None and st.open_case_id is not None:
+                events.append((st.open_case_id, _level_changed(t, a, st.open_case_status, assessment_id, now)))
+            if t.opening is not None:
                 # The case keeps the evidence of the assessment stored now (already in the database), or when the
                 # red assessment was stored earlier (a case closed during this red spell), the judgement itself.
                 case_evidence = None if evidence_json is not None else orjson.dumps(a.as_dict()).decode()
-                to_open.append((hid, st.patch if st else None, a, assessment_id, case_evidence, red_since))
+                to_open.append((hid, st.patch if st else None, a, assessment_id, case_evidence, t.state.red_since))
         deadlines = case_deadlines(now)
         opened = _open_cases(conn, to_open, now, deadlines)
         # Notifications in the order of the homes: a rise, then a case opened.
@@ -320,11 +282,58 @@ def _or(values: np.ndarray | None, default: np.ndarray) -> np.ndarray:
     return default if values is None else values
 
 
-def _may_open(st: damp_store.HomeState | None, red_since: datetime | None, now: datetime) -> bool:
-    """A red home gets a new case unless an officer closed one during this same red spell (see REOPEN_AFTER)."""
-    if st is None or st.last_closed_at is None:
-        return True
-    return (red_since is not None and red_since > st.last_closed_at) or now - st.last_closed_at >= REOPEN_AFTER
+_NEVER = HomeBefore()  # a home not found (removed since it was listed): never evaluated, no cases
+
+
+def _before(st: damp_store.HomeState) -> HomeBefore:
+    """What core.damp_state.next_state needs of a home's stored state."""
+    hold = (
+        PreviousLevel(cast(Level, st.hold_level), st.hold_since)
+        if st.hold_level is not None and st.hold_since is not None
+        else None
+    )
+    return HomeBefore(
+        level=cast(Level | None, st.level),
+        hold=hold,
+        red_since=st.red_since,
+        open_case=st.open_case_id is not None,
+        last_closed_at=st.last_closed_at,
+    )
+
+
+def _state_row(
+    home_id: str, t: Transition, now: datetime, end: datetime, signature: str, assessment_id: int | None
+) -> damp_store.StateRow:
+    """The row that keeps a home's new state."""
+    return damp_store.StateRow(
+        home_id=home_id,
+        level=t.state.level,
+        raw_level=t.state.raw_level,
+        hold_level=t.state.hold.level if t.state.hold else None,
+        hold_since=t.state.hold.since if t.state.hold else None,
+        red_since=t.state.red_since,
+        assessed_at=now,
+        window_end=end,
+        signature=signature,
+        assessment_id=assessment_id,
+    )
+
+
+def _level_changed(
+    t: Transition, a: Assessment, case_status: str | None, assessment_id: int | None, now: datetime
+) -> damp_store.Event:
+    """The line in the open case's history that records the home's level changing."""
+    return damp_store.Event(
+        at=now,
+        actor=SYSTEM,
+        actor_role="system",
+        action="level_changed",
+        note=f"The home's damp and mould level went from {t.was} to {a.level}."
+        + (f" {a.reasons[0]}" if a.reasons else ""),
+        from_status=case_status,
+        to_status=case_status,
+        details={"from_level": t.was, "to_level": a.level, "assessment_id": assessment_id},
+    )
 
 
 def _open_cases(

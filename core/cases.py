@@ -132,6 +132,8 @@ def allowed_actions(case: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 # Each Awaab's Law step: its deadline column, and the columns that, all set, mean it is done (the latest is when).
+# The one definition of what is outstanding: outstanding() reads it here, and store.damp.NEXT_DUE (the soonest
+# outstanding deadline, in SQL) is made from it.
 STEPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("emergency", "emergency_by", ("investigation_done_at", "safety_work_done_at")),
     ("investigate", "investigate_by", ("investigation_done_at",)),
@@ -152,7 +154,8 @@ def steps(case: Mapping[str, Any]) -> list[tuple[str, datetime | None, datetime 
 
 
 def outstanding(case: Mapping[str, Any]) -> list[tuple[str, datetime]]:
-    """Steps not done yet, with their deadlines, soonest first (none once closed). Mirrors store.damp.NEXT_DUE."""
+    """Steps not done yet, with their deadlines, soonest first (none once closed). store.damp.NEXT_DUE is the
+    soonest of these in SQL, made from the same STEPS."""
     if case["closed_at"] is not None:
         return []
     return sorted(

@@ -16,6 +16,7 @@ from numpy.typing import NDArray
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from core.cases import STEPS
 from core.model import Principal
 from store import hourly_days
 from store.db import PG_EPOCH
@@ -34,15 +35,19 @@ _HOUR_US = 3_600_000_000
 # A home's devices that measure its rooms: the ones placed in it, except the one named as its outdoor feed.
 _ROOM_DEVICE = "d.home_id = h.id AND d.id IS DISTINCT FROM h.outdoor"
 
-# The soonest deadline of a step not yet done (NULL when none): the same steps as core.cases.outstanding.
-# LEAST ignores NULLs. A case is overdue exactly when this is in the past.
-NEXT_DUE = """LEAST(
-    CASE WHEN c.emergency_by IS NOT NULL AND (c.investigation_done_at IS NULL OR c.safety_work_done_at IS NULL)
-         THEN c.emergency_by END,
-    CASE WHEN c.investigation_done_at IS NULL THEN c.investigate_by END,
-    CASE WHEN c.summary_sent_at IS NULL THEN c.summary_by END,
-    CASE WHEN c.safety_work_done_at IS NULL THEN c.safety_work_by END,
-    CASE WHEN c.works_started_at IS NULL THEN c.preventative_begin_by END)"""
+
+def _next_due(steps: Sequence[tuple[str, str, tuple[str, ...]]]) -> str:
+    """The soonest deadline of a step not yet done, over damp_cases c (NULL when none, or the case is closed): the
+    first deadline of core.cases.outstanding, made from the same steps (core.cases.STEPS: each step's deadline column
+    and the columns that, all set, mean it is done). LEAST ignores NULLs."""
+    pending = ",\n    ".join(
+        f"CASE WHEN {' OR '.join(f'c.{col} IS NULL' for col in done_by)} THEN c.{due} END" for _, due, done_by in steps
+    )
+    return f"CASE WHEN c.closed_at IS NULL THEN LEAST(\n    {pending}) END"
+
+
+# A case is overdue exactly when this is in the past.
+NEXT_DUE = _next_due(STEPS)
 
 CASE_COLUMNS = (
     "id",
