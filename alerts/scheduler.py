@@ -16,8 +16,8 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from alerts.context import AlertContext, Evaluator
 from alerts.publisher import AlertPublisher
 from placewatch.settings import Settings
-from store import alerts_state
-from store.db import connect, open_pool
+from store import alerts_state, queries
+from store.db import connect, listen, open_pool, try_advisory_lock
 from store.writer import NOTIFY_CHANNEL
 
 log = logging.getLogger("placewatch.alerts")
@@ -75,7 +75,7 @@ class Scheduler:
                 stop.wait(5)
                 continue
             try:
-                if not lock_conn.execute("SELECT pg_try_advisory_lock(%s)", (LEADER_LOCK,)).fetchone()[0]:  # type: ignore[index]
+                if not try_advisory_lock(lock_conn, LEADER_LOCK):
                     log.info("another scheduler leads; standing by")
                     lock_conn.close()
                     stop.wait(5)
@@ -114,7 +114,7 @@ class Scheduler:
                     time.sleep(DEBOUNCE_S)  # gather a burst of commits into one evaluation
                     self._wake.clear()
                     self._dispatch(ctx)
-                lock_conn.execute("SELECT 1")  # leadership lives with this connection
+                queries.ping(lock_conn)  # leadership lives with this connection: a lost one raises here
         finally:
             lead_over.set()
             sched.shutdown(wait=True)
@@ -125,7 +125,7 @@ class Scheduler:
         while not (stop.is_set() or lead_over.is_set()):
             try:
                 with connect(self.dsn, autocommit=True) as conn:
-                    conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+                    listen(conn, NOTIFY_CHANNEL)
                     while not (stop.is_set() or lead_over.is_set()):
                         for note in conn.notifies(timeout=1.0):
                             self._note(note.payload)

@@ -32,21 +32,10 @@ def dew_point(t: float, rh: float) -> float:
     return _B_W * g / (_A_W - g)
 
 
-def dew_point_from_e(e: float) -> float:
-    """Dew point, C, for vapour pressure e hPa."""
-    g = math.log(e / _E0)
-    return _B_W * g / (_A_W - g)
-
-
 def frost_point_from_e(e: float) -> float:
     """Frost point, C, for vapour pressure e hPa (the temperature at which air saturates over ice)."""
     g = math.log(e / _E0)
     return _B_I * g / (_A_I - g)
-
-
-def frost_point(t: float, rh: float) -> float:
-    """Frost point, C, of air at t C and rh %."""
-    return frost_point_from_e(vapour_pressure(t, max(rh, 0.01)))
 
 
 def frost_point_from_dew_point(td: float) -> float:

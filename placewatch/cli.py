@@ -11,10 +11,10 @@ import threading
 from pathlib import Path
 
 from placewatch import logs
+from placewatch.runner import DEMO_REGISTRY
 from placewatch.settings import Settings, SettingsError, load_settings
 
 log = logging.getLogger("placewatch")
-DEMO_REGISTRY = Path(__file__).resolve().parent.parent / "registry" / "demo.geojson"
 
 
 def _stop_on_signals() -> threading.Event:

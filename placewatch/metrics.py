@@ -1,21 +1,26 @@
-"""Prometheus text exposition (format 0.0.4) without a client library, and a tiny HTTP server for it.
+"""Prometheus exposition through prometheus-client, and a tiny HTTP server for it.
 
 The API serves GET /metrics itself (api/routers/metrics.py); ingest, which has no HTTP server, starts
-`serve()` on PLACEWATCH_METRICS_PORT. Both build a list of Metric and render it here.
+`MetricsServer` on PLACEWATCH_METRICS_PORT. Both build a list of Metric, read fresh for each scrape, and
+render it here: a Collector over that list, written by prometheus-client's text exposition (format 0.0.4).
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
+from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.metrics_core import Metric as Family
+from prometheus_client.registry import Collector
+
 log = logging.getLogger("placewatch.metrics")
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 
 
 @dataclass(slots=True)
@@ -27,45 +32,37 @@ class Metric:
     help: str
     samples: list[tuple[Mapping[str, str], float]] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        if self.kind == "counter" and not self.name.endswith("_total"):
+            raise ValueError(f"counter {self.name!r}: a counter's name ends in _total")
+
     def add(self, value: float, **labels: str) -> Metric:
         """Add a sample; returns self so one-sample metrics read as one expression."""
         self.samples.append((labels, value))
         return self
 
+    def family(self) -> Family:
+        """This metric as prometheus-client's family (a counter's family drops _total; its samples keep it)."""
+        out = (CounterMetricFamily if self.kind == "counter" else GaugeMetricFamily)(self.name, self.help)
+        for labels, value in self.samples:
+            out.add_sample(self.name, {k: str(v) for k, v in labels.items()}, float(value))
+        return out
+
+
+class Snapshot(Collector):
+    """Metrics already read, as a prometheus-client Collector."""
+
+    def __init__(self, metrics: Iterable[Metric]) -> None:
+        self._metrics = list(metrics)
+
+    def collect(self) -> Iterator[Family]:
+        for m in self._metrics:
+            yield m.family()
+
 
 def render(metrics: Iterable[Metric]) -> str:
     """The metrics in the text exposition format."""
-    lines: list[str] = []
-    for m in metrics:
-        lines.append(f"# HELP {m.name} {_escape_help(m.help)}")
-        lines.append(f"# TYPE {m.name} {m.kind}")
-        for labels, value in m.samples:
-            if labels:
-                text = ",".join(f'{k}="{_escape_label(str(v))}"' for k, v in sorted(labels.items()))
-                lines.append(f"{m.name}{{{text}}} {_number(value)}")
-            else:
-                lines.append(f"{m.name} {_number(value)}")
-    return "\n".join(lines) + "\n"
-
-
-def _escape_help(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("\n", "\\n")
-
-
-def _escape_label(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-def _number(value: float) -> str:
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, int):
-        return str(value)
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    return repr(float(value))
+    return generate_latest(Snapshot(metrics)).decode()
 
 
 # Ingest's Counters (ingest/service.py): field -> (metric name, type, help).

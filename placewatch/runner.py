@@ -53,12 +53,11 @@ def _demo_users(settings: Settings, data_dir: Path) -> Path:
     if path.exists():
         return path
     with connect(settings.dsn(), autocommit=True) as conn:
-        homes = [r[0] for r in conn.execute("SELECT id FROM homes ORDER BY id")]
-        patches = [r[0] for r in conn.execute("SELECT DISTINCT patch FROM homes WHERE patch IS NOT NULL ORDER BY 1")]
+        first_home, first_patch = users.first_home(conn), users.first_patch(conn)
         lines = []
         for name, role, home, patch in DEMO_USERS:
-            home = homes[0] if home and homes else None
-            patch = patches[0] if patch and patches else None
+            home = first_home if home else None
+            patch = first_patch if patch else None
             password = secrets.token_urlsafe(9)
             users.add_user(conn, name=name, password_hash=hash_password(password), role=role, home_id=home, patch=patch)
             lines.append(f"{name}\t{password}\t{role}\t{home or patch or ''}")

@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import psycopg
+from psycopg import sql
 from psycopg_pool import ConnectionPool
 
 # TCP keepalives and a user timeout: a database server that vanishes without closing its sockets (a machine lost,
@@ -46,6 +47,18 @@ def open_pool(dsn: str, *, max_size: int = 10, min_size: int = 1, timeout: float
     pool.open()
     pool.wait(timeout=timeout)
     return pool
+
+
+def try_advisory_lock(conn: psycopg.Connection, key: int) -> bool:
+    """Take the session advisory lock `key` if no other session holds it: True when taken. It is held until
+    released or until this connection closes (a process that dies gives it up with its connection)."""
+    row = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
+    return bool(row and row[0])
+
+
+def listen(conn: psycopg.Connection, channel: str) -> None:
+    """LISTEN on `channel`; the notifications arrive through conn.notifies() (an autocommit connection)."""
+    conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
 
 
 @contextmanager

@@ -8,12 +8,15 @@ the whole scrape.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 import psycopg
 
+from store import forecasts
 from store.migrate import engine
 
 log = logging.getLogger("placewatch.store.metrics")
@@ -35,6 +38,20 @@ class Figures:
     cases: dict[tuple[str, str], int] | None = None  # (level, status) -> count
     deliveries: dict[tuple[str, str], int] | None = None  # (channel, status) -> count
     failed: list[str] = field(default_factory=list)  # figures that could not be read
+
+
+@contextmanager
+def bounded(conn: psycopg.Connection) -> Iterator[None]:
+    """A transaction in which each statement stops after STATEMENT_TIMEOUT_MS: a scrape cannot hold the database."""
+    with conn.transaction():
+        conn.execute(f"SET LOCAL statement_timeout = {STATEMENT_TIMEOUT_MS}")
+        yield
+
+
+def forecast_figures(conn: psycopg.Connection, *, now: datetime, max_age_hours: float) -> dict[str, Any]:
+    """store.forecasts.forecast_figures, read within the scrape's statement timeout."""
+    with bounded(conn):
+        return forecasts.forecast_figures(conn, now=now, max_age_hours=max_age_hours)
 
 
 def estimate_rows(conn: psycopg.Connection, table: str) -> int | None:
@@ -142,8 +159,7 @@ def figures(conn: psycopg.Connection, *, now: datetime, default_interval_s: int,
         "cases": cases,
         "deliveries": deliveries,
     }
-    with conn.transaction():
-        conn.execute(f"SET LOCAL statement_timeout = {STATEMENT_TIMEOUT_MS}")
+    with bounded(conn):
         for name, step in steps.items():
             try:
                 with conn.transaction():

@@ -74,3 +74,15 @@ def update_user(conn: psycopg.Connection, name: str, changes: dict[str, Any]) ->
 def patch_exists(conn: psycopg.Connection, patch: str) -> bool:
     """True if the registry has a home in this patch."""
     return conn.execute("SELECT 1 FROM homes WHERE patch = %s LIMIT 1", (patch,)).fetchone() is not None
+
+
+def first_home(conn: psycopg.Connection) -> str | None:
+    """The registry's first home by id (a demo tenant's), or None when it has none."""
+    row = conn.execute("SELECT id FROM homes ORDER BY id LIMIT 1").fetchone()
+    return row[0] if row else None
+
+
+def first_patch(conn: psycopg.Connection) -> str | None:
+    """The registry's first patch by name (a demo officer's), or None when no home has one."""
+    row = conn.execute("SELECT patch FROM homes WHERE patch IS NOT NULL ORDER BY patch LIMIT 1").fetchone()
+    return row[0] if row else None

@@ -109,14 +109,12 @@ def _from_figures(f: store_metrics.Figures) -> list[Metric]:
 def _forecasts(request: Request) -> list[Metric]:
     """Forecast providers' state (alerts/forecast_fetch.py) and routes left without a usable forecast."""
     from alerts.forecast_fetch import forecast_limits
-    from store import forecasts
 
     now = datetime.now(UTC)
     max_age = forecast_limits(request.app.state.settings)["max_age_hours"]
     try:
-        with request.app.state.pool.connection(timeout=5) as conn, conn.transaction():
-            conn.execute(f"SET LOCAL statement_timeout = {store_metrics.STATEMENT_TIMEOUT_MS}")
-            f = forecasts.forecast_figures(conn, now=now, max_age_hours=max_age)
+        with request.app.state.pool.connection(timeout=5) as conn:
+            f = store_metrics.forecast_figures(conn, now=now, max_age_hours=max_age)
     except Exception:  # the scrape must answer: the forecast figures are left out
         logging.getLogger("placewatch.metrics").warning("metrics: could not read the forecast figures", exc_info=True)
         return []

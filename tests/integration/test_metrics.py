@@ -1,5 +1,6 @@
 """Operability through real processes: /metrics from the API and from ingest, JSON logs from uvicorn too,
-and a clean exit on SIGTERM for the API and the alerting scheduler."""
+and a clean exit on SIGTERM for the API and the alerting scheduler. The exposition format itself (escaping,
+prometheus-client's writer) is tested without services in tests/unit/test_metrics_exposition.py."""
 
 from __future__ import annotations
 
@@ -14,7 +15,6 @@ import httpx
 import pytest
 
 from placewatch.embedded import free_port
-from placewatch.metrics import Metric, render
 from tests.conftest import service_env, wait_until
 from tests.helpers import load, station
 from tests.services import Proc, start_service
@@ -198,22 +198,3 @@ def test_the_alerts_leader_exits_cleanly_on_sigterm_and_a_standby_takes_over(dat
         first.stop(9)
         if second is not None:
             second.stop(9)
-
-
-def test_the_exposition_escapes_label_values_and_help_text():
-    text = render(
-        [
-            Metric("placewatch_x", "gauge", "a help\\line\nwith a break").add(1.5, id='a "quoted"\\id\nx'),
-            Metric("placewatch_y_total", "counter", "plain").add(3).add(float("nan"), kind="odd"),
-        ]
-    )
-    assert text.splitlines() == [
-        "# HELP placewatch_x a help\\\\line\\nwith a break",
-        "# TYPE placewatch_x gauge",
-        'placewatch_x{id="a \\"quoted\\"\\\\id\\nx"} 1.5',
-        "# HELP placewatch_y_total plain",
-        "# TYPE placewatch_y_total counter",
-        "placewatch_y_total 3",
-        'placewatch_y_total{kind="odd"} NaN',
-    ]
-    assert parse(text)["placewatch_x"] == {frozenset({("id", 'a \\"quoted\\"\\\\id\\nx')}): 1.5}
