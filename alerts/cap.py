@@ -15,45 +15,38 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from core.gritting.vocab import ACTION_INSTRUCTIONS, ACTIVE, TREATING, DecisionStatus, GrittingAction
+
 CAP_NS = "urn:oasis:names:tc:emergency:cap:1.2"
 ATOM_NS = "http://www.w3.org/2005/Atom"
 LONDON = ZoneInfo("Europe/London")
-ACTIVE = frozenset({"issued", "acknowledged", "in_progress", "escalated"})
-TREATING = frozenset({"precautionary_salt", "salt", "plough_and_salt", "escalate"})
 RECENT = timedelta(hours=24)  # cancellations and all-clears stay in the feed this long
 MIN_RADIUS_KM = 1.0
 
-_EVENTS = {
-    "none": "Road ice risk: no treatment needed",
-    "monitor": "Road ice risk: monitoring",
-    "precautionary_salt": "Road ice risk: precautionary gritting",
-    "salt": "Ice or frost on the road: gritting",
-    "plough_and_salt": "Snow: ploughing and gritting",
-    "escalate": "Severe cold: salt alone may not work",
+# How CAP says each action: its event, response type and severity (the words people read are core's).
+_EVENTS: dict[GrittingAction, str] = {
+    GrittingAction.NONE: "Road ice risk: no treatment needed",
+    GrittingAction.MONITOR: "Road ice risk: monitoring",
+    GrittingAction.PRECAUTIONARY_SALT: "Road ice risk: precautionary gritting",
+    GrittingAction.SALT: "Ice or frost on the road: gritting",
+    GrittingAction.PLOUGH_AND_SALT: "Snow: ploughing and gritting",
+    GrittingAction.ESCALATE: "Severe cold: salt alone may not work",
 }
-_ACTION_WORDS = {
-    "none": "No action",
-    "monitor": "Monitor",
-    "precautionary_salt": "Precautionary salt",
-    "salt": "Salt now",
-    "plough_and_salt": "Plough and salt",
-    "escalate": "Escalated to the duty officer",
+_RESPONSE: dict[GrittingAction, str] = {
+    GrittingAction.NONE: "AllClear",
+    GrittingAction.MONITOR: "Monitor",
+    GrittingAction.PRECAUTIONARY_SALT: "Prepare",
+    GrittingAction.SALT: "Execute",
+    GrittingAction.PLOUGH_AND_SALT: "Execute",
+    GrittingAction.ESCALATE: "Assess",
 }
-_RESPONSE = {
-    "none": "AllClear",
-    "monitor": "Monitor",
-    "precautionary_salt": "Prepare",
-    "salt": "Execute",
-    "plough_and_salt": "Execute",
-    "escalate": "Assess",
-}
-_SEVERITY = {
-    "none": "Minor",
-    "monitor": "Minor",
-    "precautionary_salt": "Moderate",
-    "salt": "Moderate",
-    "plough_and_salt": "Severe",
-    "escalate": "Severe",
+_SEVERITY: dict[GrittingAction, str] = {
+    GrittingAction.NONE: "Minor",
+    GrittingAction.MONITOR: "Minor",
+    GrittingAction.PRECAUTIONARY_SALT: "Moderate",
+    GrittingAction.SALT: "Moderate",
+    GrittingAction.PLOUGH_AND_SALT: "Severe",
+    GrittingAction.ESCALATE: "Severe",
 }
 
 ET.register_namespace("cap", CAP_NS)
@@ -87,9 +80,9 @@ def identifier(decision_id: int, *, cancel: bool = False) -> str:
 def urgency(d: Mapping[str, Any], now: datetime) -> str:
     """Immediate when crews must go now, Expected within the hour, Future later, Past for all-clears."""
     action = d["action"]
-    if action == "none":
+    if action == GrittingAction.NONE:
         return "Past"
-    if action == "monitor":
+    if action == GrittingAction.MONITOR:
         return "Future"
     call_out = _dt(d.get("call_out_by"))
     if d.get("treat_now") or call_out is None or call_out <= now:
@@ -99,7 +92,7 @@ def urgency(d: Mapping[str, Any], now: datetime) -> str:
 
 def certainty(d: Mapping[str, Any]) -> str:
     """Observed for conditions on the road now, else from the decision's confidence."""
-    if d["action"] == "none":
+    if d["action"] == GrittingAction.NONE:
         return "Observed" if d.get("previous_action") in TREATING else "Likely"
     if d.get("treat_now"):
         return "Observed"
@@ -121,7 +114,7 @@ def expires(d: Mapping[str, Any]) -> datetime:
 
 def msg_type(d: Mapping[str, Any]) -> str:
     """Alert, Update (it replaces an earlier decision) or Cancel (the duty officer cancelled it)."""
-    if d["status"] == "cancelled":
+    if d["status"] == DecisionStatus.CANCELLED:
         return "Cancel"
     return "Update" if d.get("previous_id") is not None else "Alert"
 
@@ -129,12 +122,12 @@ def msg_type(d: Mapping[str, Any]) -> str:
 def in_feed(d: Mapping[str, Any], now: datetime) -> bool:
     """True for decisions people should see: active and unexpired, or recently cancelled or cleared."""
     status, action = d["status"], d["action"]
-    if status == "cancelled":
+    if status == DecisionStatus.CANCELLED:
         at = _dt(d.get("status_at"))
         return at is not None and now - at <= RECENT
     if status not in ACTIVE or expires(d) < now:
         return False
-    if action == "none":  # an all-clear only after a treatment decision
+    if action == GrittingAction.NONE:  # an all-clear only after a treatment decision
         issued = _dt(d["issued_at"])
         return d.get("previous_action") in TREATING and issued is not None and now - issued <= RECENT
     return True
@@ -149,7 +142,7 @@ def _sub(parent: ET.Element, tag: str, text: str | None = None) -> ET.Element:
 
 def _headline(d: Mapping[str, Any]) -> str:
     name = d.get("route_name") or d["route_id"]
-    words = _ACTION_WORDS[d["action"]]
+    words = ACTION_INSTRUCTIONS[GrittingAction(d["action"])]
     rate = d.get("spread_rate_g_m2")
     if rate is not None:
         passes = int(d.get("passes") or 1)
@@ -244,10 +237,10 @@ def alert(d: Mapping[str, Any], *, sender: str, now: datetime) -> ET.Element:
     info = _sub(root, "info")
     _sub(info, "language", "en-GB")
     _sub(info, "category", "Transport")
-    _sub(info, "event", _EVENTS[d["action"]])
-    _sub(info, "responseType", "None" if kind == "Cancel" else _RESPONSE[d["action"]])
+    _sub(info, "event", _EVENTS[GrittingAction(d["action"])])
+    _sub(info, "responseType", "None" if kind == "Cancel" else _RESPONSE[GrittingAction(d["action"])])
     _sub(info, "urgency", "Past" if kind == "Cancel" else urgency(d, now))
-    _sub(info, "severity", "Minor" if kind == "Cancel" else _SEVERITY[d["action"]])
+    _sub(info, "severity", "Minor" if kind == "Cancel" else _SEVERITY[GrittingAction(d["action"])])
     _sub(info, "certainty", "Observed" if kind == "Cancel" else certainty(d))
     _sub(info, "audience", "Highway users and winter service crews")
     _sub(info, "effective", cap_time(d["issued_at"]))

@@ -5,12 +5,12 @@ published as a retained MQTT alert on placewatch/v1/alerts/gritting/{route_id}.
 - A route is re-decided on every sweep (every PLACEWATCH_ALERTS_INTERVAL_MINUTES), when a reading arrives
   for one of its stations (ingest's notification, debounced by the scheduler), and when late readings
   touch the hours its current decision rests on.
-- A new decision is stored only when it differs materially from the route's current one: action, spread
-  rate, passes or spread type, or a call-out, start or completion time moved by at least the policy's
-  material_rounding_minutes (Decision.material_key with a tolerance, so a time that wobbles across a
-  rounding boundary does not re-issue it; "treat now" decisions ignore their clock-following times).
-  The new decision links to the previous one, which becomes superseded unless it was already completed
-  or cancelled.
+- A station's stored readings are what the rules see of it as core.gritting.samples says (dew point derived,
+  unknown surface states dropped, rows with nothing the rules read left out).
+- A new decision is stored only when it differs materially from the route's current one
+  (core.gritting.lifecycle.material_change: action, spread rate, passes or spread type, or a call-out, start
+  or completion time moved by at least the policy's material_rounding_minutes). The new decision links to
+  the previous one, which becomes superseded unless it was already completed or cancelled.
 - A treating decision still 'issued' at its call-out time (or ESCALATION_GRACE after being issued, when it
   was issued at or after its call-out time) becomes 'escalated', with an event, and is published again.
 - The retained alert is published when a route's current decision or its status changes, and only then;
@@ -37,14 +37,13 @@ from core.gritting import (
     Forecast,
     GrittingPolicy,
     RouteInput,
-    StationObs,
-    StationSample,
     decide,
     format_message,
     learned,
 )
-from core.metrics import SURFACE_STATES
-from core.physics import dew_point
+from core.gritting.lifecycle import material_change
+from core.gritting.samples import Sample, station_obs
+from core.gritting.vocab import TREATING
 from placewatch.settings import Settings
 from store import gritting as store
 from store import notifications
@@ -212,7 +211,7 @@ class GrittingEvaluator:
             names = store.station_names(conn, stations)
             positions = nowcast_store.station_positions(conn, stations)
             model = self._run_model(conn, stations)
-            obs = {sid: _station_obs(sid, samples.get(sid, ()), names.get(sid), positions.get(sid)) for sid in stations}
+            obs = {sid: station_obs(sid, samples.get(sid, ()), names.get(sid), positions.get(sid)) for sid in stations}
             new: list[dict[str, Any]] = []
             for r in routes:
                 try:
@@ -279,7 +278,7 @@ class GrittingEvaluator:
         """Tell the highways team about decisions that need crews, and about escalations (in the caller's
         transaction, so a decision is never recorded without its notification, nor notified twice)."""
         for d in store.decisions_by_id(conn, decision_ids):
-            if kind == "gritting.decision" and d["action"] not in store.TREATING:
+            if kind == "gritting.decision" and d["action"] not in TREATING:
                 continue
             when = "NOT ACKNOWLEDGED by its call-out time. " if kind == "gritting.escalation" else ""
             reasons = "\n".join(f"- {r}" for r in d.get("reasons") or [])
@@ -307,7 +306,7 @@ class GrittingEvaluator:
         d: Decision,
         r: store.RouteRow,
         fc_row: dict[str, Any] | None,
-        samples: dict[str, list[store.Sample]],
+        samples: dict[str, list[Sample]],
         model: learned.NowcastModel | None,
     ) -> dict[str, Any]:
         """A decision as store.record_decisions takes it, with the evidence it rests on."""
@@ -376,52 +375,6 @@ class GrittingEvaluator:
         }
 
 
-def material_change(current: store.Current | None, d: Decision, policy: GrittingPolicy) -> bool:
-    """True when d is a different instruction from the route's current decision (see the module text)."""
-    if current is None:
-        return True
-    if (current.action, current.spread_rate_g_m2, current.passes, current.spread_type, current.treat_now) != (
-        d.action,
-        d.spread_rate_g_m2,
-        d.passes,
-        d.spread_type,
-        d.treat_now,
-    ):
-        return True
-    if d.treat_now:
-        return False
-    tolerance = timedelta(minutes=policy.material_rounding_minutes)
-    for before, after in (
-        (current.call_out_by, d.call_out_by),
-        (current.start_by, d.start_by),
-        (current.complete_by, d.complete_by),
-    ):
-        if (before is None) != (after is None):
-            return True
-        if before is not None and after is not None and abs(after - before) >= tolerance:
-            return True
-    return False
-
-
-def _station_obs(
-    station_id: str,
-    rows: Iterable[store.Sample],
-    name: str | None = None,
-    position: tuple[float, float] | None = None,
-) -> StationObs:
-    samples = []
-    for ts, rst, air, dew, state, fp, rh in rows:
-        if dew is None and air is not None and rh is not None and rh > 0:
-            dew = dew_point(air, rh)  # CONTRACT.md: dew point may be derived from air temperature and humidity
-        if state is not None and state.strip().lower() not in SURFACE_STATES:
-            state = None
-        if rst is None and air is None and dew is None and state is None and fp is None:
-            continue
-        samples.append(StationSample(ts, rst, air, dew, state, fp))
-    lat, lon = position if position is not None else (None, None)
-    return StationObs(station_id, tuple(samples), name, lat=lat, lon=lon)
-
-
 def _forecast(row: dict[str, Any]) -> Forecast:
     trace = tuple((datetime.fromisoformat(t), float(v)) for t, v in row.get("rst_trace") or ())
     return Forecast(
@@ -437,7 +390,7 @@ def _forecast(row: dict[str, Any]) -> Forecast:
     )
 
 
-def _station_summary(station_id: str, rows: Sequence[store.Sample]) -> dict[str, Any]:
+def _station_summary(station_id: str, rows: Sequence[Sample]) -> dict[str, Any]:
     """What a station's readings looked like when the decision was made."""
     rst = [(r[0], r[1]) for r in rows if r[1] is not None]
     latest: dict[str, Any] = {}

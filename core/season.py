@@ -41,7 +41,7 @@ from geographiclib.geodesic import Geodesic
 
 from core.cases import STEPS, steps
 from core.damp import DampPolicy
-from core.gritting.lifecycle import TREATING
+from core.gritting.vocab import TREATING
 from core.mould import mould_index
 from core.physics import rh_at, surface_temperature
 

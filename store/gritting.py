@@ -25,15 +25,14 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from core.gritting import lifecycle
+from core.gritting.lifecycle import Current
+from core.gritting.samples import Sample
+from core.gritting.vocab import ACTIVE, TREATING, RunStatus
 from core.model import Principal
 from store.writer import NOTIFY_CHANNEL
 
 ROLES = ("admin", "highways")
 ROUTE_SCOPE = "(%(role)s = ANY(ARRAY['admin', 'highways']))"
-ACTIVE = lifecycle.ACTIVE
-TREATING = lifecycle.TREATING
-STATUSES = ("issued", "acknowledged", "in_progress", "completed", "cancelled", "superseded", "escalated")
-ACTIONS = ("none", "monitor", "precautionary_salt", "salt", "plough_and_salt", "escalate")
 _METRICS = ("road_surface_temperature", "air_temperature", "dew_point", "surface_state", "freezing_point",
             "relative_humidity")  # fmt: skip
 _NOTIFY_LIMIT = 7000
@@ -48,22 +47,6 @@ def _scope(p: Principal) -> dict[str, Any]:
 
 
 # -- what the evaluator reads ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Current:
-    """A route's current (newest) decision: what a new evaluation is compared with."""
-
-    id: int
-    action: str
-    spread_rate_g_m2: float | None
-    passes: int
-    spread_type: str
-    call_out_by: datetime | None
-    start_by: datetime | None
-    complete_by: datetime | None
-    treat_now: bool
-    status: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,10 +105,6 @@ def station_names(conn: psycopg.Connection, station_ids: Sequence[str]) -> dict[
         "SELECT id, name FROM devices WHERE id = ANY(%s) AND nullif(btrim(name), '') IS NOT NULL", (list(station_ids),)
     )
     return {sid: name.strip() for sid, name in rows}
-
-
-# (ts, road_surface_temperature, air_temperature, dew_point, surface_state, freezing_point, relative_humidity)
-Sample = tuple[datetime, float | None, float | None, float | None, str | None, float | None, float | None]
 
 
 def station_samples(
@@ -260,7 +239,7 @@ def record_decisions(
                 skipped.append(d["route_id"])
         if fresh:
             before = _before_reissue(conn, [d["previous_id"] for d in fresh if d["previous_id"] is not None])
-            rows = conn.execute(_RECORD, {"rows": _jsonb(fresh), "active": list(ACTIVE)}).fetchall()
+            rows = conn.execute(_RECORD, {"rows": _jsonb(fresh), "active": sorted(ACTIVE)}).fetchall()
             stored = [(int(r[0]), str(r[1])) for r in rows]
             _carry_over(conn, fresh, stored, before)
     return stored, skipped
@@ -293,7 +272,7 @@ def escalate_overdue(
                )
                SELECT id FROM upd ORDER BY id""",
             {
-                "treating": list(TREATING),
+                "treating": sorted(TREATING),
                 "grace": grace_minutes * 60.0,
                 "now": now,
                 "ids": None if route_ids is None else list(route_ids),
@@ -524,7 +503,9 @@ def _run(r: dict[str, Any]) -> lifecycle.Run:
     def ts(v: Any) -> Any:
         return datetime.fromisoformat(v) if isinstance(v, str) else v
 
-    return lifecycle.Run(int(r["id"]), int(r["number"]), str(r["status"]), ts(r["started_at"]), ts(r["finished_at"]))
+    return lifecycle.Run(
+        int(r["id"]), int(r["number"]), RunStatus(r["status"]), ts(r["started_at"]), ts(r["finished_at"])
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ Officers and tenants get 403 on every endpoint here (and the store's queries ret
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -16,7 +17,8 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 from alerts import cap
 from api.deps import Conn, require
 from core.gritting import Forecast
-from core.gritting.lifecycle import LifecycleConflict
+from core.gritting.lifecycle import LifecycleConflict, figures_refusal
+from core.gritting.vocab import CrewAction, DecisionEvent, DecisionStatus, GrittingAction, RunStatus
 from core.model import Principal
 from core.timeparse import parse_any
 from store import gritting as store
@@ -24,8 +26,6 @@ from store import gritting as store
 router = APIRouter(tags=["gritting"])
 Highways = Annotated[Principal, Depends(require("admin", "highways"))]
 
-ActionName = Literal["none", "monitor", "precautionary_salt", "salt", "plough_and_salt", "escalate"]
-StatusName = Literal["issued", "acknowledged", "in_progress", "completed", "cancelled", "superseded", "escalated"]
 Precipitation = Literal["none", "rain", "sleet", "snow", "freezing_rain"]
 
 
@@ -35,7 +35,7 @@ class DecisionOut(BaseModel):
     id: int
     route_id: str
     route_name: str | None = None
-    action: ActionName
+    action: GrittingAction
     rule: str = Field(description="machine id of the rule that decided, e.g. wet_road_below_trigger")
     spread_rate_g_m2: float | None = Field(description="per pass; null when nothing is spread or it is escalated")
     passes: int
@@ -60,7 +60,7 @@ class DecisionOut(BaseModel):
     horizon_hours: float = Field(description="how far ahead it rests on a station nowcast; 0 on observations")
     forecast_id: int | None = None
     issued_at: datetime
-    status: StatusName
+    status: DecisionStatus
     status_at: datetime
     status_by: str = Field(description="who set the status: a user name, or 'evaluator'")
     escalated_at: datetime | None = None
@@ -73,19 +73,12 @@ class EventOut(BaseModel):
 
     decision_id: int | None = Field(None, description="the decision it was recorded on (the card shows a chain)")
     at: datetime
-    event: Literal[
-        "issued", "acknowledged", "started", "completed", "cancelled", "superseded", "escalated", "run_cancelled",
-        "noted", "carried_over",
-    ]  # fmt: skip
-    from_status: str | None
-    to_status: str
+    event: DecisionEvent
+    from_status: DecisionStatus | None
+    to_status: DecisionStatus
     actor: str
     note: str | None
     run_id: int | None = Field(None, description="the treatment run the step concerns")
-
-
-RunStatus = Literal["in_progress", "completed", "cancelled"]
-CrewAction = Literal["acknowledge", "start", "complete", "cancel_run", "amend", "cancel", "note"]
 
 
 class RunOut(BaseModel):
@@ -272,11 +265,12 @@ def get_route(route_id: str, user: Highways, conn: Conn) -> dict[str, Any]:
 # -- decisions --------------------------------------------------------------------------------------
 
 
-def _names(values: list[str] | None, allowed: tuple[str, ...], what: str) -> list[str] | None:
+def _names(values: list[str] | None, allowed: type[StrEnum], what: str) -> list[str] | None:
     if not values:
         return None
     names = [v.strip() for value in values for v in value.split(",") if v.strip()]
-    bad = [n for n in names if n not in allowed]
+    known = {a.value for a in allowed}
+    bad = [n for n in names if n not in known]
     if bad:
         raise HTTPException(422, detail=f"unknown {what} {', '.join(bad)}; one of {', '.join(allowed)}")
     return names or None
@@ -308,8 +302,8 @@ def list_decisions(
         conn,
         user,
         route_id=route_id,
-        statuses=_names(status, store.STATUSES, "status"),
-        actions=_names(action, store.ACTIONS, "action"),
+        statuses=_names(status, DecisionStatus, "status"),
+        actions=_names(action, GrittingAction, "action"),
         since=since_ts,
         before_id=before_id,
         limit=limit,
@@ -329,21 +323,15 @@ _FIGURES = ("spread_rate_g_m2", "tonnes", "vehicle", "crew")
 _FUTURE_SLACK = timedelta(minutes=2)
 
 
-def _act(decision_id: int, action: str, user: Principal, conn: Any, body: ActionBody | None) -> dict[str, Any]:
+def _act(decision_id: int, action: CrewAction, user: Principal, conn: Any, body: ActionBody | None) -> dict[str, Any]:
     body = body or ActionBody()
     now = datetime.now(UTC)
     at = body.at.astimezone(UTC) if body.at is not None else now
     if at > now + _FUTURE_SLACK:
         raise HTTPException(422, detail="at: that time is still to come; record what the crews did once done")
-    if action == "amend" and all(getattr(body, f) is None for f in _FIGURES):
-        raise HTTPException(422, detail="give the figures to correct: spread rate, tonnes, vehicle or crew")
-    if action not in ("start", "complete", "cancel_run", "amend") and any(
-        getattr(body, f) is not None for f in _FIGURES
-    ):
-        raise HTTPException(
-            422,
-            detail="spread rate, tonnes, vehicle and crew belong to a run: give them when starting or completing it",
-        )
+    refusal = figures_refusal(action, figures_given=any(getattr(body, f) is not None for f in _FIGURES))
+    if refusal is not None:
+        raise HTTPException(422, detail=refusal)
     figures = store.RunFigures(
         body.spread_rate_g_m2, body.tonnes, (body.vehicle or "").strip() or None, (body.crew or "").strip() or None
     )
@@ -360,29 +348,41 @@ def _act(decision_id: int, action: str, user: Principal, conn: Any, body: Action
 
 
 # What people record: one path each, one handler shape, recorded with who, when and the note.
-ACTIONS: dict[str, tuple[str, str]] = {
-    "acknowledge": ("acknowledge", "The duty officer has seen the decision (issued or escalated -> acknowledged)"),
+ACTIONS: dict[str, tuple[CrewAction, str]] = {
+    "acknowledge": (
+        CrewAction.ACKNOWLEDGE,
+        "The duty officer has seen the decision (issued or escalated -> acknowledged)",
+    ),
     "start": (
-        "start",
+        CrewAction.START,
         "A treatment run has started (a second run after a completed one; on a None or Monitor decision, at the "
         "officer's discretion with a reason) -> in_progress",
     ),
-    "complete": ("complete", "The run out is complete, with its spread rate, tonnes, vehicle and crew -> completed"),
-    "cancel-run": ("cancel_run", "The run out was called back (-> completed if an earlier run was, else acknowledged)"),
+    "complete": (
+        CrewAction.COMPLETE,
+        "The run out is complete, with its spread rate, tonnes, vehicle and crew -> completed",
+    ),
+    "cancel-run": (
+        CrewAction.CANCEL_RUN,
+        "The run out was called back (-> completed if an earlier run was, else acknowledged)",
+    ),
     "run-figures": (
-        "amend",
+        CrewAction.AMEND,
         "Correct the figures of the latest completed run (tonnes weighed at the depot, say); recorded as a note",
     ),
-    "cancel": ("cancel", "Cancel the decision (any active status -> cancelled; a run out is cancelled with it)"),
-    "note": ("note", "Add a note to the decision's history"),
+    "cancel": (
+        CrewAction.CANCEL,
+        "Cancel the decision (any active status -> cancelled; a run out is cancelled with it)",
+    ),
+    "note": (CrewAction.NOTE, "Add a note to the decision's history"),
 }
 
 
-def _action_handler(action: str) -> Any:
+def _action_handler(action: CrewAction) -> Any:
     def handler(decision_id: int, user: Highways, conn: Conn, body: ActionBody | None = None) -> dict[str, Any]:
         return _act(decision_id, action, user, conn, body)
 
-    handler.__name__ = action
+    handler.__name__ = action.value
     handler.__doc__ = f"{action.replace('_', ' ').capitalize()}: recorded with who, when and the note."
     return handler
 

@@ -7,19 +7,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from core.gritting.policy import SpreadType
+from core.gritting.vocab import SEVERITY, Action
 
-Action = Literal["none", "monitor", "precautionary_salt", "salt", "plough_and_salt", "escalate"]
+# The words are core.gritting.vocab's; Action and SEVERITY are named here too for the modules that import them
+# with Decision.
+__all__ = ["SEVERITY", "Action", "Decision", "Wetness"]
+
 Wetness = Literal["dry_damp", "wet"]
-
-SEVERITY: dict[str, int] = {
-    "none": 0,
-    "monitor": 1,
-    "precautionary_salt": 2,
-    "salt": 3,
-    "plough_and_salt": 4,
-    "escalate": 5,
-}
-TREATING = frozenset({"precautionary_salt", "salt", "plough_and_salt", "escalate"})
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 

@@ -28,50 +28,44 @@ Starting again after a completed run records a second (third...) run on the same
 A re-issued decision (the evaluator's newer one for the same route) keeps the previous one's acknowledgement
 and notes when it asks the crews for the same treatment (action, spread rate, passes, dry or pre-wetted) and
 does not bring the call-out forward; a run still out carries on under the new decision whatever it says.
+Whether an evaluation is a new decision at all is `material_change`.
+
+The words (actions, statuses, runs, history events, and what people read for each) are core.gritting.vocab's.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from core.gritting._text import LONDON
+from core.gritting.decision import Decision
+from core.gritting.policy import GrittingPolicy
+from core.gritting.vocab import (
+    ACTIVE,
+    STATUS_WORDS,
+    TREATING,
+    CrewAction,
+    DecisionEvent,
+    DecisionStatus,
+    RunStatus,
+    action_label,
+)
 
-TREATING = ("precautionary_salt", "salt", "plough_and_salt", "escalate")
-ACTIVE = ("issued", "acknowledged", "in_progress", "escalated")
-ACTIONS = ("acknowledge", "start", "complete", "cancel_run", "amend", "cancel", "note")
-RUN_STATUSES = ("in_progress", "completed", "cancelled")
-
-# The words people read for each decision action (the API's codes stay in the data, never in a message).
-ACTION_WORDS = {
-    "none": "No action",
-    "monitor": "Monitor",
-    "precautionary_salt": "Precautionary salting",
-    "salt": "Salting",
-    "plough_and_salt": "Plough and salt",
-    "escalate": "Escalated to the duty officer",
-}
-STATUS_WORDS = {
-    "issued": "issued",
-    "acknowledged": "acknowledged",
-    "in_progress": "under way",
-    "completed": "completed",
-    "cancelled": "cancelled",
-    "superseded": "replaced by a newer decision",
-    "escalated": "escalated",
-}
 # The event each action writes in the decision's history.
-EVENTS = {
-    "acknowledge": "acknowledged",
-    "start": "started",
-    "complete": "completed",
-    "cancel_run": "run_cancelled",
-    "amend": "noted",  # a correction of a run's figures is a note on the history, with the run
-    "cancel": "cancelled",
-    "note": "noted",
+EVENTS: dict[CrewAction, DecisionEvent] = {
+    CrewAction.ACKNOWLEDGE: DecisionEvent.ACKNOWLEDGED,
+    CrewAction.START: DecisionEvent.STARTED,
+    CrewAction.COMPLETE: DecisionEvent.COMPLETED,
+    CrewAction.CANCEL_RUN: DecisionEvent.RUN_CANCELLED,
+    CrewAction.AMEND: DecisionEvent.NOTED,  # a correction of a run's figures is a note on the history, with the run
+    CrewAction.CANCEL: DecisionEvent.CANCELLED,
+    CrewAction.NOTE: DecisionEvent.NOTED,
 }
+# The actions that concern a run, and so may carry its figures (spread rate, tonnes, vehicle, crew).
+RUN_ACTIONS: tuple[CrewAction, ...] = (CrewAction.START, CrewAction.COMPLETE, CrewAction.CANCEL_RUN, CrewAction.AMEND)
 
 
 class LifecycleConflict(Exception):
@@ -84,7 +78,7 @@ class Run:
 
     id: int
     number: int
-    status: str
+    status: RunStatus
     started_at: datetime
     finished_at: datetime | None = None
 
@@ -93,9 +87,9 @@ class Run:
 class Plan:
     """What an action does: the decision's new status and the history event, and what happens to runs."""
 
-    action: str
-    event: str
-    to_status: str
+    action: CrewAction
+    event: DecisionEvent
+    to_status: DecisionStatus
     open_run: bool = False  # start a new run
     run_number: int | None = None  # the new run's number
     discretionary: bool = False  # the new run was not asked for by the decision
@@ -109,46 +103,59 @@ def _clock(at: datetime) -> str:
     return f"{local:%H:%M} on {local:%A} {local.day} {local:%B}"
 
 
+_ISSUED = (DecisionStatus.ISSUED, DecisionStatus.ESCALATED)  # nobody has acknowledged it yet
+_STARTABLE = (*_ISSUED, DecisionStatus.ACKNOWLEDGED, DecisionStatus.COMPLETED)  # when no run is out
+
+
 def open_run(runs: Sequence[Run]) -> Run | None:
     """The run that is out on the road, if any."""
-    return next((r for r in runs if r.status == "in_progress"), None)
+    return next((r for r in runs if r.status == RunStatus.IN_PROGRESS), None)
 
 
 def last_completed(runs: Sequence[Run]) -> Run | None:
     """The latest completed run, if any."""
-    done = [r for r in runs if r.status == "completed"]
+    done = [r for r in runs if r.status == RunStatus.COMPLETED]
     return max(done, key=lambda r: (r.finished_at or r.started_at, r.id)) if done else None
 
 
-def available(decision: Mapping[str, Any], runs: Sequence[Run]) -> tuple[str, ...]:
+def available(decision: Mapping[str, Any], runs: Sequence[Run]) -> tuple[CrewAction, ...]:
     """The actions a person may take now, in the order the route card offers them."""
     status = decision["status"]
     running = open_run(runs) is not None
-    correct = ("amend",) if not running and last_completed(runs) is not None else ()
-    if replaced(decision) or status == "cancelled":
-        return (*correct, "note")
-    out = []
-    if status in ("issued", "escalated"):
-        out.append("acknowledge")
-    if not running and status in ("issued", "escalated", "acknowledged", "completed"):
-        out.append("start")
+    correct = (CrewAction.AMEND,) if not running and last_completed(runs) is not None else ()
+    if replaced(decision) or status == DecisionStatus.CANCELLED:
+        return (*correct, CrewAction.NOTE)
+    out: list[CrewAction] = []
+    if status in _ISSUED:
+        out.append(CrewAction.ACKNOWLEDGE)
+    if not running and status in _STARTABLE:
+        out.append(CrewAction.START)
     if running:
-        out += ["complete", "cancel_run"]
+        out += [CrewAction.COMPLETE, CrewAction.CANCEL_RUN]
     out += correct
     if status in ACTIVE:
-        out.append("cancel")
-    out.append("note")
+        out.append(CrewAction.CANCEL)
+    out.append(CrewAction.NOTE)
     return tuple(out)
 
 
 def replaced(decision: Mapping[str, Any]) -> bool:
     """True when a newer decision for the route has replaced this one (whatever status it kept)."""
-    return decision["status"] == "superseded" or decision.get("superseded_by") is not None
+    return decision["status"] == DecisionStatus.SUPERSEDED or decision.get("superseded_by") is not None
 
 
 def needs_reason(decision: Mapping[str, Any]) -> bool:
     """True when a run on this decision is at the officer's discretion (it does not ask for treatment)."""
     return decision["action"] not in TREATING
+
+
+def figures_refusal(action: str, *, figures_given: bool) -> str | None:
+    """Why the figures of a run (spread rate, tonnes, vehicle, crew) cannot go with this action, or None."""
+    if action == CrewAction.AMEND and not figures_given:
+        return "give the figures to correct: spread rate, tonnes, vehicle or crew"
+    if action not in RUN_ACTIONS and figures_given:
+        return "spread rate, tonnes, vehicle and crew belong to a run: give them when starting or completing it"
+    return None
 
 
 def plan(
@@ -162,41 +169,43 @@ def plan(
     note: str | None = None,
 ) -> Plan:
     """What `action` at time `at` does to the decision and its runs; LifecycleConflict says why not."""
-    if action not in ACTIONS:
-        raise ValueError(f"unknown action {action!r}; one of {', '.join(ACTIONS)}")
+    try:
+        act = CrewAction(action)
+    except ValueError:
+        raise ValueError(f"unknown action {action!r}; one of {', '.join(CrewAction)}") from None
     if at > now:
         raise LifecycleConflict(f"{_clock(at)} is still to come: record what the crews did once they have done it")
-    status = decision["status"]
+    status = DecisionStatus(decision["status"])
     running = open_run(runs)
     issued = decision.get("issued_at")
     if issued is not None and at < issued:
         raise LifecycleConflict(
             f"this decision was issued at {_clock(issued)}: what happened before then belongs to the decision before it"
         )
-    if action == "note":
+    event = EVENTS[act]
+    if act == CrewAction.NOTE:
         if not (note and note.strip()):
             raise LifecycleConflict("write the note first: there is nothing to add to the history")
-        return Plan(action, EVENTS[action], status)
-    if action == "amend":  # a correction of the record: allowed whatever became of the decision since
+        return Plan(act, event, status)
+    if act == CrewAction.AMEND:  # a correction of the record: allowed whatever became of the decision since
         if running is not None:
             raise LifecycleConflict(f"run {running.number} is still out: give its figures when completing it")
         last = last_completed(runs)
         if last is None:
             raise LifecycleConflict("no run has been completed on this decision: there are no figures to correct")
-        return Plan(action, EVENTS[action], status, amend_run=last.id)
+        return Plan(act, event, status, amend_run=last.id)
     if replaced(decision):
         raise LifecycleConflict(
             "this decision has been replaced by a newer one for the route: record what the crews do on the "
             "route's current decision"
         )
-    if status == "cancelled":
+    if status == DecisionStatus.CANCELLED:
         raise LifecycleConflict("this decision was cancelled: nothing more can be recorded on it but a note")
-    what = ACTION_WORDS.get(decision["action"], decision["action"])
-    if action == "acknowledge":
-        if status not in ("issued", "escalated"):
+    if act == CrewAction.ACKNOWLEDGE:
+        if status not in _ISSUED:
             raise LifecycleConflict(f"the decision is already {STATUS_WORDS[status]}: there is nothing to acknowledge")
-        return Plan(action, EVENTS[action], "acknowledged")
-    if action == "start":
+        return Plan(act, event, DecisionStatus.ACKNOWLEDGED)
+    if act == CrewAction.START:
         if running is not None:
             raise LifecycleConflict(
                 f"run {running.number} has been out since {_clock(running.started_at)}: complete or cancel it "
@@ -205,30 +214,31 @@ def plan(
         discretionary = needs_reason(decision)
         if discretionary and not (reason and reason.strip()):
             raise LifecycleConflict(
-                f"the decision for this route is '{what}', so a treatment is at the officer's discretion: "
-                "give the reason for it"
+                f"the decision for this route is '{action_label(decision['action'])}', so a treatment is at the "
+                "officer's discretion: give the reason for it"
             )
         number = len(runs) + 1
         return Plan(
-            action, EVENTS[action], "in_progress", open_run=True, run_number=number, discretionary=discretionary
+            act, event, DecisionStatus.IN_PROGRESS, open_run=True, run_number=number, discretionary=discretionary
         )
-    if action == "complete":
+    if act == CrewAction.COMPLETE:
         if running is None:
             raise LifecycleConflict("treatment has not started on this route: start a run before completing it")
         if at < running.started_at:
             raise LifecycleConflict(
                 f"run {running.number} started at {_clock(running.started_at)}: it cannot finish before that"
             )
-        return Plan(action, EVENTS[action], "completed", finish_run=running.id)
-    if action == "cancel_run":
+        return Plan(act, event, DecisionStatus.COMPLETED, finish_run=running.id)
+    if act == CrewAction.CANCEL_RUN:
         if running is None:
             raise LifecycleConflict("no treatment run is out on this route: there is no run to cancel")
-        done_before = any(r.status == "completed" for r in runs)
-        return Plan(action, EVENTS[action], "completed" if done_before else "acknowledged", cancel_run=running.id)
+        done_before = any(r.status == RunStatus.COMPLETED for r in runs)
+        to = DecisionStatus.COMPLETED if done_before else DecisionStatus.ACKNOWLEDGED
+        return Plan(act, event, to, cancel_run=running.id)
     # cancel
-    if status == "completed":
+    if status == DecisionStatus.COMPLETED:
         raise LifecycleConflict("the treatment is already completed: there is nothing left to cancel")
-    return Plan(action, EVENTS[action], "cancelled", cancel_run=running.id if running is not None else None)
+    return Plan(act, event, DecisionStatus.CANCELLED, cancel_run=running.id if running is not None else None)
 
 
 def same_treatment(previous: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
@@ -240,13 +250,61 @@ def same_treatment(previous: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
     return not (before is not None and after is not None and after < before)
 
 
-def carried_status(previous: Mapping[str, Any], new: Mapping[str, Any], *, run_out: bool) -> str | None:
+def carried_status(previous: Mapping[str, Any], new: Mapping[str, Any], *, run_out: bool) -> DecisionStatus | None:
     """The status a re-issued decision takes over from the one it replaces (None: it starts as issued)."""
     if run_out:
-        return "in_progress"  # the crew is on the road: their run carries on under the new decision
-    if previous.get("status") == "acknowledged" and same_treatment(previous, new):
-        return "acknowledged"
+        return DecisionStatus.IN_PROGRESS  # the crew is on the road: their run carries on under the new decision
+    if previous.get("status") == DecisionStatus.ACKNOWLEDGED and same_treatment(previous, new):
+        return DecisionStatus.ACKNOWLEDGED
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class Current:
+    """A route's current (newest) decision as recorded: what a new evaluation is compared with."""
+
+    id: int
+    action: str
+    spread_rate_g_m2: float | None
+    passes: int
+    spread_type: str
+    call_out_by: datetime | None
+    start_by: datetime | None
+    complete_by: datetime | None
+    treat_now: bool
+    status: str
+
+
+def material_change(current: Current | None, d: Decision, policy: GrittingPolicy) -> bool:
+    """True when d is a different instruction from the route's current decision, so it is issued as a new one.
+
+    Different: the action, spread rate, passes, spread type or "treat now" changed, or (unless it is "treat
+    now", whose times follow the clock) a call-out, start or completion time appeared, went, or moved by
+    the policy's material_rounding_minutes or more. A tolerance rather than Decision.material_key's rounding,
+    so a time that wobbles across a rounding boundary does not re-issue the decision."""
+    if current is None:
+        return True
+    if (current.action, current.spread_rate_g_m2, current.passes, current.spread_type, current.treat_now) != (
+        d.action,
+        d.spread_rate_g_m2,
+        d.passes,
+        d.spread_type,
+        d.treat_now,
+    ):
+        return True
+    if d.treat_now:
+        return False
+    tolerance = timedelta(minutes=policy.material_rounding_minutes)
+    for before, after in (
+        (current.call_out_by, d.call_out_by),
+        (current.start_by, d.start_by),
+        (current.complete_by, d.complete_by),
+    ):
+        if (before is None) != (after is None):
+            return True
+        if before is not None and after is not None and abs(after - before) >= tolerance:
+            return True
+    return False
 
 
 _FIGURE_WORDS = (

@@ -6,13 +6,14 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from core.gritting._text import cap, hm, temp, trust, utc
-from core.gritting.decision import TREATING, Decision
+from core.gritting.decision import Decision
 from core.gritting.inputs import Forecast, RouteInput
 from core.gritting.learned import NowcastModel
 from core.gritting.policy import GrittingPolicy
 from core.gritting.rules import Judgement, judge
 from core.gritting.stations import FORECAST_SPENT_AFTER, forecast_rst, hours_between, station_view
 from core.gritting.timing import plan_timing
+from core.gritting.vocab import TREATING
 
 
 def _usable_forecast(fc: Forecast | None, now: datetime, policy: GrittingPolicy, reasons: list[str]) -> Forecast | None:

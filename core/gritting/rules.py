@@ -8,11 +8,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from core.gritting._text import cap, hm, temp
-from core.gritting.decision import SEVERITY, TREATING, Action, Wetness
+from core.gritting.decision import Wetness
 from core.gritting.inputs import Forecast
 from core.gritting.learned import MAX_DROP_C
 from core.gritting.policy import GrittingPolicy, SpreadRate
 from core.gritting.stations import Outlook, StationView, outlook
+from core.gritting.vocab import SEVERITY, TREATING, Action
 from core.physics import deposits_frost, e_water, frost_point_from_dew_point
 
 _OBSERVED_CONFIDENCE = 0.95

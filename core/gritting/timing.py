@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from core.gritting._text import hm, minutes, temp
-from core.gritting.decision import TREATING
 from core.gritting.inputs import Forecast
 from core.gritting.policy import GrittingPolicy
 from core.gritting.rules import Judgement
+from core.gritting.vocab import TREATING
 
 
 @dataclass(slots=True)

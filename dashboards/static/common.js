@@ -1,6 +1,8 @@
 // What every page shares: the session (a bearer token in sessionStorage), calls to the API, times in UK time,
 // building DOM safely (text only, never HTML strings), labels for levels, actions and statuses.
 
+import { ACTION_LABELS, ACTIVE, EVENT_LABELS, RUN_ACTIONS, STATUS_LABELS, TREATING } from './gritting_words.js';
+
 const TOKEN_KEY = 'placewatch.token';
 export const ZONE = 'Europe/London';
 
@@ -233,18 +235,21 @@ export function levelBadge(level) {
   return el('span', { class: `badge badge--${level}` }, l.label);
 }
 
-// Colour and line style of each gritting action (the style repeats the colour for people who cannot tell them apart).
-export const ACTIONS = {
-  escalate: { label: 'Escalated to the duty officer', colour: '#0b0c0c', dash: 'solid' },
-  plough_and_salt: { label: 'Plough and salt', colour: '#4c2c92', dash: 'solid' },
-  salt: { label: 'Salt', colour: '#a4161a', dash: 'solid' },
-  precautionary_salt: { label: 'Precautionary salting', colour: '#d35400', dash: 'dash' },
-  monitor: { label: 'Monitor', colour: '#1d4f91', dash: 'dot' },
-  none: { label: 'No treatment needed', colour: '#00703c', dash: 'longdashdot' },
-  unknown: { label: 'No decision yet', colour: '#505a5f', dash: 'dashdot' },
+// Colour and line style of each gritting action (the style repeats the colour for people who cannot tell them apart);
+// the words are core's (gritting_words.js is written from core/gritting/vocab.py).
+const ACTION_STYLES = {
+  escalate: { colour: '#0b0c0c', dash: 'solid' },
+  plough_and_salt: { colour: '#4c2c92', dash: 'solid' },
+  salt: { colour: '#a4161a', dash: 'solid' },
+  precautionary_salt: { colour: '#d35400', dash: 'dash' },
+  monitor: { colour: '#1d4f91', dash: 'dot' },
+  none: { colour: '#00703c', dash: 'longdashdot' },
+  unknown: { colour: '#505a5f', dash: 'dashdot' },
 };
-export const TREATING = ['precautionary_salt', 'salt', 'plough_and_salt', 'escalate'];
-export const ACTIVE = ['issued', 'acknowledged', 'in_progress', 'escalated'];
+export const ACTIONS = Object.fromEntries(Object.entries(ACTION_STYLES).map(
+  ([key, style]) => [key, { label: key === 'unknown' ? 'No decision yet' : ACTION_LABELS[key], ...style }],
+));
+export { ACTIVE, EVENT_LABELS, RUN_ACTIONS, TREATING };
 
 export function actionBadge(action) {
   const key = action || 'unknown';
@@ -252,15 +257,7 @@ export function actionBadge(action) {
   return el('span', { class: `badge badge--act-${key}` }, a.label);
 }
 
-export const STATUSES = {
-  issued: 'Issued, not yet acknowledged',
-  acknowledged: 'Acknowledged',
-  in_progress: 'Treatment in progress',
-  completed: 'Treatment completed',
-  cancelled: 'Cancelled',
-  superseded: 'Superseded',
-  escalated: 'Escalated: not acknowledged in time',
-};
+export const STATUSES = STATUS_LABELS;
 
 export function statusBadge(status) {
   return el('span', { class: `badge badge--status badge--status-${status}`, dataset: { status } }, STATUSES[status] || status);

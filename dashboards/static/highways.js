@@ -3,8 +3,8 @@
 // acknowledge / start / complete buttons (each recorded by the API with the user's name).
 
 import {
-  ACTIONS, ACTIVE, actionBadge, announce, api, ApiError, clock, degrees, el, failed, requireUser, STATUSES,
-  statusBadge, TREATING, when, ago,
+  ACTIONS, ACTIVE, actionBadge, announce, api, ApiError, clock, degrees, el, EVENT_LABELS, failed, requireUser,
+  RUN_ACTIONS, STATUSES, statusBadge, TREATING, when, ago,
 } from './common.js';
 import { showEmpty, timeChart } from './charts.js';
 import { routeMap } from './map.js';
@@ -25,19 +25,6 @@ const VERBS = {
   amend: { label: "Correct the last run's figures", done: 'figures corrected', path: 'run-figures' },
   cancel: { label: 'Cancel decision', done: 'cancelled' },
   note: { label: 'Add note', done: 'note added' },
-};
-const RUN_VERBS = ['start', 'complete', 'cancel_run', 'amend'];
-const EVENTS = {
-  issued: 'Decision issued',
-  acknowledged: 'Acknowledged',
-  started: 'Run started',
-  completed: 'Run completed',
-  run_cancelled: 'Run called back',
-  cancelled: 'Decision cancelled',
-  superseded: 'Replaced by a newer decision',
-  escalated: 'Escalated: not acknowledged by its call-out time',
-  noted: 'Note',  // corrections of a run's figures are notes too
-  carried_over: 'Carried over to the re-issued decision',
 };
 
 const state = { routes: new Map(), stations: new Map(), who: null };
@@ -174,7 +161,7 @@ function historyFold(d) {
     el('summary', {}, `History (${history.length} ${history.length === 1 ? 'step' : 'steps'})`),
     el('ol', { class: 'history' }, history.map((e) => el('li', {},
       el('span', { class: 'history__when' }, when(e.at)), ' ',
-      el('strong', {}, EVENTS[e.event] || e.event),
+      el('strong', {}, EVENT_LABELS[e.event] || e.event),
       e.actor === 'evaluator' ? ' (Placewatch)' : ` by ${e.actor}`,
       e.decision_id !== d.id ? el('span', { class: 'hint' }, ' (earlier decision)') : null,
       e.note ? `: ${e.note}` : ''))),
@@ -209,7 +196,7 @@ function actionsForm(route, d, id) {
   form.append(
     el('div', { class: 'field' }, el('label', { for: `${id}-note` }, 'Note (optional)'), el('input', { type: 'text', id: `${id}-note`, name: 'note', maxlength: '2000', autocomplete: 'off' })),
   );
-  if (actions.some((a) => RUN_VERBS.includes(a))) {
+  if (actions.some((a) => RUN_ACTIONS.includes(a))) {
     const legend = running ? 'The run out: what the crew reports'
       : actions.includes('amend') ? 'Another run, or a correction of the last one: what the crew reports' : 'The run: what the crew reports (optional)';
     const run = el('fieldset', { class: 'run-form' }, el('legend', {}, legend));
@@ -245,9 +232,9 @@ function formBody(form, verb) {
   const value = (name) => (form.elements[name] ? form.elements[name].value.trim() : '');
   const body = {};
   if (value('note')) body.note = value('note');
-  if (!RUN_VERBS.includes(verb) && verb !== 'note') return body;
+  if (!RUN_ACTIONS.includes(verb) && verb !== 'note') return body;
   if (verb === 'start' && value('reason')) body.reason = value('reason');
-  if (RUN_VERBS.includes(verb)) {
+  if (RUN_ACTIONS.includes(verb)) {
     if (value('spread_rate_g_m2')) body.spread_rate_g_m2 = Number(value('spread_rate_g_m2'));
     if (value('tonnes')) body.tonnes = Number(value('tonnes'));
     if (value('vehicle')) body.vehicle = value('vehicle');

@@ -1,7 +1,7 @@
 // Open data, for anyone: road temperatures and gritting on a map and in tables, and homes only as totals by
 // area (the server withholds small areas). Reads only /open-data/*, never the token-protected API.
 
-import { actionBadge, ago, degrees, el, failed, optionalUser, percent, when } from './common.js';
+import { actionBadge, ago, degrees, el, failed, optionalUser, percent, TREATING, when } from './common.js';
 import { routeMap } from './map.js';
 
 async function get(path) {
@@ -16,7 +16,7 @@ const PUBLIC_STATUS = {
 };
 
 function gritStatus(d) {
-  if (!d || !['precautionary_salt', 'salt', 'plough_and_salt', 'escalate'].includes(d.action)) return '–';
+  if (!d || !TREATING.includes(d.action)) return '–';
   return PUBLIC_STATUS[d.status] || '–';
 }
 
