@@ -172,7 +172,12 @@ def in_sample(default: learned.NowcastModel, scored: set[str], start: date, end:
 
 # -- for a person ------------------------------------------------------------------------------------------------
 
-_ROWS = (("nowcast", None), ("persistence", "persistence"), ("straight-line trend", "linear_trend"))
+_ROWS = (
+    ("nowcast", None),
+    ("persistence", "persistence"),
+    ("straight-line trend", "linear_trend"),
+    ("perfect forecast", "ceiling"),
+)
 
 
 def _cell(v: Any, width: int, digits: int = 2) -> str:
@@ -222,13 +227,19 @@ def table(result: dict[str, Any]) -> str:
     for h in result["horizons"]:
         lines += ["", f"{h['hours']} h ahead", head]
         for name, key in _ROWS:
-            row = h if key is None else h["baselines"][key]
+            row = h if key is None else h[key] if key == "ceiling" else h["baselines"][key]
             lines.append(
                 f"{name:<20}{_cell(row['n'], 7)}{_cell(row['mae_c'], 8)}{_cell(row['bias_c'], 9)}"
                 f"{_cell(row['hits'], 6)}{_cell(row['misses'], 8)}{_cell(row['false_alarms'], 14)}"
                 f"{_cell(row['correct_negatives'], 14)}{_cell(row['pod'], 6)}{_cell(row['far'], 6)}"
                 f"{_cell(row['csi'], 6)}"
             )
+    lines += [
+        "",
+        "Perfect forecast: the observed minimum itself. With a trigger above 0 °C it still calls the nights that "
+        "stayed just above freezing (false alarms bought as a margin of safety): no forecast scores a lower FAR or "
+        "a higher CSI than that row.",
+    ]
     if not result["issues"]:
         lines += ["", "Nothing to score: no road surface temperature readings for these stations in the period."]
     return "\n".join(lines)

@@ -8,7 +8,9 @@ are split into folds; for each fold a default model is fitted on the other folds
 (core.gritting.backtest.replay: the default, each station's learning as of each issue time, pooled refits on the
 scored stations' own earlier nights) is scored on the fold's stations, issue times every hour 17:00-23:00 local
 (America/Denver). The table pools the folds' counts and repeats with several random splits; persistence and a
-straight-line trend are scored on the same issue times in the same run.
+straight-line trend are scored on the same issue times in the same run, and so is a perfect forecast (the observed
+minimum itself): with the trigger above 0 C it still calls the nights that stayed just above freezing, so its FAR
+and CSI are the best any forecast can score here.
 
 Then a winter of `--winter-stations` stations (the file's stations copied and shifted in time to 150 nights)
 is backtested end to end in core, timed against the issue's 60 s on 2 cores.
@@ -97,8 +99,10 @@ def leave_stations_out(stations: list[L.Series], folds: int, seed: int, horizons
         )  # fmt: skip
         for j, h in enumerate(r.horizons):
             obs = r.examples.observed_min[:, j]
-            for name, proj in (("nowcast", r.model), ("persistence", r.persistence), ("linear_trend", r.linear_trend)):
-                c = B.contingency(proj[:, j], obs, 0.5)
+            methods = (("nowcast", r.model[:, j]), ("persistence", r.persistence[:, j]),
+                       ("linear_trend", r.linear_trend[:, j]), ("perfect", obs))  # fmt: skip
+            for name, proj_j in methods:
+                c = B.contingency(proj_j, obs, 0.5)
                 ok = np.isfinite(obs)
                 a = acc[(h, name)]
                 a[0] += c["hits"]
@@ -106,8 +110,8 @@ def leave_stations_out(stations: list[L.Series], folds: int, seed: int, horizons
                 a[2] += c["false_alarms"]
                 a[3] += c["correct_negatives"]
                 a[4] += c["n"]
-                a[5] += float(np.abs(proj[ok, j] - obs[ok]).sum())
-                a[6] += float((proj[ok, j] - obs[ok]).sum())
+                a[5] += float(np.abs(proj_j[ok] - obs[ok]).sum())
+                a[6] += float((proj_j[ok] - obs[ok]).sum())
     return acc
 
 
@@ -164,7 +168,7 @@ def main(argv: list[str] | None = None) -> list[Figure]:
     figures = []
     targets = {3: (0.7, 0.7), 6: (1.5, 0.5)}
     for h in horizons:
-        for name in ("nowcast", "persistence", "linear_trend"):
+        for name in ("nowcast", "persistence", "linear_trend", "perfect"):
             hits, miss, fa, _cn, n, abs_sum, err_sum = total[(h, name)]
             mae, bias = abs_sum / n, err_sum / n
             pod = hits / max(1, hits + miss)
@@ -174,13 +178,17 @@ def main(argv: list[str] | None = None) -> list[Figure]:
                   f"{int(fa):>5} {pod:>5.2f} {far:>5.2f} {csi:>5.2f}")  # fmt: skip
             if name == "nowcast":
                 ref = total[(h, "persistence")]
+                p_hits, p_miss, p_fa = total[(h, "perfect")][:3]
+                best_csi = p_hits / max(1, p_hits + p_miss + p_fa)
+                best_far = p_fa / max(1, p_hits + p_fa)
                 mae_t, csi_t = targets[h]
                 figures += [
                     Figure(f"nowcast MAE {h} h", round(mae, 2), "C", f"persistence {ref[5] / ref[4]:.2f}",
                            round(mae / (ref[5] / ref[4]), 2), f"<= {mae_t}", mae <= mae_t, load_now()),
-                    Figure(f"frost calls CSI {h} h", round(csi, 2), "", "", None, f">= {csi_t}", csi >= csi_t,
-                           load_now()),
-                    Figure(f"frost calls FAR {h} h", round(far, 2), "", "", None, "<= 0.3", far <= 0.3, load_now()),
+                    Figure(f"frost calls CSI {h} h", round(csi, 2), "", f"perfect forecast {best_csi:.2f}",
+                           round(csi / best_csi, 2) if best_csi else None, f">= {csi_t}", csi >= csi_t, load_now()),
+                    Figure(f"frost calls FAR {h} h", round(far, 2), "", f"perfect forecast {best_far:.2f}", None,
+                           "<= 0.3", far <= 0.3, load_now()),
                 ]  # fmt: skip
 
     if a.winter_stations:

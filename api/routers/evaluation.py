@@ -50,6 +50,11 @@ class HorizonScores(Scores):
 
     hours: int = Field(description="hours ahead")
     baselines: Baselines
+    ceiling: Scores = Field(
+        description="what a perfect forecast (the observed minimum itself) scores on the same issue times: a trigger "
+        "above 0 °C calls nights that stay just above freezing, so even a perfect forecast has false alarms; no "
+        "forecast can score a lower FAR or a higher CSI than this"
+    )
 
 
 class NowcastEvaluation(BaseModel):

@@ -271,6 +271,7 @@ def evaluation(r: Replay, trigger_c: float, inclusive: bool = True) -> dict[str,
             "persistence": contingency(r.persistence[:, k], obs, trigger_c, inclusive),
             "linear_trend": contingency(r.linear_trend[:, k], obs, trigger_c, inclusive),
         }
+        row["ceiling"] = contingency(obs, obs, trigger_c, inclusive)
         horizons.append(row)
     return {
         "stations": len(np.unique(r.examples.station)),
@@ -289,7 +290,12 @@ def empty_evaluation(horizons: Sequence[int], trigger_c: float) -> dict[str, Any
         "issues": 0,
         "trigger_c": trigger_c,
         "horizons": [
-            {"hours": h, **table, "baselines": {"persistence": dict(table), "linear_trend": dict(table)}}
+            {
+                "hours": h,
+                **table,
+                "baselines": {"persistence": dict(table), "linear_trend": dict(table)},
+                "ceiling": dict(table),
+            }
             for h in horizons
         ],
     }

@@ -103,6 +103,9 @@ def test_the_backtest_scores_the_nowcast_and_both_baselines_on_the_same_issue_ti
         for base in h["baselines"].values():
             _check_scores(base)
             assert base["n"] == h["n"]  # scored on the same issue times
+        _check_scores(h["ceiling"])
+        assert h["ceiling"]["n"] == h["n"] and h["ceiling"]["misses"] == 0 and h["ceiling"]["mae_c"] == 0.0
+        assert h["ceiling"]["hits"] == h["hits"] + h["misses"]
     # Those October evenings froze at Fraser Flats: there were events to call.
     six = body["horizons"][1]
     assert six["hits"] + six["misses"] > 0

@@ -222,6 +222,13 @@ def test_the_backtest_learns_a_cold_station_as_the_nights_go_by(trained):
     assert row["hits"] + row["misses"] + row["false_alarms"] + row["correct_negatives"] == row["n"]
     assert set(row["baselines"]) == {"persistence", "linear_trend"}
     assert math.isfinite(row["mae_c"]) and row["mae_c"] < row["baselines"]["persistence"]["mae_c"]
+    # The ceiling is the observed minimum scored as a forecast: no misses, no error, and its false alarms are
+    # exactly the issue times whose road stayed above 0 °C but at or below the trigger.
+    top, obs = row["ceiling"], r.examples.observed_min[:, j]
+    near = int(((obs > 0.0) & (obs <= 0.5)).sum())
+    assert top["n"] == row["n"] and top["mae_c"] == 0.0 and top["misses"] == 0
+    assert top["false_alarms"] == near and top["hits"] == row["hits"] + row["misses"]
+    assert B.evaluation(r, 0.0)["horizons"][1]["ceiling"]["false_alarms"] == 0  # no margin, no false alarm
 
 
 def test_a_horizon_beyond_the_model_is_refused(trained):
