@@ -563,7 +563,7 @@ def act(
             ).fetchone()  # fmt: skip
             assert got is not None
             run_id = int(got[0])
-        for rid, status in ((plan.finish_run, "completed"), (plan.cancel_run, "cancelled")):
+        for rid, status in ((plan.finish_run, RunStatus.COMPLETED), (plan.cancel_run, RunStatus.CANCELLED)):
             if rid is None:
                 continue
             run_id = rid
