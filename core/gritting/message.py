@@ -7,15 +7,8 @@ from collections.abc import Iterable, Sequence
 
 from core.gritting._text import G_M2, grams, hm, temp
 from core.gritting.decision import SEVERITY, Decision
+from core.gritting.vocab import ACTION_INSTRUCTIONS, GrittingAction
 
-_ACTION_WORDS = {
-    "none": "No action",
-    "monitor": "Monitor",
-    "precautionary_salt": "Precautionary salt",
-    "salt": "Salt now",
-    "plough_and_salt": "Plough and salt",
-    "escalate": "Escalate to the duty officer",
-}
 _NUMBERED = re.compile(r"^(.*?)(\d+)$")
 
 
@@ -33,7 +26,7 @@ def format_message(decisions: Iterable[Decision]) -> str:
 def _segment(group: Sequence[Decision]) -> str:
     first = group[0]
     ids = [d.route_id for d in group]
-    parts = [_ACTION_WORDS[first.action], f"{'route' if len(ids) == 1 else 'routes'} {route_ranges(ids)}"]
+    parts = [ACTION_INSTRUCTIONS[GrittingAction(first.action)], f"{'route' if len(ids) == 1 else 'routes'} {route_ranges(ids)}"]
     if first.spread_rate_g_m2 is not None:
         rate = f"{grams(first.spread_rate_g_m2)} {G_M2}"
         if first.passes > 1:
