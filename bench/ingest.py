@@ -501,13 +501,21 @@ def _stream_ingest(dsn: str, url: str, a: argparse.Namespace) -> Cost:
             p.wait(60)
 
 
-def _stream_null(dsn: str, url: str, a: argparse.Namespace) -> Cost:
-    prefix = "bench-null/v1"
-    peer = _Counting(["bench.peers.null_subscriber", url, f"{prefix}/devices/#"])
+def _stream_null(dsn: str, url: str, a: argparse.Namespace, *, pause: float, paho: bool = False) -> Cost:
+    """The do-nothing subscriber on the stream: on our client with a read pause (ingest's: the floor), or on paho's
+    own Client through its public API only (issue 15)."""
+    prefix = f"bench-null{'-paho' if paho else ''}-{int(pause * 1000)}/v1"
+    if paho:
+        name = "do-nothing subscriber, paho's own Client (public API)"
+    else:
+        name = f"do-nothing subscriber, our client, read pause {pause * 1000:.0f} ms"
+    peer = _Counting(
+        ["bench.peers.null_subscriber", url, f"{prefix}/devices/#", str(pause), *(["paho"] if paho else [])]
+    )
     try:
         peer.wait_subscribed("the do-nothing subscriber")
         return _stream_cost(
-            "do-nothing subscriber (our MQTT client)",
+            name,
             dsn=dsn,
             url=url,
             a=a,
@@ -661,8 +669,14 @@ def _stream_section(dsn: str, url: str, a: argparse.Namespace, work: Path) -> li
                 ours.load,
             )
         ]
-    null = _stream_null(dsn, url, a)
+    from ingest.service import READ_PAUSE_S
+
+    null = _stream_null(dsn, url, a, pause=READ_PAUSE_S)  # the floor: receiving as ingest receives
     print(f"  {null.name:<50} {null.line()}", flush=True)
+    unpaused = _stream_null(dsn, url, a, pause=0.0)
+    print(f"  {unpaused.name:<50} {unpaused.line()}", flush=True)
+    stock = _stream_null(dsn, url, a, pause=0.0, paho=True)
+    print(f"  {stock.name:<50} {stock.line()}", flush=True)
     copy = _copy_cost(dsn, a, int(ours.messages * _readings_per_message(a)), ours.messages)
     print(f"  {copy.name:<50} {copy.line()}", flush=True)
     batcher = _stream_batcher(dsn, url, a)
@@ -702,6 +716,16 @@ def _stream_section(dsn: str, url: str, a: argparse.Namespace, work: Path) -> li
             "<= 1.5",
             ours.total_ms / floor <= 1.5,
             null.load,
+        ),
+        Figure(
+            "  receiving: paho's own Client vs ours, no pause",
+            stock.total_ms,
+            "ms",
+            f"our client {unpaused.total_ms:.1f} (with ingest's pause {null.total_ms:.1f})",
+            stock.total_ms / unpaused.total_ms,
+            "(issue 15)",
+            None,
+            stock.load,
         ),
         Figure(
             "  vs a simple Python COPY batcher",

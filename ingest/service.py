@@ -35,6 +35,10 @@ log = logging.getLogger("placewatch.ingest")
 DEAD_PAYLOAD_LIMIT = 64 * 1024  # bytes of an oversized payload kept in the dead-letter store
 _UNIX = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
+# How long the MQTT thread lets a steady stream gather in the socket after taking all there was
+# (placewatch.mqttclient.Client.read_pause_s): at most a twentieth of the batch age, so it never delays a commit
+# much. Measured with bench.ingest (a do-nothing subscriber on a 5,000 msg/s stream): 10 ms halves the receive cost.
+READ_PAUSE_S = 0.01
 
 
 @dataclass(slots=True)
@@ -110,6 +114,7 @@ class IngestService:
             manual_ack=True,
             ca_file=settings.mqtt_ca_file,
         )
+        self.client.read_pause_s = min(READ_PAUSE_S, settings.ingest_batch_ms / 20_000)
         self.subscribed = threading.Event()  # set once the broker has acknowledged our subscriptions
         self.client.on_subscribe = lambda *args: self.subscribed.set()
         self.client.on_connect = self._on_connect

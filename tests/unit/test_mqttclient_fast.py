@@ -134,3 +134,34 @@ def test_a_closed_connection_leaves_nothing_buffered_for_the_next():
     client._sock_close()
     assert client._rbuf == b"" and client._rpos == 0
     broker.close()
+
+
+def test_read_pause_after_taking_all_there_was():
+    # A steady stream: having read everything the socket held, the client waits read_pause_s, so that the next
+    # messages gather and one wake-up reads many; more than one read's worth is all read first, at once.
+    import threading
+    import time
+
+    client, broker, got = _client(True)
+    client.read_pause_s = 0.2
+    broker.sendall(publish_packet("a/b", b"x", 1, 1, None, True))
+    started = time.monotonic()
+    client.loop_read()
+    assert time.monotonic() - started >= 0.2
+    assert len(got) == 1
+    big = b"".join(publish_packet("a/b", b"y" * 1000, 1, i, None, True) for i in range(2, 200))
+    broker.setblocking(True)
+    sender = threading.Thread(target=broker.sendall, args=(big,))
+    sender.start()
+    time.sleep(0.2)
+    client.loop_read()  # reads until the socket is empty
+    sender.join()
+    client.loop_read()
+    assert len(got) == 199
+    client.read_pause_s = 0.0
+    broker.sendall(publish_packet("a/b", b"z", 1, 300, None, True))
+    started = time.monotonic()
+    client.loop_read()
+    assert time.monotonic() - started < 0.1 and len(got) == 200
+    client._sock_close()
+    broker.close()
