@@ -4,13 +4,14 @@ the windows that late or out-of-order readings touched. One connection, one tran
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import orjson
 import psycopg
+import psycopg.copy
+from psycopg.abc import Buffer
 
 from core.model import Reading, StatusChange
 from store.db import PG_EPOCH
@@ -19,15 +20,9 @@ from store.hourly_days import LATE_MARK
 NOTIFY_CHANNEL = "placewatch_readings"
 _NOTIFY_LIMIT = 7000  # bytes; PostgreSQL refuses payloads from 8000
 
-# Binary COPY, written directly: header, then per row a field count and (length, bytes) per field, then a trailer.
-# A reading row is (series_id int4, ts timestamptz as int64 microseconds since 2000-01-01, value float8, label text).
-_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
-_COPY_TRAILER = b"\xff\xff"
-_ROW_VALUE = struct.Struct(">hiiiqidi").pack  # 4 fields: series id, time, value, NULL label
-_ROW_HEAD = struct.Struct(">hiiiq").pack  # 4 fields: series id, time; value and label follow
-_VALUE = struct.Struct(">id").pack
-_NULL = struct.pack(">i", -1)
-_LENGTH = struct.Struct(">i").pack
+# A reading row in binary COPY: series_id int4, ts timestamptz, value float8, label text. A timestamptz travels as
+# int64 microseconds since 2000-01-01, so psycopg is given the time as that integer (int8): no datetime per row.
+_ROW_TYPES = ["int4", "int8", "float8", "text"]
 UNIX_TO_PG_US = 946_684_800_000_000  # microseconds from 1970-01-01 to 2000-01-01
 _US = timedelta(microseconds=1)
 
@@ -149,6 +144,16 @@ _CONFLICT = (
 )
 
 
+class _Rows(psycopg.copy.Writer):
+    """Keeps the binary COPY data psycopg makes of the rows (no server involved), to be sent to two COPYs."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+
+    def write(self, data: Buffer) -> None:
+        self.data += data
+
+
 class Writer:
     """Writes batches on one dedicated connection. Not thread-safe: one writer thread owns it."""
 
@@ -233,36 +238,31 @@ class Writer:
             return 0, []
         ids = self._series
         get = ids.get
-        buf = bytearray(_COPY_HEADER)
-        row_value = _ROW_VALUE
         shift = UNIX_TO_PG_US
-        missed: list[tuple[str, str, int, float]] = []  # series not yet known: packed once their ids are
-        for dev, rows in fast:
-            for m, us, v in rows:
-                sid = get((dev, m))
-                if sid is None:
-                    missed.append((dev, m, us, v))
-                else:
-                    buf += row_value(4, 4, sid, 8, us - shift, 8, v, -1)
-        keys = {(r.device_id, r.metric) for r in readings if (r.device_id, r.metric) not in ids}
-        keys.update((dev, m) for dev, m, _, _ in missed)
-        self._series_ids(keys, pending)
-        for dev, m, us, v in missed:
-            buf += row_value(4, 4, pending[(dev, m)], 8, us - shift, 8, v, -1)
-        for r in readings:
-            key = (r.device_id, r.metric)
-            sid = ids.get(key)
-            if sid is None:
-                sid = pending[key]
-            buf += _ROW_HEAD(4, 4, sid, 8, (r.ts - PG_EPOCH) // _US)
-            buf += _NULL if r.value is None else _VALUE(8, r.value)
-            if r.label is None:
-                buf += _NULL
-            else:
-                label = r.label.encode()
-                buf += _LENGTH(len(label))
-                buf += label
-        buf += _COPY_TRAILER
+        missed: list[tuple[str, str, int, float]] = []  # series not yet known: written once their ids are
+        out = _Rows()
+        # psycopg's binary COPY (its C dumpers) makes the rows once; times as int8 microseconds since 2000, the
+        # bytes of a timestamptz. The same bytes then go to the staging table and to readings.
+        with psycopg.copy.Copy(self.conn.cursor(), binary=True, writer=out) as rows_copy:
+            rows_copy.set_types(_ROW_TYPES)
+            write = rows_copy.write_row
+            for dev, rows in fast:
+                for m, us, v in rows:
+                    sid = get((dev, m))
+                    if sid is None:
+                        missed.append((dev, m, us, v))
+                    else:
+                        write((sid, us - shift, v, None))
+            keys = {(r.device_id, r.metric) for r in readings if (r.device_id, r.metric) not in ids}
+            keys.update((dev, m) for dev, m, _, _ in missed)
+            self._series_ids(keys, pending)  # on the connection: the rows' COPY is not sent until below
+            for dev, m, us, v in missed:
+                write((pending[(dev, m)], us - shift, v, None))
+            for r in readings:
+                key = (r.device_id, r.metric)
+                sid = get(key)
+                write((pending[key] if sid is None else sid, (r.ts - PG_EPOCH) // _US, r.value, r.label))
+        buf = out.data
         cur = self.conn.cursor()
         with cur.copy(_COPY_STAGING) as copy:
             copy.write(buf)
