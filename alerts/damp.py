@@ -43,10 +43,32 @@ import orjson
 import psycopg
 
 from alerts.context import AlertContext
-from core.cases import STEP_TEXT, case_summary, choose_officers, outstanding, overdue_steps, when
-from core.damp import Assessment, DampPolicy, HourlyHome, Level, PreviousLevel, assess_many
+from core.cases import (
+    STEP_TEXT,
+    CaseEvent,
+    CaseLevel,
+    CaseStatus,
+    CaseStep,
+    case_summary,
+    choose_officers,
+    outstanding,
+    overdue_steps,
+    when,
+)
+from core.damp import (
+    RISE_TITLE_OTHER,
+    RISE_TITLES,
+    Assessment,
+    DampLevel,
+    DampPolicy,
+    HourlyHome,
+    Level,
+    PreviousLevel,
+    assess_many,
+)
 from core.damp_state import HomeBefore, Transition, has_alert, next_state
 from core.notifications import check_audience
+from core.timeparse import utc_z, utc_z_or_none
 from core.workdays import AwaabDeadlines, case_deadlines
 from placewatch.settings import Settings
 from store import damp as damp_store
@@ -86,11 +108,11 @@ def alert_body(row: Mapping[str, Any], now: datetime) -> tuple[dict[str, Any] | 
         "home_id": row["home_id"],
         "patch": row["patch"],
         "level": row["level"],
-        "assessed_at": _iso(row["assessed_at"]),
+        "assessed_at": utc_z_or_none(row["assessed_at"]),
         "worst_room": row["worst_room"],
         "reasons": list(row["reasons"] or [])[:5],
         "case": summary,
-        "published_at": _iso(now),
+        "published_at": utc_z(now),
     }
     return body, signature
 
@@ -138,10 +160,6 @@ class Counts:
 
 def _signature(level: str, reasons: Sequence[str]) -> str:
     return hashlib.md5(orjson.dumps([level, list(reasons)]), usedforsecurity=False).hexdigest()
-
-
-def _iso(at: datetime | None) -> str | None:
-    return None if at is None else at.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def evaluate_homes(
@@ -194,7 +212,7 @@ def evaluate_homes(
 
     new: list[damp_store.NewAssessment] = []
     pending: list[tuple[str, Assessment, str, str | None]] = []  # home, judgement, signature, evidence (JSON)
-    window = {"start": _iso(start), "end": _iso(end), "hours": hours}
+    window = {"start": utc_z(start), "end": utc_z(end), "hours": hours}
     for (hid, sensors, feed, has_outdoor), a in zip(judged, assessments, strict=True):
         st = states.get(hid)
         sig = _signature(a.level, a.reasons)
@@ -327,7 +345,7 @@ def _level_changed(
         at=now,
         actor=SYSTEM,
         actor_role="system",
-        action="level_changed",
+        action=CaseEvent.LEVEL_CHANGED,
         note=f"The home's damp and mould level went from {t.was} to {a.level}."
         + (f" {a.reasons[0]}" if a.reasons else ""),
         from_status=case_status,
@@ -376,16 +394,16 @@ def _open_cases(
                     at=now,
                     actor=SYSTEM,
                     actor_role="system",
-                    action="opened",
+                    action=CaseEvent.OPENED,
                     note=note,
                     from_status=None,
-                    to_status="open",
+                    to_status=CaseStatus.OPEN,
                     details={
-                        "aware_at": _iso(deadlines.aware_at),
+                        "aware_at": utc_z_or_none(deadlines.aware_at),
                         "aware_source": "sensors",
-                        "investigate_by": _iso(deadlines.investigate_by),
+                        "investigate_by": utc_z_or_none(deadlines.investigate_by),
                         "assessment_id": assessment_id,
-                        "red_since": _iso(red_since),
+                        "red_since": utc_z_or_none(red_since),
                         "officer": officer,
                     },
                 ),
@@ -430,22 +448,15 @@ def _notify_case(
             "case_id": case_id,
             "home_id": home_id,
             "patch": patch,
-            "level": "red",
-            "aware_at": _iso(deadlines.aware_at),
-            "investigate_by": _iso(deadlines.investigate_by),
+            "level": CaseLevel.RED,
+            "aware_at": utc_z_or_none(deadlines.aware_at),
+            "investigate_by": utc_z_or_none(deadlines.investigate_by),
             "reasons": list(a.reasons),
             "officer": officer,
         },
         dedupe_key=f"damp.case:{case_id}:opened",
         now=now,
     )
-
-
-_RISE_TITLES = {
-    "advice": "Some advice about damp in your home",
-    "watch": "Your home's readings show a risk of damp and mould",
-    "red": "Your home's readings show a high risk of damp and mould",
-}
 
 
 def _notify_rise(conn: psycopg.Connection, home_id: str, was: str, a: Assessment, now: datetime) -> None:
@@ -455,10 +466,10 @@ def _notify_rise(conn: psycopg.Connection, home_id: str, was: str, a: Assessment
         kind="damp.advice",
         subject=home_id,
         audience=audience(None, home_id),
-        title=_RISE_TITLES.get(a.level, "Your home's damp and mould readings have changed"),
+        title=RISE_TITLES.get(DampLevel(a.level), RISE_TITLE_OTHER),
         body="\n".join(a.advice),
         payload={"home_id": home_id, "from_level": was, "level": a.level, "advice": list(a.advice)},
-        dedupe_key=f"damp.advice:{home_id}:{a.level}:{_iso(now)}",
+        dedupe_key=f"damp.advice:{home_id}:{a.level}:{utc_z(now)}",
         now=now,
     )
 
@@ -733,18 +744,18 @@ class DampEvaluator:
                 if step in case["overdue_steps"]:
                     continue
                 note = (
-                    f"Overdue: {STEP_TEXT[step]} was due by {when(due[step], clock=step == 'emergency')} and is "
+                    f"Overdue: {STEP_TEXT[step]} was due by {when(due[step], clock=step == CaseStep.EMERGENCY)} and is "
                     f"not recorded as done. Escalated to the housing manager for the patch."
                 )
                 event = damp_store.Event(
                     at=now,
                     actor=SYSTEM,
                     actor_role="system",
-                    action="overdue",
+                    action=CaseEvent.OVERDUE,
                     note=note,
                     from_status=case["status"],
                     to_status=case["status"],
-                    details={"step": step, "due": _iso(due[step])},
+                    details={"step": step, "due": utc_z(due[step])},
                 )
                 with conn.transaction():
                     if damp_store.flag_overdue(conn, case["id"], step, event):
@@ -761,7 +772,7 @@ class DampEvaluator:
                                 "case_id": case["id"],
                                 "home_id": case["home_id"],
                                 "step": step,
-                                "due": _iso(due[step]),
+                                "due": utc_z(due[step]),
                             },
                             dedupe_key=f"damp.overdue:{case['id']}:{step}",
                             now=now,

@@ -10,6 +10,7 @@ from typing import Any
 from alerts.context import AlertContext
 from core.health import HealthPolicy, check
 from core.notifications import team_audience
+from core.timeparse import utc_z
 from placewatch.settings import Settings
 from store import health, notifications
 
@@ -36,7 +37,7 @@ def _notify_opened(conn: Any, problems: dict[str, list[dict[str, Any]]], teams: 
                 + ["", f"Opened {now.isoformat(timespec='minutes')} (UTC); looked after by {team}."]
             ),
             payload={"device_id": dev, "team": team, "problems": new},
-            dedupe_key=f"device.problem:{dev}:{','.join(sorted(p['code'] for p in new))}:{now.isoformat()}",
+            dedupe_key=f"device.problem:{dev}:{','.join(sorted(p['code'] for p in new))}:{utc_z(now)}",
             now=now,
         )
 
@@ -85,7 +86,7 @@ class DeviceHealthEvaluator:
         done: list[tuple[str, list[int]]] = []
         for dev, ids in pending.items():
             probs = problems.get(dev, [])
-            body = {"device_id": dev, "team": teams.get(dev, "admin"), "problems": probs, "updated_at": now.isoformat()}
+            body = {"device_id": dev, "team": teams.get(dev, "admin"), "problems": probs, "updated_at": utc_z(now)}
             try:
                 ok = ctx.publisher.publish(KIND, dev, body if ids else None)
             except (ValueError, TypeError, RuntimeError) as exc:  # e.g. a device id that is no valid topic

@@ -3,94 +3,160 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
+from core.timeparse import utc_z, utc_z_or_none
 from core.workdays import LONDON, case_deadlines, emergency_by, working_days_between
 
 _HOUR = 3600
 
 
-def _iso(at: datetime | None) -> str | None:
-    return None if at is None else at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+class CaseAction(StrEnum):
+    """What an officer records on a case, in the order of the case's life. The values are the public contract (the
+    API's JSON, the history lines in the database) and never change; the words are ACTION_LABELS and ACTION_NOTICES."""
+
+    ACKNOWLEDGE = "acknowledge"
+    VISIT = "visit"
+    INVESTIGATION_DONE = "investigation_done"
+    SUMMARY_SENT = "summary_sent"
+    SAFETY_WORK_DONE = "safety_work_done"
+    WORKS_STARTED = "works_started"
+    WORKS_COMPLETED = "works_completed"
+    CONFIRM_EMERGENCY = "confirm_emergency"
+    CLOSE = "close"
 
 
-ACTIONS = (
-    "acknowledge",
-    "visit",
-    "investigation_done",
-    "summary_sent",
-    "safety_work_done",
-    "works_started",
-    "works_completed",
-    "confirm_emergency",
-    "close",
+class CaseEvent(StrEnum):
+    """A line of a case's history that is not an officer's action: what Placewatch and the ownership steps record."""
+
+    OPENED = "opened"
+    LEVEL_CHANGED = "level_changed"
+    OVERDUE = "overdue"
+    ASSIGN = "assign"
+    BOOK_VISIT = "book_visit"
+    CANCEL_VISIT = "cancel_visit"
+
+
+class CaseStatus(StrEnum):
+    """Where a case stands: its first step not yet done (derive_status), in the order of the case's life."""
+
+    OPEN = "open"
+    INVESTIGATING = "investigating"
+    INVESTIGATED = "investigated"
+    SAFETY_WORK = "safety_work"
+    PREVENTATIVE_WORK = "preventative_work"
+    WORKS_STARTED = "works_started"
+    CLOSED = "closed"
+
+
+class CaseStep(StrEnum):
+    """An Awaab's Law step with a deadline (STEPS says which columns hold its deadline and its done time)."""
+
+    EMERGENCY = "emergency"
+    INVESTIGATE = "investigate"
+    SUMMARY = "summary"
+    SAFETY_WORK = "safety_work"
+    PREVENTATIVE_BEGIN = "preventative_begin"
+    PREVENTATIVE_START = "preventative_start"
+
+
+class CaseLevel(StrEnum):
+    """How serious a case is: opened at red, an emergency once a person confirms one."""
+
+    RED = "red"
+    EMERGENCY = "emergency"
+
+
+ACTIONS: tuple[CaseAction, ...] = tuple(CaseAction)
+
+# -- the words people read ------------------------------------------------------------------------------------
+# An emergency case's level, shown in place of the home's level while the case is an emergency (the damp levels'
+# words are core.damp.LEVEL_LABELS and its neighbours): on its own, in a sentence, and to the tenant.
+EMERGENCY_LABEL = "Emergency"
+EMERGENCY_MEANING = "Emergency: a serious risk to health that must be made safe within 24 hours"
+EMERGENCY_EXPLANATION = (
+    "Your landlord has confirmed a serious risk to health. They must make your home safe within 24 hours."
 )
-STEP_TEXT = {
-    "emergency": "making the home safe after the confirmed emergency",
-    "investigate": "the investigation",
-    "summary": "the written summary to the tenant",
-    "safety_work": "the safety work",
-    "preventative_begin": "beginning the preventative work",
-    "preventative_start": "physically starting the preventative work",
+
+STEP_TEXT: dict[CaseStep, str] = {
+    CaseStep.EMERGENCY: "making the home safe after the confirmed emergency",
+    CaseStep.INVESTIGATE: "the investigation",
+    CaseStep.SUMMARY: "the written summary to the tenant",
+    CaseStep.SAFETY_WORK: "the safety work",
+    CaseStep.PREVENTATIVE_BEGIN: "beginning the preventative work",
+    CaseStep.PREVENTATIVE_START: "physically starting the preventative work",
 }
-
-
 # What an officer picks from, in the words of the page (the API offers only the ones allowed_actions allows).
-ACTION_LABELS = {
-    "acknowledge": "Acknowledge the report (the tenant has been contacted)",
-    "visit": "Record a visit to the home",
-    "investigation_done": "Record that the investigation is done",
-    "summary_sent": "Record that the written summary was sent to the tenant",
-    "safety_work_done": "Record that the safety work is done",
-    "works_started": "Record that the preventative work has started",
-    "works_completed": "Record that the works are completed",
-    "confirm_emergency": "Confirm an emergency (the home must be made safe within 24 hours)",
-    "close": "Close the case",
+ACTION_LABELS: dict[CaseAction, str] = {
+    CaseAction.ACKNOWLEDGE: "Acknowledge the report (the tenant has been contacted)",
+    CaseAction.VISIT: "Record a visit to the home",
+    CaseAction.INVESTIGATION_DONE: "Record that the investigation is done",
+    CaseAction.SUMMARY_SENT: "Record that the written summary was sent to the tenant",
+    CaseAction.SAFETY_WORK_DONE: "Record that the safety work is done",
+    CaseAction.WORKS_STARTED: "Record that the preventative work has started",
+    CaseAction.WORKS_COMPLETED: "Record that the works are completed",
+    CaseAction.CONFIRM_EMERGENCY: "Confirm an emergency (the home must be made safe within 24 hours)",
+    CaseAction.CLOSE: "Close the case",
 }
-STATUS_TEXT = {
-    "open": "Open: not yet acknowledged",
-    "investigating": "Being investigated",
-    "investigated": "Investigated: written summary to send",
-    "safety_work": "Safety work to do",
-    "preventative_work": "Preventative work to start",
-    "works_started": "Preventative work started",
-    "closed": "Closed",
+# What the officer and the tenant are told of each action (never the officer's own note, which may be internal).
+ACTION_NOTICES: dict[CaseAction, str] = {
+    CaseAction.ACKNOWLEDGE: "The landlord has acknowledged the report.",
+    CaseAction.VISIT: "The landlord has visited the home.",
+    CaseAction.INVESTIGATION_DONE: "The landlord has finished investigating.",
+    CaseAction.SUMMARY_SENT: "The written summary of the investigation has been sent to the tenant.",
+    CaseAction.SAFETY_WORK_DONE: "The work to make the home safe is done.",
+    CaseAction.WORKS_STARTED: "The work to stop the damp coming back has started.",
+    CaseAction.WORKS_COMPLETED: "The work to stop the damp coming back is completed.",
+    CaseAction.CONFIRM_EMERGENCY: (
+        "A person has confirmed this is an emergency: the home must be made safe within 24 hours."
+    ),
+    CaseAction.CLOSE: "The case is closed. If the damp or mould comes back, please tell the landlord.",
+}
+STATUS_TEXT: dict[CaseStatus, str] = {
+    CaseStatus.OPEN: "Open: not yet acknowledged",
+    CaseStatus.INVESTIGATING: "Being investigated",
+    CaseStatus.INVESTIGATED: "Investigated: written summary to send",
+    CaseStatus.SAFETY_WORK: "Safety work to do",
+    CaseStatus.PREVENTATIVE_WORK: "Preventative work to start",
+    CaseStatus.WORKS_STARTED: "Preventative work started",
+    CaseStatus.CLOSED: "Closed",
 }
 # Each line of a case's history, in words (officers' actions, and what Placewatch and the ownership steps record).
-EVENT_TEXT = {
-    "opened": "Case opened by Placewatch",
-    "level_changed": "The home's level changed",
-    "overdue": "A step became overdue and was escalated",
-    "acknowledge": "Report acknowledged",
-    "visit": "Home visited",
-    "investigation_done": "Investigation done",
-    "summary_sent": "Written summary sent to the tenant",
-    "safety_work_done": "Safety work done",
-    "works_started": "Preventative work started",
-    "works_completed": "Works completed",
-    "confirm_emergency": "Emergency confirmed",
-    "close": "Case closed",
-    "assign": "Responsible officer changed",
-    "book_visit": "Visit booked",
-    "cancel_visit": "Booked visit cancelled",
+EVENT_TEXT: dict[str, str] = {
+    CaseEvent.OPENED: "Case opened by Placewatch",
+    CaseEvent.LEVEL_CHANGED: "The home's level changed",
+    CaseEvent.OVERDUE: "A step became overdue and was escalated",
+    CaseAction.ACKNOWLEDGE: "Report acknowledged",
+    CaseAction.VISIT: "Home visited",
+    CaseAction.INVESTIGATION_DONE: "Investigation done",
+    CaseAction.SUMMARY_SENT: "Written summary sent to the tenant",
+    CaseAction.SAFETY_WORK_DONE: "Safety work done",
+    CaseAction.WORKS_STARTED: "Preventative work started",
+    CaseAction.WORKS_COMPLETED: "Works completed",
+    CaseAction.CONFIRM_EMERGENCY: "Emergency confirmed",
+    CaseAction.CLOSE: "Case closed",
+    CaseEvent.ASSIGN: "Responsible officer changed",
+    CaseEvent.BOOK_VISIT: "Visit booked",
+    CaseEvent.CANCEL_VISIT: "Booked visit cancelled",
 }
 # Actions recorded once: the column that records each, and what it is called in a message.
-_ONCE = {
-    "acknowledge": ("acknowledged_at", "the acknowledgement"),
-    "investigation_done": ("investigation_done_at", "the end of the investigation"),
-    "summary_sent": ("summary_sent_at", "the written summary"),
-    "safety_work_done": ("safety_work_done_at", "the safety work"),
-    "works_started": ("works_started_at", "the start of the preventative work"),
-    "works_completed": ("works_completed_at", "the end of the works"),
-    "confirm_emergency": ("emergency_confirmed_at", "the emergency"),
+_ONCE: dict[str, tuple[str, str]] = {
+    CaseAction.ACKNOWLEDGE: ("acknowledged_at", "the acknowledgement"),
+    CaseAction.INVESTIGATION_DONE: ("investigation_done_at", "the end of the investigation"),
+    CaseAction.SUMMARY_SENT: ("summary_sent_at", "the written summary"),
+    CaseAction.SAFETY_WORK_DONE: ("safety_work_done_at", "the safety work"),
+    CaseAction.WORKS_STARTED: ("works_started_at", "the start of the preventative work"),
+    CaseAction.WORKS_COMPLETED: ("works_completed_at", "the end of the works"),
+    CaseAction.CONFIRM_EMERGENCY: ("emergency_confirmed_at", "the emergency"),
 }
 # Actions that follow the investigation, and what each is called in a message.
-_AFTER_INVESTIGATION = {
-    "summary_sent": "the written summary",
-    "safety_work_done": "the safety work",
-    "works_started": "the preventative work",
+_AFTER_INVESTIGATION: dict[str, str] = {
+    CaseAction.SUMMARY_SENT: "the written summary",
+    CaseAction.SAFETY_WORK_DONE: "the safety work",
+    CaseAction.WORKS_STARTED: "the preventative work",
 }
 
 
@@ -109,7 +175,7 @@ def refusal(case: Mapping[str, Any], action: str) -> str | None:
         column, what = _ONCE[action]
         if case[column] is not None:
             return f"{what} was already recorded on {when(case[column], clock=True)}"
-    if action == "works_completed" and case["works_started_at"] is None:
+    if action == CaseAction.WORKS_COMPLETED and case["works_started_at"] is None:
         return "the end of the works follows their start: record that the preventative work has started first"
     if action in _AFTER_INVESTIGATION and case["investigation_done_at"] is None:
         what = _AFTER_INVESTIGATION[action]
@@ -119,7 +185,7 @@ def refusal(case: Mapping[str, Any], action: str) -> str | None:
 
 def needs_note(case: Mapping[str, Any], action: str) -> bool:
     """True when the action must come with a note saying why (closing before the investigation is recorded)."""
-    return action == "close" and case["investigation_done_at"] is None
+    return action == CaseAction.CLOSE and case["investigation_done_at"] is None
 
 
 def allowed_actions(case: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -134,66 +200,68 @@ def allowed_actions(case: Mapping[str, Any]) -> list[dict[str, Any]]:
 # Each Awaab's Law step: its deadline column, and the columns that, all set, mean it is done (the latest is when).
 # The one definition of what is outstanding: outstanding() reads it here, and store.damp.NEXT_DUE (the soonest
 # outstanding deadline, in SQL) is made from it.
-STEPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
-    ("emergency", "emergency_by", ("investigation_done_at", "safety_work_done_at")),
-    ("investigate", "investigate_by", ("investigation_done_at",)),
-    ("summary", "summary_by", ("summary_sent_at",)),
-    ("safety_work", "safety_work_by", ("safety_work_done_at",)),
-    ("preventative_begin", "preventative_begin_by", ("works_started_at",)),
-    ("preventative_start", "preventative_physically_started_by", ("works_started_at",)),
+STEPS: tuple[tuple[CaseStep, str, tuple[str, ...]], ...] = (
+    (CaseStep.EMERGENCY, "emergency_by", ("investigation_done_at", "safety_work_done_at")),
+    (CaseStep.INVESTIGATE, "investigate_by", ("investigation_done_at",)),
+    (CaseStep.SUMMARY, "summary_by", ("summary_sent_at",)),
+    (CaseStep.SAFETY_WORK, "safety_work_by", ("safety_work_done_at",)),
+    (CaseStep.PREVENTATIVE_BEGIN, "preventative_begin_by", ("works_started_at",)),
+    (CaseStep.PREVENTATIVE_START, "preventative_physically_started_by", ("works_started_at",)),
 )
 
 
-def steps(case: Mapping[str, Any]) -> list[tuple[str, datetime | None, datetime | None]]:
-    """Every step of the case: (name, deadline or None, when it was done or None), in STEPS order."""
-    out = []
+def _steps(case: Mapping[str, Any]) -> Iterator[tuple[CaseStep, datetime | None, datetime | None]]:
     for name, due, done_by in STEPS:
         done = [case[c] for c in done_by]
-        out.append((name, case[due], None if any(d is None for d in done) else max(done)))
-    return out
+        yield name, case[due], None if any(d is None for d in done) else max(done)
 
 
-def outstanding(case: Mapping[str, Any]) -> list[tuple[str, datetime]]:
+def steps(case: Mapping[str, Any]) -> list[tuple[str, datetime | None, datetime | None]]:
+    """Every step of the case: (name, a CaseStep; deadline or None; when it was done or None), in STEPS order."""
+    return list(_steps(case))
+
+
+def outstanding(case: Mapping[str, Any]) -> list[tuple[CaseStep, datetime]]:
     """Steps not done yet, with their deadlines, soonest first (none once closed). store.damp.NEXT_DUE is the
     soonest of these in SQL, made from the same STEPS."""
     if case["closed_at"] is not None:
         return []
     return sorted(
-        ((name, due) for name, due, done in steps(case) if due is not None and done is None), key=lambda s: s[1]
+        ((name, due) for name, due, done in _steps(case) if due is not None and done is None), key=lambda s: s[1]
     )
 
 
-def overdue_steps(case: Mapping[str, Any], now: datetime) -> list[str]:
+def overdue_steps(case: Mapping[str, Any], now: datetime) -> list[CaseStep]:
     """Steps past their deadline and not done."""
     return [name for name, due in outstanding(case) if due < now]
 
 
-def derive_status(case: Mapping[str, Any]) -> str:
+def derive_status(case: Mapping[str, Any]) -> CaseStatus:
     """The status a case is in: its first step not yet done."""
     if case["closed_at"] is not None:
-        return "closed"
+        return CaseStatus.CLOSED
     if case["investigation_done_at"] is None:
-        return "investigating" if case["acknowledged_at"] or case["visited_at"] else "open"
+        return CaseStatus.INVESTIGATING if case["acknowledged_at"] or case["visited_at"] else CaseStatus.OPEN
     if case["summary_sent_at"] is None:
-        return "investigated"
+        return CaseStatus.INVESTIGATED
     if case["safety_work_done_at"] is None:
-        return "safety_work"
+        return CaseStatus.SAFETY_WORK
     if case["works_started_at"] is None:
-        return "preventative_work"
-    return "works_started"
+        return CaseStatus.PREVENTATIVE_WORK
+    return CaseStatus.WORKS_STARTED
 
 
 def tenant_deadline(case: Mapping[str, Any]) -> datetime | None:
     """The deadline the tenant is told about for the case's status (an emergency's 24 hours come first)."""
     steps = dict(outstanding(case))
-    if "emergency" in steps:
-        return steps["emergency"]
-    by_status = {
-        "open": "investigate",
-        "investigating": "investigate",
-        "investigated": "summary",
-        "safety_work": "safety_work",
-        "preventative_work": "preventative_begin",
+    if CaseStep.EMERGENCY in steps:
+        return steps[CaseStep.EMERGENCY]
+    by_status: dict[str, CaseStep] = {
+        CaseStatus.OPEN: CaseStep.INVESTIGATE,
+        CaseStatus.INVESTIGATING: CaseStep.INVESTIGATE,
+        CaseStatus.INVESTIGATED: CaseStep.SUMMARY,
+        CaseStatus.SAFETY_WORK: CaseStep.SAFETY_WORK,
+        CaseStatus.PREVENTATIVE_WORK: CaseStep.PREVENTATIVE_BEGIN,
     }
     step = by_status.get(case["status"])
     return steps.get(step) if step else None
@@ -212,8 +280,8 @@ def case_summary(case: Mapping[str, Any], now: datetime) -> dict[str, Any]:
     nxt: dict[str, Any] | None = None
     if steps:
         name, due = steps[0]
-        nxt = {"step": name, "what": STEP_TEXT[name], "due": _iso(due), "overdue": due < now}
-        if name == "emergency":
+        nxt = {"step": name, "what": STEP_TEXT[name], "due": utc_z(due), "overdue": due < now}
+        if name == CaseStep.EMERGENCY:
             nxt["hours_left"] = round((due - now).total_seconds() / _HOUR, 1)
         else:
             nxt["working_days_left"] = working_days_between(now, due)
@@ -225,9 +293,9 @@ def case_summary(case: Mapping[str, Any], now: datetime) -> dict[str, Any]:
         "status_text": STATUS_TEXT.get(case["status"], case["status"]),
         "officer": case.get("officer"),
         "emergency": case["emergency_confirmed_at"] is not None,
-        "opened_at": _iso(case["opened_at"]),
-        "aware_at": _iso(case["aware_at"]),
-        "investigate_by": _iso(case["investigate_by"]),
+        "opened_at": utc_z_or_none(case["opened_at"]),
+        "aware_at": utc_z_or_none(case["aware_at"]),
+        "investigate_by": utc_z_or_none(case["investigate_by"]),
         "next_step": nxt,
         "overdue": [name for name, due in steps if due < now],
         "escalated": bool(case["overdue_steps"]),
@@ -244,11 +312,11 @@ def apply_action(case: Mapping[str, Any], action: str, at: datetime, note: str |
     changes: dict[str, Any] = {}
     if action in _ONCE:
         changes[_ONCE[action][0]] = at
-    if action == "visit":
+    if action == CaseAction.VISIT:
         changes["visited_at"] = at
         if case.get("visit_booked_for") is not None:  # the booked visit has happened (or this one replaces it)
             changes |= {"visit_booked_for": None, "visit_booked_note": None}
-    elif action == "investigation_done":
+    elif action == CaseAction.INVESTIGATION_DONE:
         d = case_deadlines(case["aware_at"], investigation_done_at=at)
         changes |= {
             "summary_by": d.summary_by,
@@ -256,9 +324,9 @@ def apply_action(case: Mapping[str, Any], action: str, at: datetime, note: str |
             "preventative_begin_by": d.preventative_begin_by,
             "preventative_physically_started_by": d.preventative_physically_started_by,
         }
-    elif action == "confirm_emergency":
-        changes |= {"emergency_by": emergency_by(at), "level": "emergency"}
-    elif action == "close":
+    elif action == CaseAction.CONFIRM_EMERGENCY:
+        changes |= {"emergency_by": emergency_by(at), "level": CaseLevel.EMERGENCY}
+    elif action == CaseAction.CLOSE:
         changes["closed_at"] = at
         if case.get("visit_booked_for") is not None:
             changes |= {"visit_booked_for": None, "visit_booked_note": None}
@@ -378,4 +446,4 @@ def next_visit(case: Mapping[str, Any], now: datetime) -> dict[str, Any] | None:
     today = now.astimezone(LONDON).replace(hour=0, minute=0, second=0, microsecond=0)
     if at < today:
         return None
-    return {"at": _iso(at), "when": when(at, clock=True), "note": case.get("visit_booked_note")}
+    return {"at": utc_z(at), "when": when(at, clock=True), "note": case.get("visit_booked_note")}

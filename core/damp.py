@@ -38,6 +38,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime, time, timedelta
+from enum import StrEnum
 from functools import cache, lru_cache
 from typing import Any, Literal, cast
 
@@ -45,14 +46,84 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from core.cases import CaseLevel, CaseStatus
 from core.metrics import METRICS
 from core.mould import DEFAULT_CMAT, peaks, sensitivity
 from core.physics import F_RSI_DWELLING, e_water, surface_temperature
 from core.workdays import LONDON
 
+
+class DampLevel(StrEnum):
+    """A home's damp and mould risk, lowest first, then no level at all. The values are the public contract (the
+    API's JSON, the MQTT alerts, the database's CHECKs) and never change; the words people read for each are
+    LEVEL_LABELS, LEVEL_MEANINGS and RISE_TITLES below."""
+
+    GREEN = "green"
+    ADVICE = "advice"
+    WATCH = "watch"
+    RED = "red"
+    INSUFFICIENT_DATA = "insufficient_data"  # no level judged: never shown as green, ranked below green
+
+
+# The same words as a type, for the rules that write them as literals (mypy checks each literal against it);
+# tests/unit/test_damp_vocab.py fails if it ever names other words than DampLevel.
 Level = Literal["green", "advice", "watch", "red", "insufficient_data"]
-JUDGED_LEVELS: tuple[Level, ...] = ("green", "advice", "watch", "red")
-_RANK: dict[str, int] = {"insufficient_data": -1, "green": 0, "advice": 1, "watch": 2, "red": 3}
+JUDGED_LEVELS: tuple[DampLevel, ...] = (DampLevel.GREEN, DampLevel.ADVICE, DampLevel.WATCH, DampLevel.RED)
+_RANK: dict[str, int] = {DampLevel.INSUFFICIENT_DATA: -1, **{level: rank for rank, level in enumerate(JUDGED_LEVELS)}}
+
+# -- the words people read ------------------------------------------------------------------------------------
+# A level on its own (a badge, a table heading, the key of a map).
+LEVEL_LABELS: dict[DampLevel, str] = {
+    DampLevel.INSUFFICIENT_DATA: "Not enough data",
+    DampLevel.GREEN: "Green",
+    DampLevel.ADVICE: "Advice",
+    DampLevel.WATCH: "Watch",
+    DampLevel.RED: "Red",
+}
+# What a level means, in a sentence.
+LEVEL_MEANINGS: dict[DampLevel, str] = {
+    DampLevel.INSUFFICIENT_DATA: "Not enough readings yet to judge the risk",
+    DampLevel.GREEN: "Low risk of damp and mould",
+    DampLevel.ADVICE: "Low risk: a few simple steps can help",
+    DampLevel.WATCH: "Some risk of damp and mould: it needs watching",
+    DampLevel.RED: "High risk of damp and mould",
+}
+# What a level means for the tenant, on their home's page.
+LEVEL_EXPLANATIONS: dict[DampLevel, str] = {
+    DampLevel.INSUFFICIENT_DATA: (
+        "We need more readings from your sensors before we can say. Check that they are switched on."
+    ),
+    DampLevel.GREEN: "The readings show no sign of the conditions that lead to damp and mould.",
+    DampLevel.ADVICE: "Mostly fine, with some spells of high humidity. The tips below can help.",
+    DampLevel.WATCH: "The readings show conditions that could lead to damp or mould if they carry on.",
+    DampLevel.RED: (
+        "The readings from your home show conditions in which mould is likely to grow. Your landlord has been told."
+    ),
+}
+# The title of the tenant's notification when their home's level goes up to this one.
+RISE_TITLES: dict[DampLevel, str] = {
+    DampLevel.ADVICE: "Some advice about damp in your home",
+    DampLevel.WATCH: "Your home's readings show a risk of damp and mould",
+    DampLevel.RED: "Your home's readings show a high risk of damp and mould",
+}
+RISE_TITLE_OTHER = "Your home's damp and mould readings have changed"
+# How much at risk a home is on the officer's work list, most first (store.damp's ordering SQL is made from it): a
+# confirmed emergency above all, then red (a home with an open case counts as red whatever its level now), watch,
+# advice, a level not judged (its sensors need looking at) and green; a home never evaluated comes last.
+WORK_LIST_RANK: dict[str, int] = {
+    CaseLevel.EMERGENCY: 5,
+    DampLevel.RED: 4,
+    DampLevel.WATCH: 3,
+    DampLevel.ADVICE: 2,
+    DampLevel.INSUFFICIENT_DATA: 1,
+    DampLevel.GREEN: 0,
+}
+# The level the API gives a home never evaluated (not a DampLevel: nothing was judged, nothing is stored), and its
+# words.
+NOT_ASSESSED = "not_assessed"
+NOT_ASSESSED_LABEL = "Not assessed yet"
+NOT_ASSESSED_MEANING = "Not assessed yet: the readings have not been looked at"
+NOT_ASSESSED_EXPLANATION = "We have not looked at the readings from your home yet."
 
 _HOUR_NS = 3_600_000_000_000
 Floats = NDArray[np.float64]
@@ -1026,29 +1097,28 @@ def _advice(
 
 # What a landlord must do next at each case status; {by} is the deadline as a London day.
 _CASE_SENTENCES: dict[str, tuple[str, str]] = {
-    "open": ("Your landlord has been told and must investigate by {by}.", "Your landlord has been told."),
-    "investigating": (
+    CaseStatus.OPEN: ("Your landlord has been told and must investigate by {by}.", "Your landlord has been told."),
+    CaseStatus.INVESTIGATING: (
         "Your landlord is investigating and must finish by {by}.",
         "Your landlord is investigating.",
     ),
-    "investigated": (
+    CaseStatus.INVESTIGATED: (
         "Your landlord has investigated and must send you a written summary by {by}.",
         "Your landlord has investigated and will send you a written summary.",
     ),
-    "safety_work": (
+    CaseStatus.SAFETY_WORK: (
         "Your landlord must finish the work to make your home safe by {by}.",
         "Your landlord is arranging work to make your home safe.",
     ),
-    "preventative_work": (
+    CaseStatus.PREVENTATIVE_WORK: (
         "Your landlord must start the work to stop the damp coming back by {by}.",
         "Your landlord is arranging work to stop the damp coming back.",
     ),
-    "closed": (
+    CaseStatus.CLOSED: (
         "Your landlord has closed the case. If the damp or mould comes back, please tell them.",
         "Your landlord has closed the case. If the damp or mould comes back, please tell them.",
     ),
 }
-CASE_STATUSES = tuple(_CASE_SENTENCES)
 
 
 def tenant_advice(assessment: Assessment, case_status: str | None, *, deadline: datetime | None = None) -> list[str]:

@@ -20,13 +20,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from core.damp import Assessment, Level, PreviousLevel, level_rank
+from core.damp import Assessment, DampLevel, Level, PreviousLevel, level_rank
 
 # After an officer closes a case while the home is still red, a new case opens only when the home goes red
 # again, or when it has stayed red this long after the close (the hazard was not dealt with).
 REOPEN_AFTER = timedelta(days=14)
 # A home has a (retained) alert while its level is one of these, or while it has an open case.
-ALERTING_LEVELS: frozenset[Level] = frozenset({"advice", "watch", "red"})
+ALERTING_LEVELS: frozenset[DampLevel] = frozenset({DampLevel.ADVICE, DampLevel.WATCH, DampLevel.RED})
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,6 +3,32 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from enum import StrEnum
+
+
+class DeviceStatus(StrEnum):
+    """Whether a device is heard from. The values are the public contract (`GET /api/v1/devices` `status`; a device's
+    own MQTT status message is `online` or `offline`) and never change; the words are DEVICE_STATUS_LABELS and
+    DEVICE_STATUS_WORDS."""
+
+    ONLINE = "online"
+    STALE = "stale"  # nothing arrived for stale_factor x its expected interval
+    OFFLINE = "offline"  # the device said so (its MQTT status, or its will)
+
+
+# -- the words people read ------------------------------------------------------------------------------------
+# A status on its own (the admin's device list).
+DEVICE_STATUS_LABELS: dict[DeviceStatus, str] = {
+    DeviceStatus.ONLINE: "Online",
+    DeviceStatus.STALE: "Stale: not heard from recently",
+    DeviceStatus.OFFLINE: "Offline",
+}
+# A tenant's sensor, in plain words ("Bedroom: working").
+DEVICE_STATUS_WORDS: dict[DeviceStatus, str] = {
+    DeviceStatus.ONLINE: "working",
+    DeviceStatus.STALE: "not heard from recently",
+    DeviceStatus.OFFLINE: "switched off or out of range",
+}
 
 
 def device_status(
@@ -13,16 +39,16 @@ def device_status(
     *,
     default_interval_s: int = 900,
     stale_factor: float = 3.0,
-) -> str:
-    """'offline' if the device said so, 'stale' if nothing arrived for stale_factor x its interval, else 'online'."""
-    if reported == "offline":
-        return "offline"
+) -> DeviceStatus:
+    """Offline if the device said so, stale if nothing arrived for stale_factor x its interval, else online."""
+    if reported == DeviceStatus.OFFLINE:
+        return DeviceStatus.OFFLINE
     if last_seen is None:
-        return "stale"
+        return DeviceStatus.STALE
     interval = expected_interval_s or default_interval_s
     if now - last_seen > timedelta(seconds=interval * stale_factor):
-        return "stale"
-    return "online"
+        return DeviceStatus.STALE
+    return DeviceStatus.ONLINE
 
 
 def parse_bucket(text: str) -> timedelta:

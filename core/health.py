@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import StrEnum
 
-from core.devices import device_status
+from core.devices import DeviceStatus, device_status
 
 # How long a value may stay exactly the same before it is implausible (a real sensor has noise).
 DEFAULT_MAX_FLAT: Mapping[str, timedelta] = {
@@ -53,11 +54,23 @@ class DeviceFacts:
     rejected_last_hour: int = 0
 
 
+class ProblemCode(StrEnum):
+    """What can be wrong with a device. The values are the public contract (the `device/{id}` MQTT alert's and the
+    admin API's `problems[].code`, the device_problems table) and never change; Problem.message says it in words."""
+
+    OFFLINE = "offline"
+    STALE = "stale"
+    BATTERY_LOW = "battery_low"
+    STUCK = "stuck"
+    MISWIRED = "miswired"
+    REJECTIONS = "rejections"
+
+
 @dataclass(frozen=True, slots=True)
 class Problem:
     """One thing wrong with a device, with a sentence a person can act on."""
 
-    code: str
+    code: ProblemCode
     message: str
 
 
@@ -72,17 +85,17 @@ def check(f: DeviceFacts, now: datetime, policy: HealthPolicy) -> list[Problem]:
         default_interval_s=policy.default_interval_s,
         stale_factor=policy.stale_factor,
     )
-    if status == "offline":
-        out.append(Problem("offline", f"{f.device_id} reported itself offline."))
-    elif status == "stale":
+    if status == DeviceStatus.OFFLINE:
+        out.append(Problem(ProblemCode.OFFLINE, f"{f.device_id} reported itself offline."))
+    elif status == DeviceStatus.STALE:
         interval = f.expected_interval_s or policy.default_interval_s
         if f.last_seen is None:
-            out.append(Problem("stale", f"{f.device_id} has never sent a message."))
+            out.append(Problem(ProblemCode.STALE, f"{f.device_id} has never sent a message."))
         else:
             hours = (now - f.last_seen).total_seconds() / 3600
             out.append(
                 Problem(
-                    "stale",
+                    ProblemCode.STALE,
                     f"{f.device_id} has sent nothing for {hours:.1f} h (expected every {interval // 60} min; "
                     f"stale after {policy.stale_factor:g} intervals).",
                 )
@@ -90,14 +103,14 @@ def check(f: DeviceFacts, now: datetime, policy: HealthPolicy) -> list[Problem]:
     if f.battery_percent is not None and f.battery_percent <= policy.battery_low_percent:
         out.append(
             Problem(
-                "battery_low",
+                ProblemCode.BATTERY_LOW,
                 f"{f.device_id} battery is at {f.battery_percent:.0f} % (low at {policy.battery_low_percent:.0f} %).",
             )
         )
     elif f.battery_volts is not None and f.battery_volts <= policy.battery_low_volts:
         out.append(
             Problem(
-                "battery_low",
+                ProblemCode.BATTERY_LOW,
                 f"{f.device_id} battery is at {f.battery_volts:.2f} V (low at {policy.battery_low_volts:.2f} V).",
             )
         )
@@ -106,7 +119,7 @@ def check(f: DeviceFacts, now: datetime, policy: HealthPolicy) -> list[Problem]:
         if limit is not None and flat > limit:
             out.append(
                 Problem(
-                    "stuck",
+                    ProblemCode.STUCK,
                     f"{f.device_id} {metric} has not changed for {flat.total_seconds() / 3600:.1f} h "
                     f"(a working sensor changes within {limit.total_seconds() / 3600:g} h): the sensor may be stuck.",
                 )
@@ -115,7 +128,7 @@ def check(f: DeviceFacts, now: datetime, policy: HealthPolicy) -> list[Problem]:
         if total >= policy.pair_min_samples and equal == total:
             out.append(
                 Problem(
-                    "miswired",
+                    ProblemCode.MISWIRED,
                     f"{f.device_id} reports {a} equal to {b} in all {total} readings over "
                     f"{policy.pair_window.total_seconds() / 3600:g} h: the sensor is faulty or mis-wired.",
                 )
@@ -124,7 +137,7 @@ def check(f: DeviceFacts, now: datetime, policy: HealthPolicy) -> list[Problem]:
     if seen >= policy.rejection_min_messages and f.rejected_last_hour / seen > policy.rejection_rate:
         out.append(
             Problem(
-                "rejections",
+                ProblemCode.REJECTIONS,
                 f"{f.device_id}: {f.rejected_last_hour} of {seen} messages in the last hour were rejected "
                 f"(over {policy.rejection_rate:.0%}); see the dead letters for the reasons.",
             )

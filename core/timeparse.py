@@ -1,4 +1,5 @@
-"""Timestamps as devices send them, turned into aware UTC datetimes. The caller passes `now`."""
+"""Timestamps as devices send them, turned into aware UTC datetimes, and the one way every response writes a time
+(utc_z). The caller passes `now`."""
 
 from __future__ import annotations
 
@@ -19,6 +20,21 @@ _US = timedelta(microseconds=1)
 _WALLS: dict[str, int | None] = {}  # "YYYY-MM-DDTHH:MM:SS" -> epoch microseconds were it UTC; None: not a time
 _TAILS: dict[str, int | None] = {}  # ".fffZ", "+01:00", ... -> microseconds to add; None: not a tail we take
 _CACHE_MAX = 50_000
+
+
+def utc_z(at: datetime) -> str:
+    """The one time format of every response (API JSON, MQTT alerts, open data): RFC 3339 in UTC with a Z, to the
+    second, with the microseconds only when there are some ("2026-12-02T18:00:00Z", "2026-12-02T18:00:00.250000Z").
+    An aware time in any zone is converted to UTC first; a naive time is refused (ValueError): it says no zone, so
+    writing it as UTC would be a guess."""
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise ValueError(f"time {at.isoformat()} has no time zone")
+    return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def utc_z_or_none(at: datetime | None) -> str | None:
+    """utc_z, with None (no time) kept as None."""
+    return None if at is None else utc_z(at)
 
 
 def parse_rfc3339(text: str) -> datetime:

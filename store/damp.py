@@ -16,7 +16,8 @@ from numpy.typing import NDArray
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from core.cases import STEPS
+from core.cases import STEPS, CaseLevel, CaseStatus
+from core.damp import WORK_LIST_RANK, DampLevel
 from core.model import Principal
 from store import hourly_days
 from store.db import PG_EPOCH
@@ -494,7 +495,7 @@ def open_cases(conn: psycopg.Connection, items: Sequence[NewCase]) -> dict[str, 
     rows = conn.execute(
         """INSERT INTO damp_cases (home_id, level, status, opened_at, aware_at, aware_source, assessment_id,
                                    evidence, investigate_by, updated_at, officer)
-           SELECT x.home_id, 'red', 'open', x.opened_at, x.aware_at, 'sensors', x.assessment_id,
+           SELECT x.home_id, %s::text, %s::text, x.opened_at, x.aware_at, 'sensors', x.assessment_id,
                   coalesce(x.evidence::jsonb, (SELECT a.evidence FROM damp_assessments a WHERE a.id = x.assessment_id)),
                   x.investigate_by, now(), x.officer
            FROM unnest(%s::text[], %s::timestamptz[], %s::timestamptz[], %s::bigint[], %s::text[],
@@ -503,6 +504,8 @@ def open_cases(conn: psycopg.Connection, items: Sequence[NewCase]) -> dict[str, 
            ORDER BY x.ord
            ON CONFLICT (home_id) WHERE closed_at IS NULL DO NOTHING RETURNING home_id, id""",
         (
+            CaseLevel.RED,
+            CaseStatus.OPEN,
             [c.home_id for c in items],
             [c.opened_at for c in items],
             [c.aware_at for c in items],
@@ -611,10 +614,17 @@ def unlock(conn: psycopg.Connection, key: int) -> None:
 # ---------------------------------------------------------------------------------------------
 # The API's reads (scoped in SQL) and officer actions
 
-_RISK_RANK = """CASE WHEN c.level = 'emergency' THEN 5 ELSE greatest(
-    CASE s.level WHEN 'red' THEN 4 WHEN 'watch' THEN 3 WHEN 'advice' THEN 2 WHEN 'insufficient_data' THEN 1
-                 WHEN 'green' THEN 0 ELSE -1 END,
-    CASE WHEN c.id IS NOT NULL THEN 4 ELSE -1 END) END"""
+
+def _risk_rank() -> str:
+    """The work list's order (core.damp.WORK_LIST_RANK) in SQL over the home's state s and its open case c."""
+    rank = WORK_LIST_RANK
+    levels = " ".join(f"WHEN '{level}' THEN {rank[level]}" for level in DampLevel)
+    return f"""CASE WHEN c.level = '{CaseLevel.EMERGENCY}' THEN {rank[CaseLevel.EMERGENCY]} ELSE greatest(
+    CASE s.level {levels} ELSE -1 END,
+    CASE WHEN c.id IS NOT NULL THEN {rank[DampLevel.RED]} ELSE -1 END) END"""
+
+
+_RISK_RANK = _risk_rank()
 
 
 def list_homes(

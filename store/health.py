@@ -10,6 +10,7 @@ from typing import Any
 import psycopg
 
 from core.health import DeviceFacts, HealthPolicy, Problem
+from core.timeparse import utc_z
 
 
 def gather(conn: psycopg.Connection, policy: HealthPolicy, now: datetime) -> list[DeviceFacts]:
@@ -126,7 +127,7 @@ def open_problems(conn: psycopg.Connection, device_ids: list[str] | None) -> dic
            WHERE closed_at IS NULL AND (%s::text[] IS NULL OR device_id = ANY(%s)) ORDER BY opened_at""",
         (device_ids, device_ids),
     ):
-        out[dev].append({"code": code, "message": message, "team": team, "opened_at": opened.isoformat()})
+        out[dev].append({"code": code, "message": message, "team": team, "opened_at": utc_z(opened)})
     return out
 
 

@@ -13,9 +13,11 @@ from pydantic import BaseModel, Field
 
 from api.deps import Admin, Conn, SettingsDep
 from api.security import hash_password
-from core.devices import device_status
+from core.devices import DeviceStatus, device_status
+from core.health import ProblemCode
 from core.notifications import valid_email
 from core.registry import RegistryError, far_features, parse_registry
+from core.timeparse import utc_z, utc_z_or_none
 from store import health, queries, users
 from store import registry as store_registry
 
@@ -23,14 +25,42 @@ router = APIRouter(tags=["admin"])
 MAX_REGISTRY_BYTES = 50 * 1024 * 1024
 
 
-@router.put("/registry", summary="Load a registry GeoJSON FeatureCollection (idempotent; a bad file is refused whole)")
+class FarFeature(BaseModel):
+    """A feature far from the rest of the registry (a typo in its coordinates, perhaps)."""
+
+    kind: str
+    id: str
+    line: int | None
+    reason: str
+
+
+class RegistryLoaded(BaseModel):
+    """What loading the registry did (or, with dry_run, would do)."""
+
+    features: int
+    changed: int
+    routes: int
+    devices: int
+    homes: int
+    dry_run: bool
+    removed: dict[str, list[str]] = Field(description="the ids the prune removed: routes, devices, homes")
+    kept: list[str] = Field(description="what the prune left, and why")
+    orphaned: list[str] = Field(description="what points at something gone, in words")
+    warnings: list[FarFeature]
+
+
+@router.put(
+    "/registry",
+    response_model=RegistryLoaded,
+    summary="Load a registry GeoJSON FeatureCollection (idempotent; a bad file is refused whole)",
+)
 async def put_registry(
     request: Request,
     user: Admin,
     prune: Annotated[bool, Query(description="remove what the file no longer lists")] = False,
     dry_run: Annotated[bool, Query(description="say what the load (and prune) would do; change nothing")] = False,
     far_km: Annotated[float | None, Query(gt=0, description="warn about features this far from the rest")] = None,
-) -> dict[str, Any]:
+) -> RegistryLoaded:
     """Replace or extend the registry from the request body; `warnings` names features far from the rest."""
     raw = await request.body()
     if len(raw) > MAX_REGISTRY_BYTES:
@@ -49,18 +79,18 @@ async def put_registry(
     except RegistryError as exc:
         raise HTTPException(422, detail={"reason": exc.reason, "line": exc.line, "feature": exc.feature}) from None
     far = far_features(reg, max_km=far_km or request.app.state.settings.registry_far_km)
-    return {
-        "features": result.features,
-        "changed": result.changed,
-        "routes": result.routes,
-        "devices": result.devices,
-        "homes": result.homes,
-        "dry_run": result.dry_run,
-        "removed": result.removed,
-        "kept": result.kept,
-        "orphaned": result.orphaned,
-        "warnings": [{"kind": f.kind, "id": f.id, "line": f.line, "reason": f.reason} for f in far],
-    }
+    return RegistryLoaded(
+        features=result.features,
+        changed=result.changed,
+        routes=result.routes,
+        devices=result.devices,
+        homes=result.homes,
+        dry_run=result.dry_run,
+        removed=result.removed,
+        kept=result.kept,
+        orphaned=result.orphaned,
+        warnings=[FarFeature(kind=f.kind, id=f.id, line=f.line, reason=f.reason) for f in far],
+    )
 
 
 def _payload_view(payload: bytes) -> dict[str, Any]:
@@ -70,7 +100,34 @@ def _payload_view(payload: bytes) -> dict[str, Any]:
         return {"payload": base64.b64encode(payload).decode(), "payload_encoding": "base64"}
 
 
-@router.get("/dead-letters", summary="Rejected messages with topic, payload, reason and received time (admin)")
+class DeadLetter(BaseModel):
+    """A rejected message, with why."""
+
+    id: int
+    topic: str
+    reason: str
+    received_at: str
+    device_id: str | None
+    format: str | None
+    payload: str
+    payload_encoding: Literal["utf-8", "base64"]
+
+
+class QuarantinedDevice(BaseModel):
+    """A device not in the registry that sent messages."""
+
+    device_id: str
+    messages: int
+    last_received: str
+    last_topic: str
+    last_payloads: list[str] = Field(description="its last messages (UTF-8 text, or base64)")
+
+
+@router.get(
+    "/dead-letters",
+    response_model=list[DeadLetter],
+    summary="Rejected messages with topic, payload, reason and received time (admin)",
+)
 def dead_letters(
     user: Admin,
     conn: Conn,
@@ -78,50 +135,50 @@ def dead_letters(
     before_id: int | None = None,
     device_id: str | None = None,
     reason: str | None = None,
-) -> list[dict[str, Any]]:
+) -> list[DeadLetter]:
     """Newest first; page with before_id."""
     rows = queries.dead_letters(conn, limit=limit, before_id=before_id, device_id=device_id, reason=reason)
     return [
-        {
-            "id": r["id"],
-            "topic": r["topic"],
-            "reason": r["reason"],
-            "received_at": r["received_at"].isoformat(),
-            "device_id": r["device_id"],
-            "format": r["format"],
+        DeadLetter(
+            id=r["id"],
+            topic=r["topic"],
+            reason=r["reason"],
+            received_at=utc_z(r["received_at"]),
+            device_id=r["device_id"],
+            format=r["format"],
             **_payload_view(bytes(r["payload"])),
-        }
+        )
         for r in rows
     ]
 
 
-@router.get("/quarantine", summary="Unknown devices that sent messages, with their last messages (admin)")
-def quarantine(user: Admin, conn: Conn, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[dict[str, Any]]:
+@router.get(
+    "/quarantine",
+    response_model=list[QuarantinedDevice],
+    summary="Unknown devices that sent messages, with their last messages (admin)",
+)
+def quarantine(user: Admin, conn: Conn, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[QuarantinedDevice]:
     """Devices not in the registry, newest first."""
-    out = []
-    for r in queries.quarantine(conn, limit=limit):
-        out.append(
-            {
-                "device_id": r["device_id"],
-                "messages": r["messages"],
-                "last_received": r["last_received"].isoformat(),
-                "last_topic": r["last_topic"],
-                "last_payloads": [_payload_view(bytes(p))["payload"] for p in r["last_payloads"]],
-            }
+    return [
+        QuarantinedDevice(
+            device_id=r["device_id"],
+            messages=r["messages"],
+            last_received=utc_z(r["last_received"]),
+            last_topic=r["last_topic"],
+            last_payloads=[_payload_view(bytes(p))["payload"] for p in r["last_payloads"]],
         )
-    return out
+        for r in queries.quarantine(conn, limit=limit)
+    ]
 
 
 # ---------------------------------------------------------------------------------------------
 # Devices, unknown devices and users, for the admin pages
 
-DeviceStatus = Literal["online", "stale", "offline"]
-
 
 class ProblemView(BaseModel):
     """An open device problem, in words."""
 
-    code: str
+    code: ProblemCode
     message: str
     opened_at: str
 
@@ -181,7 +238,7 @@ def admin_devices(
     now = datetime.now(UTC)
     rows = queries.devices(conn, user)
     open_problems = health.open_problems(conn, None)
-    counts = {"online": 0, "stale": 0, "offline": 0}
+    counts = {str(s): 0 for s in DeviceStatus}
     picked: list[AdminDevice] = []
     needle = (q or "").strip().lower()
     for r in rows:
@@ -211,14 +268,14 @@ def admin_devices(
                 home_id=r["home_id"],
                 room=r["room"],
                 format=r["format"],
-                status=st,  # type: ignore[arg-type]
-                last_seen=r["last_seen"].isoformat() if r["last_seen"] else None,
+                status=st,
+                last_seen=utc_z_or_none(r["last_seen"]),
                 expected_interval_s=r["expected_interval_s"],
                 battery=_battery(r["latest"]),
                 problems=[ProblemView(code=p["code"], message=p["message"], opened_at=p["opened_at"]) for p in probs],
             )
         )
-    order = {"offline": 0, "stale": 1, "online": 2}
+    order = {DeviceStatus.OFFLINE: 0, DeviceStatus.STALE: 1, DeviceStatus.ONLINE: 2}
     picked.sort(key=lambda d: (order[d.status], not d.problems, d.id))
     return DeviceList(counts=counts, devices=picked[:limit], truncated=len(picked) > limit)
 
@@ -250,7 +307,7 @@ def unknown_devices(user: Admin, conn: Conn, limit: Annotated[int, Query(ge=1, l
             UnknownDevice(
                 device_id=r["device_id"],
                 messages=r["messages"],
-                last_received=r["last_received"].isoformat(),
+                last_received=utc_z(r["last_received"]),
                 last_topic=r["last_topic"],
                 last_payload=payloads[0] if payloads else None,
                 suggested_kind="road_station" if any(w in text for w in _ROAD_WORDS) else "home_sensor",
@@ -373,7 +430,7 @@ def _user_view(row: dict[str, Any]) -> UserView:
         patch=row["patch"],
         email=row["email"],
         disabled=row["disabled"],
-        created_at=row["created_at"].isoformat(),
+        created_at=utc_z(row["created_at"]),
         open_cases=row["open_cases"],
     )
 

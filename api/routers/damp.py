@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from pydantic import BaseModel, Field, field_validator
@@ -12,10 +12,15 @@ from alerts.damp import audience, notify
 from alerts.notify import effective_rules, load_rules
 from api.deps import Conn, SettingsDep, require
 from core.cases import (
-    ACTIONS,
+    ACTION_NOTICES,
     EVENT_TEXT,
     STEP_TEXT,
+    CaseAction,
     CaseConflict,
+    CaseEvent,
+    CaseLevel,
+    CaseStatus,
+    CaseStep,
     allowed_actions,
     apply_action,
     assignee_refusal,
@@ -28,9 +33,10 @@ from core.cases import (
     patch_problems,
     when,
 )
-from core.damp import CASE_STATUSES
+from core.damp import DampLevel
 from core.model import Principal
 from core.notifications import route
+from core.timeparse import utc_z, utc_z_or_none
 from store import damp as damp_store
 from store import notifications as notifications_store
 from store import users as users_store
@@ -41,20 +47,7 @@ router = APIRouter(prefix="/damp", tags=["damp"])
 HomeReader = Annotated[Principal, Depends(require("admin", "officer", "tenant"))]
 CaseWorker = Annotated[Principal, Depends(require("admin", "officer"))]
 
-Action = Literal[ACTIONS]  # type: ignore[valid-type]  # the case rules' own list of actions
 _FUTURE_SLACK = timedelta(minutes=5)
-# What the officer and the tenant are told of each action (never the officer's own note, which may be internal).
-ACTION_TEXT = {
-    "acknowledge": "The landlord has acknowledged the report.",
-    "visit": "The landlord has visited the home.",
-    "investigation_done": "The landlord has finished investigating.",
-    "summary_sent": "The written summary of the investigation has been sent to the tenant.",
-    "safety_work_done": "The work to make the home safe is done.",
-    "works_started": "The work to stop the damp coming back has started.",
-    "works_completed": "The work to stop the damp coming back is completed.",
-    "confirm_emergency": "A person has confirmed this is an emergency: the home must be made safe within 24 hours.",
-    "close": "The case is closed. If the damp or mould comes back, please tell the landlord.",
-}
 BIGINT_MAX = 2**63 - 1
 CONFLICT: dict[int | str, dict[str, Any]] = {409: {"description": "Not allowed on the case now; the detail says why"}}
 CaseId = Annotated[int, Path(ge=1, le=BIGINT_MAX)]
@@ -69,7 +62,7 @@ _TIMES = tuple(
 class ActionIn(BaseModel):
     """An officer's action on a case."""
 
-    action: Action
+    action: CaseAction
     note: str | None = Field(default=None, max_length=4000)
     at: datetime | None = Field(default=None, description="when it happened (RFC 3339 with a zone); default now")
 
@@ -93,6 +86,122 @@ class ActionIn(BaseModel):
         return v
 
 
+# -- what the case routes answer (the JSON is the contract's: the models say it, they do not change it) -------------
+# A next step has hours_left (an emergency) or working_days_left (any other step), never both: the routes answer
+# with response_model_exclude_unset, so a field left unset is not in the JSON, and a field set to None is null.
+
+
+class NextStep(BaseModel):
+    """The case's soonest outstanding step."""
+
+    step: CaseStep
+    what: str = Field(description="the step in words")
+    due: str
+    overdue: bool
+    hours_left: float | None = Field(default=None, description="an emergency: hours left (negative: overdue)")
+    working_days_left: int | None = Field(default=None, description="any other step: working days left")
+
+
+class CaseSummary(BaseModel):
+    """What an officer's list, a home and an alert show of a case (core.cases.case_summary)."""
+
+    id: int
+    home_id: str
+    level: CaseLevel
+    status: CaseStatus
+    status_text: str
+    officer: str | None
+    emergency: bool
+    opened_at: str
+    aware_at: str
+    investigate_by: str
+    next_step: NextStep | None
+    overdue: list[CaseStep] = Field(description="the steps past their deadline and not done")
+    escalated: bool
+
+
+class NextVisit(BaseModel):
+    """The visit booked with the tenant."""
+
+    at: str
+    when: str = Field(description="the time in words, UK time")
+    note: str | None
+
+
+class HomeCase(CaseSummary):
+    """A home's open case, with the visit booked."""
+
+    next_visit: NextVisit | None
+
+
+class AllowedAction(BaseModel):
+    """An action that may be recorded on the case now."""
+
+    action: CaseAction
+    label: str
+    needs_note: bool
+
+
+class HistoryLine(BaseModel):
+    """A line of a case's audit log."""
+
+    at: str
+    recorded_at: str
+    actor: str
+    role: str
+    action: CaseAction | CaseEvent
+    what: str = Field(description="the action in words")
+    note: str | None
+    from_status: CaseStatus | None
+    to_status: CaseStatus | None
+    details: dict[str, Any]
+
+
+class CaseView(HomeCase):
+    """A case as the API shows it: its summary, who is responsible and what is wrong with that, the actions allowed
+    next, the booked visit, every deadline and done time, and its audit log."""
+
+    owner_problem: str | None
+    notice_problem: str | None
+    allowed_actions: list[AllowedAction]
+    address: str | None
+    patch: str | None
+    home_level: DampLevel | None
+    aware_source: str
+    assessment_id: int | None
+    acknowledged_at: str | None
+    visited_at: str | None
+    investigation_done_at: str | None
+    summary_by: str | None
+    summary_sent_at: str | None
+    safety_work_by: str | None
+    safety_work_done_at: str | None
+    preventative_begin_by: str | None
+    preventative_physically_started_by: str | None
+    works_started_at: str | None
+    works_completed_at: str | None
+    emergency_confirmed_at: str | None
+    emergency_by: str | None
+    closed_at: str | None
+    updated_at: str | None
+    overdue_flagged: list[CaseStep] = Field(description="the steps escalated as overdue (once each)")
+    history: list[HistoryLine]
+
+
+class CaseDetail(CaseView):
+    """One case with the evidence it was opened on (the assessment, whole)."""
+
+    evidence: dict[str, Any] | None
+
+
+# The routes that change a case answer with the case as it is now, or 409 with why not.
+_CHANGES_A_CASE: dict[str, Any] = {
+    "response_model": CaseView,
+    "response_model_exclude_unset": True,
+    "responses": CONFLICT,
+}
+
+
 def text_param(value: str | None, name: str) -> str | None:
     """A query value as given; 422 for text PostgreSQL cannot hold (NUL characters)."""
     if value is not None and "\x00" in value:
@@ -100,14 +209,10 @@ def text_param(value: str | None, name: str) -> str | None:
     return value
 
 
-def _iso(at: datetime | None) -> str | None:
-    return None if at is None else at.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
 def _event_view(e: dict[str, Any]) -> dict[str, Any]:
     return {
-        "at": _iso(e["at"]),
-        "recorded_at": _iso(e["recorded_at"]),
+        "at": utc_z_or_none(e["at"]),
+        "recorded_at": utc_z_or_none(e["recorded_at"]),
         "actor": e["actor"],
         "role": e["actor_role"],
         "action": e["action"],
@@ -126,7 +231,7 @@ def case_view(
     *,
     evidence: bool = False,
     notice: dict[str, Any] | None = None,
-) -> dict[str, Any]:
+) -> CaseView:
     """A case as the API shows it: summary, who is responsible and what is wrong with that, the actions allowed
     next, the booked visit, every deadline and done time, and its audit log."""
     out = case_summary(case, now) | {
@@ -140,15 +245,21 @@ def case_view(
         "aware_source": case["aware_source"],
         "assessment_id": case["assessment_id"],
     }
-    out |= {col: _iso(case[col]) for col in _TIMES}
+    out |= {col: utc_z_or_none(case[col]) for col in _TIMES}
     out["overdue_flagged"] = list(case["overdue_steps"])
     out["history"] = [_event_view(e) for e in history]
     if evidence:
         out["evidence"] = case.get("evidence")
-    return out
+        return CaseDetail.model_validate(out)
+    return CaseView.model_validate(out)
 
 
-@router.get("/cases", summary="Damp and mould cases with home_id, level, opened_at, investigate_by, status, history")
+@router.get(
+    "/cases",
+    response_model=list[CaseView],
+    response_model_exclude_unset=True,
+    summary="Damp and mould cases with home_id, level, opened_at, investigate_by, status, history",
+)
 def list_cases(
     user: HomeReader,
     conn: Conn,
@@ -161,10 +272,10 @@ def list_cases(
     officer: Annotated[
         str | None, Query(description="only this officer's cases; empty: only cases with no officer")
     ] = None,
-) -> list[dict[str, Any]]:
+) -> list[CaseView]:
     """Cases the caller may see, newest first (a tenant: their home's; an officer: their patch's)."""
-    if status is not None and status != "active" and status not in (*CASE_STATUSES, "works_started"):
-        raise HTTPException(422, detail=f"status must be 'active' or one of {', '.join(CASE_STATUSES)}, works_started")
+    if status is not None and status != "active" and status not in tuple(CaseStatus):
+        raise HTTPException(422, detail=f"status must be 'active' or one of {', '.join(CaseStatus)}")
     now = datetime.now(UTC)
     rows = damp_store.list_cases(
         conn,
@@ -182,12 +293,17 @@ def list_cases(
     notices = damp_store.last_notices(conn, ids)
     views = [case_view(r, now, history.get(r["id"], []), notice=notices.get(r["id"])) for r in rows]
     if overdue is False:
-        views = [v for v in views if not v["overdue"]]
+        views = [v for v in views if not v.overdue]
     return views
 
 
-@router.get("/cases/{case_id}", summary="One case with its evidence and full history")
-def get_case(case_id: CaseId, user: HomeReader, conn: Conn) -> dict[str, Any]:
+@router.get(
+    "/cases/{case_id}",
+    response_model=CaseDetail,
+    response_model_exclude_unset=True,
+    summary="One case with its evidence and full history",
+)
+def get_case(case_id: CaseId, user: HomeReader, conn: Conn) -> CaseView:
     """One case the caller may see, else 404."""
     case = damp_store.get_case(conn, user, case_id)
     if case is None:
@@ -195,7 +311,7 @@ def get_case(case_id: CaseId, user: HomeReader, conn: Conn) -> dict[str, Any]:
     return _view(conn, case, datetime.now(UTC), evidence=True)
 
 
-def _view(conn: Any, case: dict[str, Any], now: datetime, *, evidence: bool = False) -> dict[str, Any]:
+def _view(conn: Any, case: dict[str, Any], now: datetime, *, evidence: bool = False) -> CaseView:
     """One case's view, with its history and the fate of its last notification."""
     cid = case["id"]
     history = damp_store.case_events(conn, [cid]).get(cid, [])
@@ -206,9 +322,9 @@ def _view(conn: Any, case: dict[str, Any], now: datetime, *, evidence: bool = Fa
     "/cases/{case_id}/actions",
     summary="Record an officer's action (acknowledge, visit, investigation_done, summary_sent, safety_work_done, "
     "works_started, confirm_emergency, close); 409 with the reason when the case does not allow it",
-    responses=CONFLICT,
+    **_CHANGES_A_CASE,
 )
-def act(case_id: CaseId, body: ActionIn, user: CaseWorker, conn: Conn) -> dict[str, Any]:
+def act(case_id: CaseId, body: ActionIn, user: CaseWorker, conn: Conn) -> CaseView:
     """Move a case on; the action is recorded with the user in the case history."""
     now = datetime.now(UTC)
     at = (body.at or now).astimezone(UTC)
@@ -219,7 +335,7 @@ def act(case_id: CaseId, body: ActionIn, user: CaseWorker, conn: Conn) -> dict[s
         if case is None:
             raise HTTPException(404, detail=f"no case {case_id}")
         if at < case["aware_at"]:
-            raise HTTPException(422, detail=f"at is before the landlord became aware ({_iso(case['aware_at'])})")
+            raise HTTPException(422, detail=f"at is before the landlord became aware ({utc_z(case['aware_at'])})")
         try:
             changes = apply_action(case, body.action, at, body.note)
         except CaseConflict as exc:
@@ -228,7 +344,7 @@ def act(case_id: CaseId, body: ActionIn, user: CaseWorker, conn: Conn) -> dict[s
         after = {**case, **changes}
         steps = outstanding(after)
         nxt = (
-            f" Next: {STEP_TEXT[steps[0][0]]}, by {when(steps[0][1], clock=steps[0][0] == 'emergency')}."
+            f" Next: {STEP_TEXT[steps[0][0]]}, by {when(steps[0][1], clock=steps[0][0] == CaseStep.EMERGENCY)}."
             if steps
             else ""
         )
@@ -239,15 +355,15 @@ def act(case_id: CaseId, body: ActionIn, user: CaseWorker, conn: Conn) -> dict[s
             subject=str(case_id),
             audience=audience(case["patch"], case["home_id"], *[f"user:{o}" for o in [case["officer"]] if o]),
             title=f"Damp and mould case {case_id} (home {case['home_id']}): {what.lower()}",
-            body=f"{ACTION_TEXT[body.action]}{nxt}",
+            body=f"{ACTION_NOTICES[body.action]}{nxt}",
             payload={
                 "case_id": case_id,
                 "home_id": case["home_id"],
                 "action": body.action,
-                "at": _iso(at),
+                "at": utc_z(at),
                 "status": changes["status"],
             },
-            dedupe_key=f"damp.case:{case_id}:{body.action}:{_iso(at)}:{_iso(now)}",
+            dedupe_key=f"damp.case:{case_id}:{body.action}:{utc_z(at)}:{utc_z(now)}",
             now=now,
         )
     case = damp_store.get_case(conn, user, case_id)
@@ -298,12 +414,12 @@ def _record(
             note=note,
             from_status=case["status"],
             to_status=changes.get("status", case["status"]),
-            details={k: _iso(v) if isinstance(v, datetime) else v for k, v in changes.items()},
+            details={k: utc_z_or_none(v) if isinstance(v, datetime) else v for k, v in changes.items()},
         ),
     )
 
 
-def _change(conn: Any, user: Principal, case_id: int, action: str, note: str | None, make: Any) -> dict[str, Any]:
+def _change(conn: Any, user: Principal, case_id: int, action: str, note: str | None, make: Any) -> CaseView:
     """Apply changes made by `make(case)` (which may raise CaseConflict) to a case, logged as `action`."""
     now = datetime.now(UTC)
     with conn.transaction():
@@ -323,9 +439,9 @@ def _change(conn: Any, user: Principal, case_id: int, action: str, note: str | N
 @router.put(
     "/cases/{case_id}/officer",
     summary="Make a housing officer of the home's patch responsible for a case (409 with the reason otherwise)",
-    responses=CONFLICT,
+    **_CHANGES_A_CASE,
 )
-def assign(case_id: CaseId, body: OfficerIn, user: CaseWorker, conn: Conn) -> dict[str, Any]:
+def assign(case_id: CaseId, body: OfficerIn, user: CaseWorker, conn: Conn) -> CaseView:
     """Reassign a case (an officer may take it on or hand it to another officer of the patch)."""
     candidate = users_store.get_user(conn, body.officer)
 
@@ -339,19 +455,29 @@ def assign(case_id: CaseId, body: OfficerIn, user: CaseWorker, conn: Conn) -> di
             raise CaseConflict(f"{body.officer} is already responsible for this case")
         return {"officer": body.officer}
 
-    return _change(conn, user, case_id, "assign", body.note, make)
+    return _change(conn, user, case_id, CaseEvent.ASSIGN, body.note, make)
 
 
-@router.put("/cases/{case_id}/visit", summary="Book (or move) the next visit to the tenant's home", responses=CONFLICT)
-def put_visit(case_id: CaseId, body: VisitIn, user: CaseWorker, conn: Conn) -> dict[str, Any]:
+@router.put(
+    "/cases/{case_id}/visit",
+    summary="Book (or move) the next visit to the tenant's home",
+    **_CHANGES_A_CASE,
+)
+def put_visit(case_id: CaseId, body: VisitIn, user: CaseWorker, conn: Conn) -> CaseView:
     """Record the visit booked with the tenant: when, and what they are told about it."""
-    return _change(
-        conn, user, case_id, "book_visit", body.note, lambda case, now: book_visit(case, body.at, body.note, now)
-    )
+
+    def make(case: dict[str, Any], now: datetime) -> dict[str, Any]:
+        return book_visit(case, body.at, body.note, now)
+
+    return _change(conn, user, case_id, CaseEvent.BOOK_VISIT, body.note, make)
 
 
-@router.delete("/cases/{case_id}/visit", summary="Cancel the visit booked on a case", responses=CONFLICT)
-def delete_visit(case_id: CaseId, user: CaseWorker, conn: Conn) -> dict[str, Any]:
+@router.delete(
+    "/cases/{case_id}/visit",
+    summary="Cancel the visit booked on a case",
+    **_CHANGES_A_CASE,
+)
+def delete_visit(case_id: CaseId, user: CaseWorker, conn: Conn) -> CaseView:
     """The booked visit is off (the history keeps that it was booked and cancelled)."""
 
     def make(case: dict[str, Any], now: datetime) -> dict[str, Any]:
@@ -359,7 +485,7 @@ def delete_visit(case_id: CaseId, user: CaseWorker, conn: Conn) -> dict[str, Any
             raise CaseConflict("no visit is booked on this case")
         return {"visit_booked_for": None, "visit_booked_note": None}
 
-    return _change(conn, user, case_id, "cancel_visit", None, make)
+    return _change(conn, user, case_id, CaseEvent.CANCEL_VISIT, None, make)
 
 
 class OfficerLoad(BaseModel):

@@ -10,15 +10,68 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
 
 from api.deps import Conn, SettingsDep, User
-from core.devices import device_status, parse_bucket
+from api.routers.admin import ProblemView
+from core.devices import DeviceStatus, device_status, parse_bucket
 from core.metrics import METRICS
-from core.timeparse import parse_any
+from core.timeparse import parse_any, utc_z, utc_z_or_none
 from store import health, queries
 
 router = APIRouter(prefix="/devices", tags=["devices"])
 MAX_RAW_POINTS = 100_000
+
+
+class DeviceProblem(ProblemView):
+    """An open problem of a device, in words, and who looks after it."""
+
+    team: str = Field(description="the team that looks after the device")
+
+
+class DeviceView(BaseModel):
+    """A device the caller may see: what it is, whether it is heard from, its latest values and open problems."""
+
+    id: str
+    kind: str
+    name: str | None
+    model: str | None
+    format: str | None
+    home_id: str | None
+    room: str | None
+    source: str | None
+    expected_interval_s: int | None
+    last_seen: str | None
+    status: DeviceStatus
+    reported_status: str | None = Field(description="what the device last said of itself (online, offline)")
+    latest: dict[str, Any] | None = Field(description="the latest value of each metric, with its time")
+    problems: list[DeviceProblem]
+    geometry: dict[str, Any] | None
+
+
+class Point(BaseModel):
+    """A reading (raw: ts and value) or a bucket (ts, avg, min, max, count; mode for a categorical metric)."""
+
+    ts: str
+    value: float | str | None = None
+    avg: float | None = None
+    min: float | None = None
+    max: float | None = None
+    count: int | None = None
+    mode: str | None = None
+
+
+class Readings(BaseModel):
+    """A device's readings of one metric over [start, end)."""
+
+    device_id: str
+    metric: str
+    unit: str
+    start: str
+    end: str
+    bucket: str | None
+    truncated: bool = Field(description="more raw readings than `limit` in the period")
+    points: list[Point]
 
 
 def _device_view(row: dict[str, Any], settings: Any, now: datetime, problems: list[dict[str, Any]]) -> dict[str, Any]:
@@ -40,7 +93,7 @@ def _device_view(row: dict[str, Any], settings: Any, now: datetime, problems: li
         "room": row["room"],
         "source": row["source"],
         "expected_interval_s": row["expected_interval_s"],
-        "last_seen": row["last_seen"].isoformat() if row["last_seen"] else None,
+        "last_seen": utc_z_or_none(row["last_seen"]),
         "status": status,
         "reported_status": row["reported_status"],
         "latest": row["latest"],
@@ -52,7 +105,7 @@ def _device_view(row: dict[str, Any], settings: Any, now: datetime, problems: li
 @router.get(
     "",
     summary="Devices with id, kind, last_seen and status (online, offline, stale)",
-    response_model=list[dict[str, Any]],
+    response_model=list[DeviceView],
 )
 def list_devices(
     user: User,
@@ -61,7 +114,9 @@ def list_devices(
     after: Annotated[str | None, Query(description="page on: only devices whose id sorts after this one")] = None,
     limit: Annotated[int | None, Query(ge=1, le=100_000, description="at most this many (default: all)")] = None,
 ) -> Response:
-    """Every device the caller may see, by id; `after` and `limit` page through a large fleet."""
+    """Every device the caller may see, by id; `after` and `limit` page through a large fleet. Written straight to
+    JSON (a fleet can be 100,000 devices, and their stored latest values and geometry are passed through
+    unparsed): the shape is DeviceView's, as get_device answers it."""
     return Response(device_list_json(conn, user, settings, after=after, limit=limit), media_type="application/json")
 
 
@@ -89,7 +144,13 @@ def _time(value: str | None, name: str, default: datetime) -> datetime:
         raise HTTPException(422, detail=f"{name}: {exc}") from None
 
 
-@router.get("/{device_id:path}/readings", summary="A device's readings, raw or in buckets; text/csv on request")
+@router.get(
+    "/{device_id:path}/readings",
+    summary="A device's readings, raw or in buckets; text/csv on request",
+    response_model=Readings,
+    response_model_exclude_unset=True,
+    responses={200: {"content": {"text/csv": {}}}},
+)
 def readings(
     device_id: str,
     request: Request,
@@ -102,7 +163,8 @@ def readings(
     bucket: Annotated[str | None, Query(description="e.g. 15m, 1h, 1d (Europe/London days)")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_RAW_POINTS)] = MAX_RAW_POINTS,
 ) -> Response:
-    """{"device_id", "metric", "unit", "points": [{"ts", "value"}]}, or buckets with avg, min, max, count."""
+    """{"device_id", "metric", "unit", "points": [{"ts", "value"}]}, or buckets with avg, min, max, count. Written
+    straight to JSON (up to 100,000 points): the shape is Readings'."""
     series = queries.series_for(conn, user, device_id)
     if series is None:
         raise HTTPException(404, detail=f"no device {device_id!r}")
@@ -135,13 +197,13 @@ def readings(
     if s is not None and width is None:
         rows = queries.raw_points(conn, s.id, t_start, t_end, limit + 1)
         truncated = len(rows) > limit
-        points = [{"ts": _iso(ts), "value": label if categorical else value} for ts, value, label in rows[:limit]]
+        points = [{"ts": utc_z(ts), "value": label if categorical else value} for ts, value, label in rows[:limit]]
     elif s is not None and width is not None:
         rows = queries.bucket_points(
             conn, s.id, t_start, t_end, width, zone=settings.local_zone, categorical=categorical
         )
         for r in rows:
-            p = {"ts": _iso(r[0]), "avg": r[1], "min": r[2], "max": r[3], "count": int(r[4])}
+            p = {"ts": utc_z(r[0]), "avg": r[1], "min": r[2], "max": r[3], "count": int(r[4])}
             if categorical:
                 p["mode"] = r[5]
             points.append(p)
@@ -149,8 +211,8 @@ def readings(
         "device_id": device_id,
         "metric": metric,
         "unit": spec.unit,
-        "start": _iso(t_start),
-        "end": _iso(t_end),
+        "start": utc_z(t_start),
+        "end": utc_z(t_end),
         "bucket": bucket,
         "truncated": truncated,
         "points": points,
@@ -158,10 +220,6 @@ def readings(
     if "text/csv" in request.headers.get("accept", ""):
         return _csv(body, bucketed=width is not None)
     return JSONResponse(body)
-
-
-def _iso(ts: datetime) -> str:
-    return ts.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _csv(body: dict[str, Any], *, bucketed: bool) -> Response:
@@ -179,11 +237,11 @@ def _csv(body: dict[str, Any], *, bucketed: bool) -> Response:
     )
 
 
-@router.get("/{device_id:path}", summary="One device")
-def get_device(device_id: str, user: User, conn: Conn, settings: SettingsDep) -> dict[str, Any]:
+@router.get("/{device_id:path}", response_model=DeviceView, summary="One device")
+def get_device(device_id: str, user: User, conn: Conn, settings: SettingsDep) -> DeviceView:
     """One device the caller may see, else 404."""
     rows = queries.devices(conn, user, device_id=device_id)
     if not rows:
         raise HTTPException(404, detail=f"no device {device_id!r}")
     problems = health.open_problems(conn, [device_id])
-    return _device_view(rows[0], settings, datetime.now(UTC), problems.get(device_id, []))
+    return DeviceView.model_validate(_device_view(rows[0], settings, datetime.now(UTC), problems.get(device_id, [])))

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from placewatch.mqttclient import probe
 from store import queries
@@ -15,7 +16,27 @@ router = APIRouter(tags=["health"])
 _BROKER_CACHE_S = 5.0
 
 
-@router.get("/health", summary="200 when the database and the broker are reachable")
+class Health(BaseModel):
+    """Whether the API can reach what it needs."""
+
+    status: Literal["ok", "unavailable"]
+    database: Literal["ok", "unreachable"]
+    broker: Literal["ok", "unreachable"]
+    version: str
+
+
+class Live(BaseModel):
+    """The process answers."""
+
+    status: Literal["ok"]
+
+
+@router.get(
+    "/health",
+    response_model=Health,
+    responses={503: {"model": Health, "description": "the database or the broker is unreachable"}},
+    summary="200 when the database and the broker are reachable",
+)
 def health(request: Request) -> JSONResponse:
     """Readiness: checks PostgreSQL and the MQTT broker (the broker result is cached a few seconds)."""
     state = request.app.state
@@ -34,16 +55,16 @@ def health(request: Request) -> JSONResponse:
         )
         state.broker_probe = cached
     broker_ok = cached[1]
-    body: dict[str, Any] = {
-        "status": "ok" if db_ok and broker_ok else "unavailable",
-        "database": "ok" if db_ok else "unreachable",
-        "broker": "ok" if broker_ok else "unreachable",
-        "version": request.app.version,
-    }
-    return JSONResponse(body, status_code=200 if db_ok and broker_ok else 503)
+    body = Health(
+        status="ok" if db_ok and broker_ok else "unavailable",
+        database="ok" if db_ok else "unreachable",
+        broker="ok" if broker_ok else "unreachable",
+        version=request.app.version,
+    )
+    return JSONResponse(body.model_dump(), status_code=200 if db_ok and broker_ok else 503)
 
 
-@router.get("/live", summary="200 while the API process is serving")
-def live() -> dict[str, str]:
+@router.get("/live", response_model=Live, summary="200 while the API process is serving")
+def live() -> Live:
     """Liveness: the process answers."""
-    return {"status": "ok"}
+    return Live(status="ok")

@@ -4,24 +4,112 @@ why, advice for the tenant and what the landlord is doing about it."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query
+from pydantic import BaseModel, Field
 
 from api.deps import Conn, SettingsDep
-from api.routers.council import contact
-from api.routers.damp import HomeReader, text_param
+from api.routers.council import Contact, contact
+from api.routers.damp import CaseSummary, HomeCase, HomeReader, text_param
 from core.cases import case_summary, next_visit, tenant_deadline
-from core.damp import JUDGED_LEVELS, Assessment, tenant_advice
-from core.devices import device_status
+from core.damp import NOT_ASSESSED, Assessment, DampLevel, tenant_advice
+from core.devices import DeviceStatus, device_status
+from core.timeparse import utc_z_or_none
 from store import damp as damp_store
 
 router = APIRouter(prefix="/homes", tags=["damp"])
-NOT_ASSESSED = "not_assessed"
+# A home's level: its damp level, or not_assessed when it was never evaluated.
+ShownLevel = DampLevel | Literal["not_assessed"]
 
 
-def _iso(at: datetime | None) -> str | None:
-    return None if at is None else at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+class HomeListItem(BaseModel):
+    """A line of the officer's work list."""
+
+    id: str
+    address: str | None
+    patch: str | None
+    level: ShownLevel
+    assessed_at: str | None
+    worst_room: str | None
+    reason: str | None = Field(description="the main reason for the level")
+    case: CaseSummary | None
+
+
+class SensorView(BaseModel):
+    """A sensor of the home (or its outdoor feed), with whether it is heard from and its latest values."""
+
+    id: str
+    kind: str
+    name: str | None
+    room: str | None
+    status: DeviceStatus
+    last_seen: str | None
+    latest: dict[str, Any] | None
+
+
+class OutdoorView(BaseModel):
+    """The device giving the home's outdoor temperature: a sensor's fields when it is known, only its id otherwise."""
+
+    id: str
+    kind: str | None = None
+    name: str | None = None
+    room: str | None = None
+    status: DeviceStatus | None = None
+    last_seen: str | None = None
+    latest: dict[str, Any] | None = None
+    how: Literal["configured", "nearest station"]
+    distance_km: float | None
+
+
+class Held(BaseModel):
+    """The level held by hysteresis, and when the readings last supported it."""
+
+    level: DampLevel
+    since: str | None
+
+
+class HomeEvidence(BaseModel):
+    """What the level rests on: the stored assessment, its policy, window and inputs."""
+
+    assessment_id: int | None
+    figures_at: str | None
+    policy_id: str | None
+    window: dict[str, Any] | None
+    inputs: dict[str, Any] | None
+
+
+class HomeDamp(BaseModel):
+    """The home's damp and mould level and why; a home never assessed has only its level and reason."""
+
+    level: ShownLevel
+    reasons: list[str]
+    raw_level: DampLevel | None = None
+    assessed_at: str | None = None
+    worst_room: str | None = None
+    coverage: float | None = None
+    figures: dict[str, Any] | None = None
+    findings: list[dict[str, Any]] | None = None
+    notes: list[str] | None = None
+    outdoor_source: str | None = None
+    held: Held | None = None
+    evidence: HomeEvidence | None = None
+
+
+class HomeView(BaseModel):
+    """A home, its sensors, its damp and mould level and why, advice for the tenant, its open case and whom to call."""
+
+    id: str
+    address: str | None
+    patch: str | None
+    geometry: dict[str, Any] | None
+    properties: dict[str, Any] | None
+    sensors: list[SensorView]
+    outdoor: OutdoorView | None
+    damp: HomeDamp
+    advice: list[str]
+    case: HomeCase | None
+    contact: Contact
 
 
 def _case(row: dict[str, Any]) -> dict[str, Any] | None:
@@ -30,33 +118,37 @@ def _case(row: dict[str, Any]) -> dict[str, Any] | None:
     return {col: row[f"case_{col}"] for col in damp_store.CASE_COLUMNS}
 
 
-@router.get("", summary="Homes the caller may see, most at risk first, then by the soonest case deadline")
+@router.get(
+    "",
+    response_model=list[HomeListItem],
+    response_model_exclude_unset=True,
+    summary="Homes the caller may see, most at risk first, then by the soonest case deadline",
+)
 def list_homes(
     user: HomeReader,
     conn: Conn,
     level: Annotated[str | None, Query(description="only homes at this level")] = None,
     patch: str | None = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 500,
-) -> list[dict[str, Any]]:
+) -> list[HomeListItem]:
     """The work list: level, worst room, the main reason, and the open case with its next step and days left."""
-    if level is not None and level not in (*JUDGED_LEVELS, "insufficient_data"):
-        raise HTTPException(422, detail=f"level must be one of {', '.join((*JUDGED_LEVELS, 'insufficient_data'))}")
+    if level is not None and level not in tuple(DampLevel):
+        raise HTTPException(422, detail=f"level must be one of {', '.join(DampLevel)}")
     now = datetime.now(UTC)
-    out = []
+    out: list[HomeListItem] = []
     for r in damp_store.list_homes(conn, user, level=level, patch=text_param(patch, "patch"), limit=limit):
         case = _case(r)
-        out.append(
-            {
-                "id": r["id"],
-                "address": r["address"],
-                "patch": r["patch"],
-                "level": r["level"] or NOT_ASSESSED,
-                "assessed_at": _iso(r["assessed_at"]),
-                "worst_room": r["worst_room"],
-                "reason": (r["reasons"] or [None])[0],
-                "case": None if case is None else case_summary(case, now),
-            }
-        )
+        item = {
+            "id": r["id"],
+            "address": r["address"],
+            "patch": r["patch"],
+            "level": r["level"] or NOT_ASSESSED,
+            "assessed_at": utc_z_or_none(r["assessed_at"]),
+            "worst_room": r["worst_room"],
+            "reason": (r["reasons"] or [None])[0],
+            "case": None if case is None else case_summary(case, now),
+        }
+        out.append(HomeListItem.model_validate(item))
     return out
 
 
@@ -74,8 +166,13 @@ def _assessment(row: dict[str, Any]) -> Assessment:
     )
 
 
-@router.get("/{home_id:path}", summary="A home, its sensors, its damp and mould level and why, advice for the tenant")
-def get_home(home_id: str, user: HomeReader, conn: Conn, settings: SettingsDep) -> dict[str, Any]:
+@router.get(
+    "/{home_id:path}",
+    response_model=HomeView,
+    response_model_exclude_unset=True,
+    summary="A home, its sensors, its damp and mould level and why, advice for the tenant",
+)
+def get_home(home_id: str, user: HomeReader, conn: Conn, settings: SettingsDep) -> HomeView:
     """One home the caller may see (a tenant: only their own; an officer: their patch), else 404."""
     row = None if "\x00" in home_id else damp_store.get_home(conn, user, home_id)
     if row is None:
@@ -100,7 +197,7 @@ def get_home(home_id: str, user: HomeReader, conn: Conn, settings: SettingsDep) 
                 default_interval_s=settings.default_interval_seconds,
                 stale_factor=settings.stale_after_factor,
             ),
-            "last_seen": _iso(d["last_seen"]),
+            "last_seen": utc_z_or_none(d["last_seen"]),
             "latest": d["latest"],
         }
         if d["outdoor"]:
@@ -119,7 +216,7 @@ def get_home(home_id: str, user: HomeReader, conn: Conn, settings: SettingsDep) 
         damp = {
             "level": row["level"],
             "raw_level": row["raw_level"],
-            "assessed_at": _iso(row["assessed_at"]),
+            "assessed_at": utc_z_or_none(row["assessed_at"]),
             "reasons": list(row["reasons"] or []),
             "worst_room": row["worst_room"],
             "coverage": row["coverage"],
@@ -129,10 +226,10 @@ def get_home(home_id: str, user: HomeReader, conn: Conn, settings: SettingsDep) 
             "outdoor_source": ev.get("outdoor_source"),
             "held": None
             if row["hold_level"] is None
-            else {"level": row["hold_level"], "since": _iso(row["hold_since"])},
+            else {"level": row["hold_level"], "since": utc_z_or_none(row["hold_since"])},
             "evidence": {
                 "assessment_id": row["assessment_id"],
-                "figures_at": _iso(row["assessment_at"]),
+                "figures_at": utc_z_or_none(row["assessment_at"]),
                 "policy_id": row["policy_id"],
                 "window": ev.get("window"),
                 "inputs": ev.get("inputs"),
@@ -143,7 +240,7 @@ def get_home(home_id: str, user: HomeReader, conn: Conn, settings: SettingsDep) 
             None if case is None else case["status"],
             deadline=None if case is None else tenant_deadline(case),
         )
-    return {
+    home = {
         "id": row["id"],
         "address": row["address"],
         "patch": row["patch"],
@@ -159,3 +256,4 @@ def get_home(home_id: str, user: HomeReader, conn: Conn, settings: SettingsDep) 
         "case": None if case is None else case_summary(case, now) | {"next_visit": next_visit(case, now)},
         "contact": contact(settings).model_dump(),
     }
+    return HomeView.model_validate(home)

@@ -3,23 +3,19 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from alerts.notify import effective_rules, load_rules
 from api.deps import Admin, Conn, SettingsDep
 from core.notifications import BACKOFF, check_audience, check_kind, route
+from core.timeparse import utc_z, utc_z_or_none
 from store import notifications as store
 
 router = APIRouter(prefix="/notifications", tags=["notifications"])
 Status = Literal["pending", "sending", "delivered", "failed"]
-
-
-def _iso(at: datetime | None) -> str | None:
-    return at.isoformat() if at else None
 
 
 def _file_rules(settings: Any) -> list[Any]:
@@ -29,7 +25,90 @@ def _file_rules(settings: Any) -> list[Any]:
         raise HTTPException(500, detail=f"the notifications file is refused: {exc}") from None
 
 
-@router.get("/deliveries", summary="Notification deliveries, newest first, with status, attempts and errors (admin)")
+class Delivery(BaseModel):
+    """A notification's delivery to one target."""
+
+    id: int
+    event_id: int
+    kind: str
+    subject: str
+    title: str
+    audience: list[str]
+    channel: str
+    target: str
+    rule: str
+    idempotency_key: str
+    status: Status
+    attempts: int
+    next_attempt_at: str | None = Field(description="while pending or sending: when it is tried next")
+    last_error: str | None
+    created_at: str
+    sent_at: str | None
+    reported_at: str | None
+
+
+class RuleView(BaseModel):
+    """A routing rule as an admin sees it (a webhook's secret only as whether there is one)."""
+
+    audience: str
+    kinds: list[str]
+    channel: str
+    to: str
+    source: str
+    signed: bool | None = Field(default=None, description="webhooks only: whether deliveries are signed")
+
+
+class EmailView(BaseModel):
+    """How email is sent."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    configured: bool
+    host: str | None
+    port: int
+    from_: str = Field(alias="from")
+
+
+class RetryView(BaseModel):
+    """How failed deliveries are retried."""
+
+    max_attempts: int
+    backoff_s: list[int]
+    webhook_timeout_s: float
+
+
+class Routing(BaseModel):
+    """What goes where: the rules file and every user's defaults, email, retries, and deliveries by status."""
+
+    file: str | None
+    rules: list[RuleView]
+    email: EmailView
+    retry: RetryView
+    deliveries: dict[str, int] = Field(description="how many deliveries are in each status")
+
+
+class RouteView(BaseModel):
+    """Where a notification goes."""
+
+    channel: str
+    to: str
+    rule: str
+
+
+class TestSent(BaseModel):
+    """The test event recorded, and where it will go."""
+
+    event_id: int | None
+    kind: str
+    audience: list[str]
+    routes: list[RouteView]
+
+
+@router.get(
+    "/deliveries",
+    response_model=list[Delivery],
+    summary="Notification deliveries, newest first, with status, attempts and errors (admin)",
+)
 def deliveries(
     user: Admin,
     conn: Conn,
@@ -38,39 +117,44 @@ def deliveries(
     event_id: int | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     before_id: int | None = None,
-) -> list[dict[str, Any]]:
+) -> list[Delivery]:
     """Filter by status (pending, sending, delivered, failed) and event kind; page with before_id."""
     rows = store.deliveries(conn, status=status, kind=kind, event_id=event_id, limit=limit, before_id=before_id)
     return [
-        {
-            "id": r["id"],
-            "event_id": r["event_id"],
-            "kind": r["kind"],
-            "subject": r["subject"],
-            "title": r["title"],
-            "audience": r["audience"],
-            "channel": r["channel"],
-            "target": r["target"],
-            "rule": r["rule"],
-            "idempotency_key": r["idempotency_key"],
-            "status": r["status"],
-            "attempts": r["attempts"],
-            "next_attempt_at": _iso(r["next_attempt_at"]) if r["status"] in ("pending", "sending") else None,
-            "last_error": r["last_error"],
-            "created_at": _iso(r["created_at"]),
-            "sent_at": _iso(r["sent_at"]),
-            "reported_at": _iso(r["reported_at"]),
-        }
+        Delivery(
+            id=r["id"],
+            event_id=r["event_id"],
+            kind=r["kind"],
+            subject=r["subject"],
+            title=r["title"],
+            audience=r["audience"],
+            channel=r["channel"],
+            target=r["target"],
+            rule=r["rule"],
+            idempotency_key=r["idempotency_key"],
+            status=r["status"],
+            attempts=r["attempts"],
+            next_attempt_at=utc_z_or_none(r["next_attempt_at"]) if r["status"] in ("pending", "sending") else None,
+            last_error=r["last_error"],
+            created_at=utc_z(r["created_at"]),
+            sent_at=utc_z_or_none(r["sent_at"]),
+            reported_at=utc_z_or_none(r["reported_at"]),
+        )
         for r in rows
     ]
 
 
-@router.get("/rules", summary="The effective routing: the rules file and every user's defaults (admin)")
-def rules(user: Admin, conn: Conn, settings: SettingsDep) -> dict[str, Any]:
+@router.get(
+    "/rules",
+    response_model=Routing,
+    response_model_exclude_unset=True,
+    summary="The effective routing: the rules file and every user's defaults (admin)",
+)
+def rules(user: Admin, conn: Conn, settings: SettingsDep) -> Routing:
     """What goes where. The file is shown as it is now; the dispatcher reads it when it starts."""
     file_rules = _file_rules(settings)
     people = store.recipients(conn)
-    return {
+    routing = {
         "file": str(settings.notifications_file) if settings.notifications_file else None,
         "rules": [r.view() for r in effective_rules(file_rules, people)],
         "email": {
@@ -86,6 +170,7 @@ def rules(user: Admin, conn: Conn, settings: SettingsDep) -> dict[str, Any]:
         },
         "deliveries": store.status_counts(conn),
     }
+    return Routing.model_validate(routing)
 
 
 class TestNotification(BaseModel):
@@ -97,8 +182,10 @@ class TestNotification(BaseModel):
     body: str | None = Field(default=None, max_length=10_000)
 
 
-@router.post("/test", status_code=202, summary="Send a test notification to an audience (admin)")
-def send_test(test: TestNotification, user: Admin, conn: Conn, settings: SettingsDep) -> dict[str, Any]:
+@router.post(
+    "/test", status_code=202, response_model=TestSent, summary="Send a test notification to an audience (admin)"
+)
+def send_test(test: TestNotification, user: Admin, conn: Conn, settings: SettingsDep) -> TestSent:
     """Record a test event; the dispatcher sends it within seconds. Answers with where it will go."""
     audience = [test.audience] if isinstance(test.audience, str) else test.audience
     try:
@@ -124,9 +211,9 @@ def send_test(test: TestNotification, user: Admin, conn: Conn, settings: Setting
         dedupe_key=dedupe_key,
     )
     conn.commit()
-    return {
-        "event_id": event_id,
-        "kind": kind,
-        "audience": keys,
-        "routes": [{"channel": t.channel, "to": t.to, "rule": t.source} for t in targets],
-    }
+    return TestSent(
+        event_id=event_id,
+        kind=kind,
+        audience=keys,
+        routes=[RouteView(channel=t.channel, to=t.to, rule=t.source) for t in targets],
+    )

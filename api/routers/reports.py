@@ -27,6 +27,7 @@ from api.deps import Conn, SettingsDep, require
 from core import season
 from core.gritting.policy import GrittingPolicy
 from core.model import Principal
+from core.timeparse import utc_z
 from store import season as store
 
 router = APIRouter(tags=["reports"])
@@ -489,7 +490,7 @@ def _cell(v: Any) -> Any:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return ""
     if isinstance(v, datetime):
-        return v.astimezone(UTC).isoformat().replace("+00:00", "Z")
+        return utc_z(v)
     if isinstance(v, date):
         return v.isoformat()
     return v

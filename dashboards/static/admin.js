@@ -2,10 +2,9 @@
 // with status, last seen, battery and problems (filtered), unknown devices and adding them to the registry, user
 // accounts (add, disable, reset a password, assign a home or patch), the registry file, rejected messages.
 
-import { ago, announce, api, ApiError, el, failed, requireUser, ROLE_NAMES, when } from './common.js';
+import { ago, announce, api, ApiError, DEVICE_STATUS_LABELS, el, failed, requireUser, ROLE_NAMES, when } from './common.js';
 
 const KINDS = { road_station: 'Road weather station', home_sensor: 'Home sensor' };
-const STATUS_WORDS = { online: 'Online', stale: 'Stale: not heard from recently', offline: 'Offline' };
 
 function cut(text, n = 160) {
   return text && text.length > n ? `${text.slice(0, n)}…` : text || '';
@@ -62,7 +61,7 @@ async function loadDevices() {
   body.replaceChildren(...r.devices.map((d) => el('tr', { class: d.status === 'online' && !d.problems.length ? null : 'is-problem', dataset: { device: d.id, status: d.status } },
     el('th', { scope: 'row' }, d.name || d.id, d.name ? el('span', { class: 'small' }, d.id) : null),
     td('Kind', {}, KINDS[d.kind] || d.kind, d.home_id ? el('span', { class: 'small' }, `${d.home_id}${d.room ? `, ${d.room}` : ''}`) : null),
-    td('Status', { class: d.status === 'online' ? null : 'overdue' }, STATUS_WORDS[d.status] || d.status),
+    td('Status', { class: d.status === 'online' ? null : 'overdue' }, DEVICE_STATUS_LABELS[d.status] || d.status),
     td('Last seen', {}, d.last_seen ? [when(d.last_seen), el('span', { class: 'small' }, ago(d.last_seen))] : 'Never'),
     td('Battery', {}, battery(d.battery)),
     td('Problems', {}, d.problems.length ? el('ul', { class: 'plain-list' }, d.problems.map((p) => el('li', {}, p.message))) : 'None'))));

@@ -2,6 +2,7 @@
 // building DOM safely (text only, never HTML strings), labels for levels, actions and statuses.
 
 import { ACTION_LABELS, ACTIVE, EVENT_LABELS, RUN_ACTIONS, STATUS_LABELS, TREATING } from './gritting_words.js';
+import { CASE_STATUS_TEXT, DEVICE_STATUS_LABELS, DEVICE_STATUS_WORDS, LEVELS } from './damp_words.js';
 
 const TOKEN_KEY = 'placewatch.token';
 export const ZONE = 'Europe/London';
@@ -220,15 +221,9 @@ export function percent(x, digits = 0) {
 
 // -- words for levels, actions and statuses ---------------------------------------------------------
 
-export const LEVELS = {
-  emergency: { label: 'Emergency', plain: 'Emergency: a serious risk to health that must be made safe within 24 hours' },
-  red: { label: 'Red', plain: 'High risk of damp and mould' },
-  watch: { label: 'Watch', plain: 'Some risk of damp and mould: it needs watching' },
-  advice: { label: 'Advice', plain: 'Low risk: a few simple steps can help' },
-  green: { label: 'Green', plain: 'Low risk of damp and mould' },
-  insufficient_data: { label: 'Not enough data', plain: 'Not enough readings yet to judge the risk' },
-  not_assessed: { label: 'Not assessed yet', plain: 'Not assessed yet: the readings have not been looked at' },
-};
+// The damp levels' words (label, plain, and explain for the tenant), the case statuses' and the device statuses' are
+// core's (damp_words.js is written from core/damp.py, core/cases.py and core/devices.py).
+export { CASE_STATUS_TEXT, DEVICE_STATUS_LABELS, DEVICE_STATUS_WORDS, LEVELS };
 
 export function levelBadge(level) {
   const l = LEVELS[level] || { label: level };
@@ -262,27 +257,6 @@ export const STATUSES = STATUS_LABELS;
 export function statusBadge(status) {
   return el('span', { class: `badge badge--status badge--status-${status}`, dataset: { status } }, STATUSES[status] || status);
 }
-
-export const CASE_STATUSES = {
-  open: 'Open',
-  investigating: 'Investigating',
-  investigated: 'Investigated',
-  safety_work: 'Safety work',
-  preventative_work: 'Preventative work',
-  works_started: 'Works started',
-  closed: 'Closed',
-};
-
-export const CASE_ACTIONS = {
-  acknowledge: 'Acknowledged (contacted the tenant)',
-  visit: 'Visited the home',
-  investigation_done: 'Investigation done',
-  summary_sent: 'Written summary sent to the tenant',
-  safety_work_done: 'Safety work done',
-  works_started: 'Preventative works started',
-  confirm_emergency: 'Confirm an emergency',
-  close: 'Close the case',
-};
 
 // "5 working days left", "Overdue: was due 3 working days ago", "12.5 hours left".
 export function timeLeft(next) {

@@ -4,7 +4,7 @@
 // only those that may come next, each recorded by the API with the officer's name. A home opens the officer's
 // home view (/officer/home).
 
-import { api, CASE_STATUSES, day, el, failed, levelBadge, LEVELS, requireUser, timeLeft } from './common.js';
+import { api, CASE_STATUS_TEXT, day, el, failed, levelBadge, LEVELS, requireUser, timeLeft } from './common.js';
 import { caseBlock, isOverdue, ownershipProblems } from './cases.js';
 
 const REFRESH_MS = 120_000;
@@ -30,7 +30,7 @@ function homeRow(h, i, casesById) {
     el('td', {}, el('a', { href: `/officer/home?home=${encodeURIComponent(h.id)}` }, h.address || h.id), el('span', { class: 'small' }, h.id)),
     el('td', {}, levelBadge(homeLevel(h)), h.worst_room && !['green', 'insufficient_data'].includes(h.level) ? el('span', { class: 'small' }, `worst: ${h.worst_room}`) : null),
     el('td', {}, h.reason || (LEVELS[h.level] || {}).plain || ''),
-    el('td', {}, c ? el('a', { href: `#case-${c.id}` }, `${c.status_text || CASE_STATUSES[c.status] || c.status} (case ${c.id})`) : 'No open case',
+    el('td', {}, c ? el('a', { href: `#case-${c.id}` }, `${c.status_text || CASE_STATUS_TEXT[c.status] || c.status} (case ${c.id})`) : 'No open case',
       c && c.escalated ? el('span', { class: 'small overdue' }, 'escalated') : null),
     el('td', { class: unowned ? 'overdue owner' : 'owner' }, c ? (c.officer || 'Nobody') : '–'),
     el('td', {}, next ? [capitalise(next.what), el('span', { class: 'small' }, day(next.due))] : '–'),

@@ -2,11 +2,10 @@
 // that may come next, who is responsible and the booked visit, the room charts, the sensors and earlier cases.
 // The API decides what the officer may see: a home outside their patch is "not found".
 
-import { ago, api, ApiError, day, el, failed, LEVELS, requireUser, when } from './common.js';
+import { ago, api, ApiError, day, DEVICE_STATUS_WORDS, el, failed, LEVELS, requireUser, when } from './common.js';
 import { caseBody, ownershipProblems } from './cases.js';
 import { drawCharts, roomName } from './homecharts.js';
 
-const STATUS_WORDS = { online: 'working', offline: 'offline', stale: 'not heard from recently' };
 const homeId = new URLSearchParams(location.search).get('home');
 
 function notFound(text) {
@@ -28,7 +27,7 @@ function showLevel(home) {
 function showSensors(home) {
   const list = document.getElementById('sensors');
   list.replaceChildren(...home.sensors.map((s) => el('li', { class: s.status === 'online' ? null : 'overdue' },
-    el('strong', {}, roomName(s)), ` (${s.id}): ${STATUS_WORDS[s.status] || s.status}, last reading ${ago(s.last_seen)}`)));
+    el('strong', {}, roomName(s)), ` (${s.id}): ${DEVICE_STATUS_WORDS[s.status] || s.status}, last reading ${ago(s.last_seen)}`)));
   if (!home.sensors.length) list.append(el('li', {}, 'No sensors are fitted.'));
 }
 

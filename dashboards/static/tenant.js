@@ -2,19 +2,9 @@
 // temperature and humidity in each room. A tenant sees their own home; an officer or admin opens a home
 // with ?home=ID. Whatever the address bar says, the API decides: any other home is "not found".
 
-import { api, ApiError, degrees, el, failed, LEVELS, percent, requireUser, when, ago } from './common.js';
+import { api, ApiError, degrees, DEVICE_STATUS_WORDS, el, failed, LEVELS, percent, requireUser, when, ago } from './common.js';
 import { drawCharts, roomName } from './homecharts.js';
 
-const EXPLAIN = {
-  emergency: 'Your landlord has confirmed a serious risk to health. They must make your home safe within 24 hours.',
-  red: 'The readings from your home show conditions in which mould is likely to grow. Your landlord has been told.',
-  watch: 'The readings show conditions that could lead to damp or mould if they carry on.',
-  advice: 'Mostly fine, with some spells of high humidity. The tips below can help.',
-  green: 'The readings show no sign of the conditions that lead to damp and mould.',
-  insufficient_data: 'We need more readings from your sensors before we can say. Check that they are switched on.',
-  not_assessed: 'We have not looked at the readings from your home yet.',
-};
-const STATUS_WORDS = { online: 'working', offline: 'switched off or out of range', stale: 'not heard from recently' };
 
 function notFound(text) {
   document.getElementById('home-heading').textContent = 'Home not found';
@@ -30,7 +20,7 @@ function showLevel(home) {
   badge.className = `badge badge--${level}`;
   badge.textContent = `${words.label}: ${words.plain}`;
   document.getElementById('level-panel').dataset.level = level;
-  document.getElementById('level-text').textContent = EXPLAIN[level] || '';
+  document.getElementById('level-text').textContent = words.explain || '';
   document.getElementById('assessed').textContent = damp.assessed_at ? `Last checked ${when(damp.assessed_at)}.` : '';
   const reasons = document.getElementById('reasons');
   reasons.replaceChildren(...(damp.reasons || []).map((r) => el('li', {}, r)));
@@ -75,7 +65,7 @@ function showSensors(home) {
     const t = s.latest.temperature;
     const h = s.latest.relative_humidity;
     const now = [t ? degrees(t.value) : null, h ? `${percent(h.value)} humidity` : null].filter(Boolean).join(', ');
-    return el('li', {}, el('strong', {}, roomName(s)), `: ${STATUS_WORDS[s.status] || s.status}`,
+    return el('li', {}, el('strong', {}, roomName(s)), `: ${DEVICE_STATUS_WORDS[s.status] || s.status}`,
       s.last_seen ? `, last reading ${ago(s.last_seen)}` : '', now ? ` (${now})` : '');
   }));
   if (!home.sensors.length) list.append(el('li', {}, 'No sensors are fitted yet.'));
