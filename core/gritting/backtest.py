@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from core.gritting import learned as L
+from core.timeparse import utc_z
 
 LEARN_HOURS = L.LEARN_HOURS  # local issue hours the model learns from
 LEARN_AT_HOUR = 12  # the daily learning runs at noon local (alerts/nowcast_fit.py)
@@ -192,7 +193,7 @@ def replay(
             if own.sum() >= MIN_OWN_EXAMPLES:
                 when = datetime.fromtimestamp(r, tz)
                 schedule.append((r, fit(learn.select(own), when)))
-                fits.append(when.isoformat())
+                fits.append(utc_z(when))
             r += POOLED_REFIT_DAYS * 86400
     every_other = np.isin(local_hour_of(learn.t, tz), L.CORRECTION_HOURS)  # the hours corrections learn from
     upto = int(np.searchsorted(np.asarray(model_h), max(horizons))) + 1  # the model's horizons up to the longest wanted

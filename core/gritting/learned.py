@@ -29,6 +29,7 @@ import numpy as np
 import numpy.typing as npt
 
 from core.gritting.inputs import StationSample
+from core.timeparse import utc_z
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -553,7 +554,7 @@ class NowcastModel:
             "trees": [t.to_json() for t in self.trees],
             "band": [list(b) for b in self.band],
             "mae": list(self.mae),
-            "fitted_at": self.fitted_at.isoformat(),
+            "fitted_at": utc_z(self.fitted_at),
             "trained_on": dict(self.trained_on),
             "shrink_nights": self.shrink_nights,
         }
@@ -636,8 +637,8 @@ def fit(
         "station_ids": sorted(str(x) for x in np.unique(ex.station)),  # a backtest on these says it is in-sample
         "nights": len(uniq),
         "examples": len(ex),
-        "from": _iso(int(ex.t.min())) if len(ex) else None,
-        "to": _iso(int(ex.t.max())) if len(ex) else None,
+        "from": utc_z(datetime.fromtimestamp(int(ex.t.min()), UTC)) if len(ex) else None,
+        "to": utc_z(datetime.fromtimestamp(int(ex.t.max()), UTC)) if len(ex) else None,
     }
     return NowcastModel(horizons, tuple(tuple(e) for e in edges), tuple(trees), tuple(band), tuple(mae), fitted_at,
                         trained)  # fmt: skip
@@ -652,10 +653,6 @@ def _sample_mask(n: int, k: int, rng: np.random.Generator) -> npt.NDArray[np.boo
     mask = np.zeros(n, dtype=bool)
     mask[rng.choice(n, k, replace=False)] = True
     return mask
-
-
-def _iso(epoch: int) -> str:
-    return datetime.fromtimestamp(epoch, UTC).isoformat().replace("+00:00", "Z")
 
 
 def pooled_drop(model: NowcastModel, x: F64, upto: int | None = None) -> F64:
