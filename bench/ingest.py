@@ -5,7 +5,8 @@ per interval, RFC 3339 times with Z and with offsets (mixed), two or three value
 (bench/peers/stream.py). One after another, on the same private broker, publisher, stream and PostgreSQL:
 
 - placewatch ingest (acknowledges each message only after what it carried is committed);
-- the floor: a do-nothing subscriber on Placewatch's MQTT client, plus binary COPY of the same rows;
+- the floor: a do-nothing subscriber on Placewatch's MQTT client with ingest's read pause, plus binary COPY of the
+  same rows; the same subscriber without the pause, and on paho's own Client through its public API (issue 15);
 - a simple Python COPY batcher (bench/peers/copy_batcher.py, acknowledges on arrival);
 - Node-RED 5's batch flow (bench/peers/nodered: mqtt in -> batch 200 ms -> one multi-row INSERT; Node.js 22,
   Node-RED and pg installed from npm into ~/.cache/placewatch-bench on first use; skipped, saying why, when

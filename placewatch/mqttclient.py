@@ -6,7 +6,9 @@ object (two dicts of every property name) for every PUBLISH even when it carries
 PUBACK with its own wake-up and send(). At tens of thousands of messages a second that, not the
 broker, is the limit (python -m bench.ingest measures both). Client therefore reads the socket
 64 KiB at a time and parses every whole packet in the buffer in one pass, decodes PUBLISH itself
-(Properties only when a packet has some), and sends a batch of PUBACKs as one write (ack_many).
+(Properties only when a packet has some), and sends a batch of PUBACKs as one write (ack_many). With
+read_pause_s (ingest's: ingest.service.READ_PAUSE_S), having read all the socket held, it waits that long
+before the next read, so that a steady stream of small messages is read many per wake-up.
 Everything else (connect, subscribe, keepalive, reconnect, TLS, QoS 2, callbacks) is paho's.
 
 It overrides private methods of paho's Client (_sock_recv, _sock_close, _packet_read, _handle_publish,
