@@ -42,7 +42,9 @@ import numpy as np
 import orjson
 import psycopg
 
-from alerts.context import AlertContext
+from alerts.context import AlertContext, Evaluator, LateWindows, OnLate, OnReadings
+from alerts.debounce import Debouncer
+from alerts.publisher import Pending, publish_pending
 from core.cases import (
     STEP_TEXT,
     CaseEvent,
@@ -526,7 +528,7 @@ def _worker_chunk(home_ids: list[str], now: datetime) -> Counts:
 # The evaluator
 
 
-class DampEvaluator:
+class DampEvaluator(Evaluator, OnReadings, OnLate):
     """Sweeps every home with sensors, re-evaluates homes as their readings arrive, keeps cases on their clocks."""
 
     name = "damp"
@@ -551,15 +553,14 @@ class DampEvaluator:
         self.debounce_s = debounce_s
         self.housekeeping_s = housekeeping_s
         self.nearest_station_km = nearest_station_km
-        self._housekept = -1e18  # monotonic time of the last escalation and case-change publishing pass
+        self._housekeeping = Debouncer(housekeeping_s)  # escalation and case-change publishing, between sweeps
         self.last_sweep: dict[str, Any] | None = None
         self._lock = threading.RLock()  # one evaluation of a home at a time within this process
-        self._last: dict[str, float] = {}  # home -> monotonic time of its last evaluation
+        self._debounce = Debouncer(debounce_s)  # per home, from its last evaluation
         self._deferred: set[str] = set()  # homes with new readings waiting out their debounce
-        self._unpublished: set[str] = set()  # alerts that failed to publish, retried next time
         self._policy_saved = False
 
-    # -- the Evaluator protocol -------------------------------------------------------------------
+    # -- the evaluator: a sweep, and its hooks for new and late readings ------------------------------------
 
     def sweep(self, ctx: AlertContext) -> None:
         """Judge every home with sensors, escalate overdue steps and publish what changed."""
@@ -610,7 +611,6 @@ class DampEvaluator:
         """Judge the homes of these devices once a new whole hour can be judged (debounced per home)."""
         now = ctx.now()
         end = window_end(now)
-        mono = time.monotonic()
         with ctx.pool.connection() as conn, autocommit(conn):
             if device_ids is None:
                 homes = self._all_homes(conn)
@@ -620,11 +620,11 @@ class DampEvaluator:
             due: list[str] = []
             if wanted:
                 stale = damp_store.not_evaluated_since(conn, wanted, end)
-                due = [h for h in stale if mono - self._last.get(h, -1e18) >= self.debounce_s]
+                due = self._debounce.ready(stale)
                 self._deferred = set(stale) - set(due)
             self._evaluate(ctx, conn, due, now)
 
-    def on_late(self, ctx: AlertContext, windows: list[tuple[str, datetime, datetime]]) -> None:
+    def on_late(self, ctx: AlertContext, windows: LateWindows) -> None:
         """Judge again, at once, the homes whose readings (or outdoor feed) changed inside the judged window."""
         now = ctx.now()
         end = window_end(now)
@@ -661,11 +661,10 @@ class DampEvaluator:
                 chunk = list(homes[i : i + self.chunk_homes])
                 with self._lock:
                     counts.add(self._judge(conn, chunk, now, None))
-                mono = time.monotonic()
-                self._last.update((h, mono) for h in chunk)
+                self._debounce.mark(chunk)
             log.info("damp: %d homes judged on new readings (%d assessments stored)", counts.homes, counts.stored)
         # Escalations and officers' case changes are looked for at most every housekeeping_s between sweeps.
-        if counts.changed or time.monotonic() - self._housekept >= self.housekeeping_s:
+        if counts.changed or self._housekeeping.due():
             counts.changed |= self._escalate(conn, now)
             self._publish(ctx, conn, counts.changed, now)
 
@@ -689,8 +688,7 @@ class DampEvaluator:
             after = chunk[-1]
             with self._lock:
                 counts.add(self._judge(conn, chunk, now, outdoor))
-            mono = time.monotonic()
-            self._last.update((h, mono) for h in chunk)
+            self._debounce.mark(chunk)
 
     def _sweep_parallel(
         self, ctx: AlertContext, conn: psycopg.Connection, conninfo: str, now: datetime, counts: Counts
@@ -731,8 +729,7 @@ class DampEvaluator:
                 done, running = wait(running, return_when=FIRST_COMPLETED)
                 for f in done:
                     finished(f)
-        mono = time.monotonic()
-        self._last.update((h, mono) for h in counts.changed)
+        self._debounce.mark(counts.changed)
         return published, early
 
     def _escalate(self, conn: psycopg.Connection, now: datetime) -> set[str]:
@@ -780,25 +777,28 @@ class DampEvaluator:
         return homes
 
     def _publish(self, ctx: AlertContext, conn: psycopg.Connection, homes: Iterable[str], now: datetime) -> int:
-        """Publish the retained alert of each home whose alert changed (or clear it); return how many went out."""
-        self._housekept = time.monotonic()
-        wanted = sorted(set(homes) | self._unpublished | set(damp_store.homes_with_case_changes(conn)))
+        """Publish the retained alert of each home whose alert changed (or clear it), and of each the store holds
+        pending (a case changed, or a publish failed); return how many went out."""
+        self._housekeeping.mark()
+        wanted = sorted(set(homes) | set(damp_store.homes_to_publish(conn)))
         return self._publish_homes(ctx, conn, wanted, now)
 
     def _publish_homes(self, ctx: AlertContext, conn: psycopg.Connection, wanted: list[str], now: datetime) -> int:
-        """Publish (or clear) the alert of each of these homes whose alert is not what was last published."""
+        """Publish (or clear) the alert of each of these homes whose alert is not what was last published. Those the
+        broker did not acknowledge stay pending in the store (store.damp.mark_unpublished), so the next pass
+        publishes them, as it does a case an officer changed."""
         sent = 0
         for i in range(0, len(wanted), 500):
             checked: list[tuple[str, str | None]] = []
+            pending: list[Pending[tuple[str, str | None]]] = []
             for row in damp_store.alert_rows(conn, wanted[i : i + 500]):
-                home = row["home_id"]
                 body, sig = alert_body(row, now)
-                if sig != row["published_sig"]:
-                    if not ctx.publisher.publish("damp", home, body):
-                        self._unpublished.add(home)
-                        continue
-                    sent += 1
-                self._unpublished.discard(home)
-                checked.append((home, sig))
-            damp_store.mark_published(conn, checked)
+                if sig == row["published_sig"]:
+                    checked.append((row["home_id"], sig))  # the broker has this alert already
+                else:
+                    pending.append(Pending(row["home_id"], body, (row["home_id"], sig)))
+            done = publish_pending(ctx.publisher, "damp", pending)
+            damp_store.mark_published(conn, checked + done)
+            damp_store.mark_unpublished(conn, sorted({p.ident for p in pending} - {home for home, _ in done}))
+            sent += len(done)
         return sent

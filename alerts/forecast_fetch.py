@@ -27,12 +27,12 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from alerts.context import AlertContext
+from alerts.context import AlertContext, Evaluator
 from core.gritting.providers import (
     ProviderError,
     met_office_query,
@@ -114,7 +114,7 @@ def _host(url: str) -> str:
     return urllib.parse.urlsplit(url).netloc or url
 
 
-class ForecastFetcher:
+class ForecastFetcher(Evaluator):
     """Fetches, derives and stores every route's road forecast from the configured provider (leader only)."""
 
     name = "forecast-fetch"
@@ -132,17 +132,11 @@ class ForecastFetcher:
         self.backoff_s = backoff_s
         self.sleep = sleep
 
-    # -- the Evaluator protocol ------------------------------------------------------------------------
+    # -- the evaluator: a sweep only (new readings reach the offsets at the daily refit) -----------------------
 
     def sweep(self, ctx: AlertContext) -> None:
         """Fetch now."""
         self.fetch(ctx)
-
-    def on_readings(self, ctx: AlertContext, device_ids: Iterable[str] | None) -> None:
-        """New readings change nothing here (the offsets are refitted once a day)."""
-
-    def on_late(self, ctx: AlertContext, windows: list[tuple[str, datetime, datetime]]) -> None:
-        """Late readings change nothing here."""
 
     # -- fetching ---------------------------------------------------------------------------------------
 

@@ -31,7 +31,9 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from alerts.context import AlertContext
+from alerts.context import AlertContext, Evaluator, LateWindows, OnLate, OnReadings
+from alerts.debounce import Debouncer
+from alerts.publisher import Pending, publish_pending
 from core.gritting import (
     Decision,
     Forecast,
@@ -73,7 +75,7 @@ def load_policy(path: Path | None, name: str | None = None) -> GrittingPolicy:
         raise ValueError(f"gritting policy file {path}: {exc}") from None
 
 
-class GrittingEvaluator:
+class GrittingEvaluator(Evaluator, OnReadings, OnLate):
     """Decides, records, escalates and publishes every route's gritting decision."""
 
     name = "gritting"
@@ -100,21 +102,19 @@ class GrittingEvaluator:
         )
         self._policy_values = _plain(dataclasses.asdict(self.policy))
         self._lock = threading.Lock()  # sweeps (scheduler thread) and notifications (main thread) take turns
-        self._last_full: float | None = None
+        self._full = Debouncer(self.full_interval_s - 1.0)  # a full evaluation, between escalation checks
         # The learned nowcast model in force (the newest stored, else the shipped default), loaded once and
         # reloaded when the store holds a newer fit; checked at most every MODEL_CHECK_S.
         self._model: learned.NowcastModel | None = None
         self._model_stored_at: datetime | None = None
-        self._model_checked: float | None = None
+        self.model_check = Debouncer(MODEL_CHECK_S)  # how often the store is asked for a newer fit
 
-    # -- the Evaluator protocol ------------------------------------------------------------------------
+    # -- the evaluator: a sweep, and its hooks for new and late readings -----------------------------------
 
     def sweep(self, ctx: AlertContext) -> None:
         """Every route, when a full sweep is due; otherwise escalation and publication only."""
         with self._lock:
-            mono = time.monotonic()
-            if self._last_full is None or mono - self._last_full >= self.full_interval_s - 1.0:
-                self._last_full = mono
+            if self._full.take():
                 self._run(ctx, route_ids=None, station_ids=None)
             else:
                 self._escalate_and_publish(ctx, None)
@@ -127,7 +127,7 @@ class GrittingEvaluator:
         with self._lock:
             self._run(ctx, route_ids=None, station_ids=ids)
 
-    def on_late(self, ctx: AlertContext, windows: list[tuple[str, datetime, datetime]]) -> None:
+    def on_late(self, ctx: AlertContext, windows: LateWindows) -> None:
         """Re-decide routes whose stations' late readings fall in the hours current decisions rest on.
 
         Older late readings cannot change a current decision; past decisions stay as they were issued."""
@@ -143,10 +143,9 @@ class GrittingEvaluator:
 
     def nowcast_model(self, conn: Any) -> learned.NowcastModel:
         """The pooled model in force: the newest fitted on the store's own nights, else the shipped default."""
-        mono = time.monotonic()
-        if self._model is not None and self._model_checked is not None and mono - self._model_checked < MODEL_CHECK_S:
+        if self._model is not None and not self.model_check.due():
             return self._model
-        self._model_checked = mono
+        self.model_check.mark()
         stored_at = nowcast_store.latest_model_fitted_at(conn)
         if self._model is not None and stored_at == self._model_stored_at:
             return self._model
@@ -259,16 +258,11 @@ class GrittingEvaluator:
             pending = store.pending_publications(conn, route_ids=route_ids)
         for did in escalated:
             log.warning("gritting decision %d escalated: not acknowledged by its call-out time", did)
-        done: list[tuple[str, int, str]] = []
-        for body in pending:
-            try:
-                ok = ctx.publisher.publish(KIND, body["route_id"], body)
-            except (ValueError, TypeError, RuntimeError) as exc:  # e.g. a route id that is no valid topic
-                log.warning("gritting alert for route %s not published: %s", body["route_id"], exc)
-                continue
-            if not ok:
-                break  # the broker is away: the rest stay pending and are retried next time
-            done.append((body["route_id"], int(body["id"]), str(body["status"])))
+        done = publish_pending(
+            ctx.publisher,
+            KIND,
+            (Pending(b["route_id"], b, (b["route_id"], int(b["id"]), str(b["status"]))) for b in pending),
+        )
         if done:
             with ctx.pool.connection() as conn:
                 store.mark_published(conn, items=done, at=now)

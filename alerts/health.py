@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from alerts.context import AlertContext
+from alerts.context import AlertContext, Evaluator
+from alerts.publisher import Pending, publish_pending
 from core.health import HealthPolicy, check
 from core.notifications import team_audience
 from core.timeparse import utc_z
@@ -42,12 +42,13 @@ def _notify_opened(conn: Any, problems: dict[str, list[dict[str, Any]]], teams: 
         )
 
 
-class DeviceHealthEvaluator:
+class DeviceHealthEvaluator(Evaluator):
     """Sweeps every device every few minutes; publishes a retained alert per device whose problems change.
 
     What each device's alert last told is kept in the database (store.health.mark_published), as the gritting
-    and damp evaluators keep theirs: an alert whose publish failed stays pending and is published on the next
-    sweep, and a restart neither loses nor repeats one."""
+    and damp evaluators keep theirs (alerts.publisher): an alert whose publish failed stays pending and is
+    published on the next sweep, and a restart neither loses nor repeats one. Fresh and late readings are picked
+    up by the next sweep (health changes slowly): it has no hooks for them."""
 
     name = "device-health"
     first_delay_s = 120.0  # give devices time to report after a (re)start before calling them stale
@@ -83,27 +84,16 @@ class DeviceHealthEvaluator:
         now: datetime,
     ) -> None:
         """Publish (or clear) each pending device alert; remember those the broker acknowledged."""
-        done: list[tuple[str, list[int]]] = []
-        for dev, ids in pending.items():
+
+        def alert(dev: str, ids: list[int]) -> dict[str, Any] | None:
+            """The device's retained alert: its open problems, or None to clear it."""
+            if not ids:
+                return None
             probs = problems.get(dev, [])
-            body = {"device_id": dev, "team": teams.get(dev, "admin"), "problems": probs, "updated_at": utc_z(now)}
-            try:
-                ok = ctx.publisher.publish(KIND, dev, body if ids else None)
-            except (ValueError, TypeError, RuntimeError) as exc:  # e.g. a device id that is no valid topic
-                log.warning("device alert for %s not published: %s", dev, exc)
-                continue
-            if not ok:
-                log.warning(
-                    "device alerts not published (broker away): %d are retried next sweep", len(pending) - len(done)
-                )
-                break  # the rest stay pending and are retried next time
-            done.append((dev, ids))
+            return {"device_id": dev, "team": teams.get(dev, "admin"), "problems": probs, "updated_at": utc_z(now)}
+
+        items = (Pending(dev, alert(dev, ids), (dev, ids)) for dev, ids in pending.items())
+        done = publish_pending(ctx.publisher, KIND, items)
         if done:
             with ctx.pool.connection() as conn:
                 health.mark_published(conn, done, at=now)
-
-    def on_readings(self, ctx: AlertContext, device_ids: Iterable[str] | None) -> None:
-        """Fresh readings are picked up by the next sweep (health changes slowly)."""
-
-    def on_late(self, ctx: AlertContext, windows: list[tuple[str, datetime, datetime]]) -> None:
-        """Late data does not change health."""

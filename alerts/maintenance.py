@@ -4,10 +4,9 @@ letters (PLACEWATCH_DEAD_LETTER_RETENTION_DAYS), and the packing of closed days 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from alerts.context import AlertContext
+from alerts.context import AlertContext, Evaluator
 from placewatch.settings import Settings
 from store import hourly_days, maintenance
 from store.db import autocommit
@@ -16,7 +15,7 @@ from store.migrate import engine
 log = logging.getLogger("placewatch.alerts.maintenance")
 
 
-class RetentionEvaluator:
+class RetentionEvaluator(Evaluator):
     """Drops raw readings older than the retention (the hourly rollup stays) and dead letters older than theirs.
 
     On plain PostgreSQL each sweep deletes in committed chunks for at most `budget_s` seconds (a backlog
@@ -54,12 +53,6 @@ class RetentionEvaluator:
                     maintenance.delete_old_readings(conn, before=before, max_seconds=self.budget_s),
                 )
 
-    def on_readings(self, ctx: AlertContext, device_ids: Iterable[str] | None) -> None:
-        """New readings change nothing here."""
-
-    def on_late(self, ctx: AlertContext, windows: list[tuple[str, datetime, datetime]]) -> None:
-        """Late data changes nothing here."""
-
 
 def _log(what: str, before: datetime, done: maintenance.Deleted) -> None:
     if done.rows:
@@ -72,7 +65,7 @@ def _log(what: str, before: datetime, done: maintenance.Deleted) -> None:
         )
 
 
-class PackingEvaluator:
+class PackingEvaluator(Evaluator):
     """Packs closed days of the hourly rollup, one row per series and day (store.hourly_days), for the damp
     sweep; packs again days that late readings changed. On both engines (on TimescaleDB it packs what the
     readings_hourly view says, and ingest marks late days there too). A backlog (the first run, or after a stop)
@@ -97,9 +90,3 @@ class PackingEvaluator:
                 done.dropped,
                 "" if done.finished else "; more next run",
             )
-
-    def on_readings(self, ctx: AlertContext, device_ids: Iterable[str] | None) -> None:
-        """New readings are marked stale by ingest itself."""
-
-    def on_late(self, ctx: AlertContext, windows: list[tuple[str, datetime, datetime]]) -> None:
-        """Late readings are marked stale by ingest itself."""

@@ -35,7 +35,7 @@ from urllib.parse import urlsplit
 import httpx
 import orjson
 
-from alerts.context import AlertContext
+from alerts.context import AlertContext, Evaluator
 from core.notifications import (
     BACKOFF,
     FAILURE_KIND,
@@ -231,7 +231,7 @@ def _where(delivery: Mapping[str, Any], *, address: bool = False) -> str:
     return f"email to {delivery['target']}" if address else f"email ({delivery['rule']})"
 
 
-class NotificationEvaluator:
+class NotificationEvaluator(Evaluator):
     """Routes outbox events into deliveries, sends what is due, retries with backoff and reports failures."""
 
     name = "notifications"
@@ -263,7 +263,7 @@ class NotificationEvaluator:
             f"via {settings.smtp_host}:{settings.smtp_port}" if settings.smtp_host else "not configured",
         )
 
-    # -- the Evaluator protocol ------------------------------------------------------------------------
+    # -- the evaluator: a sweep only (events arrive through the outbox, not with readings) ------------------
 
     def sweep(self, ctx: AlertContext) -> None:
         """Route new events, send due deliveries, and report failures."""
@@ -273,12 +273,6 @@ class NotificationEvaluator:
             self.route(ctx, now)
             self.send_due(ctx)
             self.report(ctx, ctx.now())
-
-    def on_readings(self, ctx: AlertContext, device_ids: Iterable[str] | None) -> None:
-        """Readings do not concern notifications: events arrive through the outbox."""
-
-    def on_late(self, ctx: AlertContext, windows: list[tuple[str, datetime, datetime]]) -> None:
-        """Late readings do not concern notifications."""
 
     # -- the steps ---------------------------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ runs it once and prints what it learned.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Any
@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import psycopg
 
-from alerts.context import AlertContext
+from alerts.context import AlertContext, Evaluator
 from core.gritting import backtest, learned
 from core.gritting._text import station_name
 from placewatch.settings import Settings
@@ -176,7 +176,7 @@ def noon_before(now: datetime, zone: ZoneInfo) -> datetime:
     return mark
 
 
-class NowcastFitter:
+class NowcastFitter(Evaluator):
     """The scheduler's job: the learning runs when the day's LEARN_AT_HOUR local has come and it has not run
     since (checked every few minutes, so a restart or a leader change after noon still runs it that day)."""
 
@@ -212,9 +212,3 @@ class NowcastFitter:
         self._ran_at = now
         for line in outcome.lines():
             log.info("%s", line)
-
-    def on_readings(self, ctx: AlertContext, device_ids: Iterable[str] | None) -> None:
-        """New readings wait for the next day's learning."""
-
-    def on_late(self, ctx: AlertContext, windows: list[tuple[str, datetime, datetime]]) -> None:
-        """Late readings wait for the next day's learning."""

@@ -1,5 +1,9 @@
 """The alerting scheduler: one leader at a time (PostgreSQL advisory lock), periodic sweeps with
-APScheduler, and re-evaluation within seconds when ingest commits readings (LISTEN/NOTIFY, debounced)."""
+APScheduler, and re-evaluation within seconds when ingest commits readings (LISTEN/NOTIFY, debounced).
+
+The evaluators it runs are the one list in default_evaluators, imported directly: an evaluator that cannot be
+imported stops the scheduler at start, saying why, rather than leaving a job silently unrun. Each has the one
+shape of alerts.context.Evaluator; the new-readings and late-readings hooks go to the evaluators that have them."""
 
 from __future__ import annotations
 
@@ -13,7 +17,14 @@ import orjson
 import psycopg
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from alerts.context import AlertContext, Evaluator
+from alerts.context import AlertContext, Evaluator, OnLate, OnReadings
+from alerts.damp import DampEvaluator
+from alerts.forecast_fetch import ForecastFetcher
+from alerts.gritting import GrittingEvaluator
+from alerts.health import DeviceHealthEvaluator
+from alerts.maintenance import PackingEvaluator, RetentionEvaluator
+from alerts.notify import NotificationEvaluator
+from alerts.nowcast_fit import NowcastFitter
 from alerts.publisher import AlertPublisher
 from placewatch.settings import Settings
 from store import alerts_state, queries
@@ -26,31 +37,19 @@ DEBOUNCE_S = 0.5
 
 
 def default_evaluators(settings: Settings) -> list[Evaluator]:
-    """The evaluators this installation runs."""
-    found: list[Evaluator] = []
-    for module, cls in (
-        ("alerts.gritting", "GrittingEvaluator"),
-        ("alerts.damp", "DampEvaluator"),
-        ("alerts.health", "DeviceHealthEvaluator"),
-        ("alerts.maintenance", "RetentionEvaluator"),
-        ("alerts.maintenance", "PackingEvaluator"),
-        ("alerts.notify", "NotificationEvaluator"),
-        ("alerts.forecast_fetch", "ForecastFetcher"),
-        ("alerts.nowcast_fit", "NowcastFitter"),  # the nowcast's daily learning, at noon local
-    ):
-        if cls == "ForecastFetcher" and not settings.forecast_provider:
-            continue  # off until PLACEWATCH_FORECAST_PROVIDER names a provider
-        try:
-            mod = __import__(module, fromlist=[cls])
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
-            continue
-        if cls == "DampEvaluator":
-            found.append(getattr(mod, cls)(settings, workers=settings.damp_workers))
-        else:
-            found.append(getattr(mod, cls)(settings))
-    return found
+    """The evaluators this installation runs, in this order: the one list of them."""
+    evaluators: list[Evaluator | None] = [
+        GrittingEvaluator(settings),
+        DampEvaluator(settings, workers=settings.damp_workers),
+        DeviceHealthEvaluator(settings),
+        RetentionEvaluator(settings),
+        PackingEvaluator(settings),
+        NotificationEvaluator(settings),
+        # off until PLACEWATCH_FORECAST_PROVIDER names a provider
+        ForecastFetcher(settings) if settings.forecast_provider else None,
+        NowcastFitter(settings),  # the nowcast's daily learning, at noon local
+    ]
+    return [e for e in evaluators if e is not None]
 
 
 class Scheduler:
@@ -59,6 +58,9 @@ class Scheduler:
     def __init__(self, settings: Settings, evaluators: list[Evaluator], *, dsn: str) -> None:
         self.settings = settings
         self.evaluators = evaluators
+        # The hooks go only to the evaluators that have them; the others wait for their next sweep.
+        self.on_readings: list[tuple[str, OnReadings]] = [(e.name, e) for e in evaluators if isinstance(e, OnReadings)]
+        self.on_late: list[tuple[str, OnLate]] = [(e.name, e) for e in evaluators if isinstance(e, OnLate)]
         self.dsn = dsn
         self._pending: set[str] = set()
         self._pending_all = False
@@ -100,7 +102,7 @@ class Scheduler:
                 seconds=ev.interval_s,
                 args=[ctx],
                 id=f"sweep-{ev.name}",
-                next_run_time=datetime.now().astimezone() + timedelta(seconds=getattr(ev, "first_delay_s", 0.0)),
+                next_run_time=datetime.now().astimezone() + timedelta(seconds=ev.first_delay_s),
             )
         sched.add_job(self._guard(self._late, "late"), "interval", seconds=30, args=[ctx], id="late-windows")
         sched.start()
@@ -150,15 +152,15 @@ class Scheduler:
             ids: Iterable[str] | None = None if self._pending_all else sorted(self._pending)
             self._pending.clear()
             self._pending_all = False
-        for ev in self.evaluators:
-            self._guard(ev.on_readings, ev.name)(ctx, ids)
+        for name, ev in self.on_readings:
+            self._guard(ev.on_readings, name)(ctx, ids)
 
     def _late(self, ctx: AlertContext) -> None:
         with ctx.pool.connection() as conn:
             windows = alerts_state.take_late_windows(conn)
         if windows:
-            for ev in self.evaluators:
-                self._guard(ev.on_late, ev.name)(ctx, windows)
+            for name, ev in self.on_late:
+                self._guard(ev.on_late, name)(ctx, windows)
 
     @staticmethod
     def _guard(fn, name: str):  # type: ignore[no-untyped-def]

@@ -118,12 +118,9 @@ def run_all(settings: Settings, *, registry: Path | None, simulate: bool) -> int
 
         ingest = IngestService(settings, build_decoders(settings.decoder_config()), dsn=settings.dsn())
         threads.append(threading.Thread(target=ingest.run, args=(stop,), name="ingest"))
-        try:
-            from alerts.scheduler import run_scheduler
-        except ImportError:
-            run_scheduler = None  # type: ignore[assignment]
-        if run_scheduler is not None:
-            threads.append(threading.Thread(target=run_scheduler, args=(settings, stop), name="alerts"))
+        from alerts.scheduler import run_scheduler  # an evaluator that cannot be imported stops `run` here, saying why
+
+        threads.append(threading.Thread(target=run_scheduler, args=(settings, stop), name="alerts"))
         if simulate:
             from simulators.demo import run_demo
 

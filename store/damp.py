@@ -579,11 +579,15 @@ def alert_rows(conn: psycopg.Connection, home_ids: Sequence[str]) -> list[dict[s
     )
 
 
-def homes_with_case_changes(conn: psycopg.Connection, *, limit: int = 10_000) -> list[str]:
-    """Homes whose cases changed (an officer's action, say) since their alert was last considered."""
+def homes_to_publish(conn: psycopg.Connection, *, limit: int = 10_000) -> list[str]:
+    """Homes whose retained alert may not be what the broker has: its last publish failed or it was never
+    considered (published_at NULL: mark_unpublished), or a case changed (an officer's action, say) since."""
     rows = conn.execute(
-        """SELECT DISTINCT c.home_id FROM damp_cases c JOIN damp_home_state s ON s.home_id = c.home_id
-           WHERE c.updated_at > coalesce(s.published_at, '-infinity') ORDER BY 1 LIMIT %s""",
+        """SELECT home_id FROM damp_home_state WHERE published_at IS NULL
+           UNION
+           SELECT c.home_id FROM damp_cases c JOIN damp_home_state s ON s.home_id = c.home_id
+           WHERE c.updated_at > coalesce(s.published_at, '-infinity')
+           ORDER BY 1 LIMIT %s""",
         (limit,),
     ).fetchall()
     return [r[0] for r in rows]
@@ -598,6 +602,13 @@ def mark_published(conn: psycopg.Connection, items: Sequence[tuple[str, str | No
                FROM unnest(%s::text[], %s::text[]) AS x(home_id, sig) WHERE s.home_id = x.home_id""",
             (list(homes), list(sigs)),
         )
+
+
+def mark_unpublished(conn: psycopg.Connection, home_ids: Sequence[str]) -> None:
+    """Keep these homes' alerts pending (the broker did not acknowledge them): homes_to_publish lists them until
+    mark_published records what their alert then says."""
+    if home_ids:
+        conn.execute("UPDATE damp_home_state SET published_at = NULL WHERE home_id = ANY(%s)", (list(home_ids),))
 
 
 def try_lock(conn: psycopg.Connection, key: int) -> bool:

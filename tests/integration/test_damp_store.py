@@ -18,6 +18,7 @@ from alerts.damp import DampEvaluator
 from placewatch.settings import Settings
 from store import damp as damp_store
 from store.db import open_pool
+from tests.alert_retry import away_broker
 
 pytestmark = pytest.mark.integration
 
@@ -204,3 +205,32 @@ def test_a_parallel_sweep_judges_and_publishes_what_a_serial_one_does(native, da
         pool.close()
     assert results["parallel"][1] and results["parallel"][2]  # judged, with cases opened
     assert results["parallel"] == results["serial"]
+
+
+def test_a_damp_alert_not_published_while_the_broker_is_away_is_published_after_a_restart(
+    native, database_url, uid, tmp_path
+) -> None:
+    """What the broker did not acknowledge stays pending in the store, not in the evaluator's memory: an evaluator
+    started afresh (a restart, or another process taking the lead) publishes it though nothing changed."""
+    db = native
+    now = END + timedelta(minutes=10)
+    station = f"st-retry-{uid}"
+    db.execute("INSERT INTO devices (id, kind) VALUES (%s, 'road_station')", (station,))
+    _rollup(db, _series(db, station, "air_temperature"), [(h, 6, 6 * (4.0 + (h % 24) / 8)) for h in range(HOURS)])
+    damp, dry = _homes_with_rollup(db, f"retry-{uid}", station, [(16.0, 88.0), (21.0, 45.0)])
+    with away_broker(database_url, tmp_path, now=lambda: now) as broker:
+        broker.away()
+        DampEvaluator(broker.settings, housekeeping_s=0).sweep(broker.ctx)  # judged; the alert cannot be published
+        level = db.execute("SELECT level FROM damp_home_state WHERE home_id = %s", (damp,)).fetchone()[0]
+        assert level in ("advice", "watch", "red")
+        pending = damp_store.homes_to_publish(db)
+        assert damp in pending, "the unpublished alert must stay pending"
+        assert dry not in pending, "a home with no alert has nothing to publish"
+
+        broker.back()
+        DampEvaluator(broker.settings, housekeeping_s=0).on_readings(broker.ctx, [])  # afresh; nothing new to judge
+
+        retained, body = broker.retained("damp", damp)
+        assert retained
+        assert body["home_id"] == damp and body["level"] == level
+        assert damp not in damp_store.homes_to_publish(db), "published: not published again"

@@ -27,7 +27,6 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from alerts import gritting as evaluator_module
 from alerts.context import AlertContext
 from alerts.gritting import GrittingEvaluator
 from alerts.publisher import AlertPublisher
@@ -519,7 +518,7 @@ def test_the_evaluator_keeps_the_model_in_force_until_a_newer_fit_and_uses_each_
                 own = learned.StationLearning(23, tuple(0.0 for _ in newer.horizons))
                 nowcast_store.save_stations(conn, {dev: own}, fitted_at=real, model_fitted_at=newer.fitted_at)
                 assert ev.nowcast_model(conn) is before  # checked at most every MODEL_CHECK_S: still in force
-                monkeypatch.setattr(evaluator_module, "MODEL_CHECK_S", 0.0)
+                monkeypatch.setattr(ev.model_check, "every_s", 0.0)  # MODEL_CHECK_S has passed
                 assert ev.nowcast_model(conn).fitted_at == newer.fitted_at
             [did] = ev.evaluate(AlertContext(settings=settings, pool=pool, publisher=pub, now=lambda: real), [rid])
         d = httpx.get(f"{api_url}/api/v1/gritting/decisions/{did}", headers=headers).json()
