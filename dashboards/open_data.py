@@ -16,6 +16,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from api.deps import Conn
+from core.timeparse import utc_z, utc_z_or_none
 from store import open_data as store
 
 router = APIRouter(prefix="/open-data", tags=["open data"])
@@ -25,10 +26,6 @@ WINDOW = timedelta(days=7)
 AREAS_MAX_AGE_S = 300.0  # the aggregate is recomputed when homes or levels change, else at most this often
 HEADERS = {"Cache-Control": "public, max-age=60", "Access-Control-Allow-Origin": "*"}
 GEOJSON = "application/geo+json"
-
-
-def _iso(ts: datetime | None) -> str | None:
-    return None if ts is None else ts.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _round(x: float | None, digits: int) -> float | None:
@@ -84,11 +81,11 @@ def _stations(conn: Any) -> list[dict[str, Any]]:
                 "lon": lon,
                 "lat": lat,
                 "road_surface_temperature": _round(r["road_surface_temperature"], 2),
-                "road_surface_temperature_at": _iso(r["road_surface_temperature_at"]),
+                "road_surface_temperature_at": utc_z_or_none(r["road_surface_temperature_at"]),
                 "surface_state": r["surface_state"],
-                "surface_state_at": _iso(r["surface_state_at"]),
+                "surface_state_at": utc_z_or_none(r["surface_state_at"]),
                 "air_temperature": _round(r["air_temperature"], 2),
-                "air_temperature_at": _iso(r["air_temperature_at"]),
+                "air_temperature_at": utc_z_or_none(r["air_temperature_at"]),
                 "routes": list(r["routes"]),
             }
         )
@@ -113,7 +110,7 @@ ROAD_COLUMNS = [
 def roads_json(conn: Conn) -> JSONResponse:
     """Each road station: id, name, lon/lat, latest road surface temperature (degC) and when, surface state,
     air temperature and the routes it represents."""
-    return _json({"generated_at": _iso(datetime.now(UTC)), "unit": "degC", "stations": _stations(conn)})
+    return _json({"generated_at": utc_z(datetime.now(UTC)), "unit": "degC", "stations": _stations(conn)})
 
 
 @router.get("/roads.csv", summary="Road stations with their latest road surface temperature, as CSV (open data)")
@@ -136,7 +133,7 @@ def roads_geojson(conn: Conn) -> JSONResponse:
         for s in _stations(conn)
         if s["lon"] is not None
     ]
-    return _json(_feature_collection(features, _iso(datetime.now(UTC)) or ""), GEOJSON)
+    return _json(_feature_collection(features, utc_z(datetime.now(UTC))), GEOJSON)
 
 
 # -- gritting ---------------------------------------------------------------------------------------
@@ -154,14 +151,14 @@ def _routes(conn: Any) -> list[dict[str, Any]]:
                 "passes": r["passes"],
                 "spread_type": r["spread_type"],
                 "treat_now": r["treat_now"],
-                "call_out_by": _iso(r["call_out_by"]),
-                "start_by": _iso(r["start_by"]),
-                "complete_by": _iso(r["complete_by"]),
+                "call_out_by": utc_z_or_none(r["call_out_by"]),
+                "start_by": utc_z_or_none(r["start_by"]),
+                "complete_by": utc_z_or_none(r["complete_by"]),
                 "min_rst": _round(r["min_rst"], 2),
-                "min_rst_at": _iso(r["min_rst_at"]),
-                "issued_at": _iso(r["issued_at"]),
+                "min_rst_at": utc_z_or_none(r["min_rst_at"]),
+                "issued_at": utc_z_or_none(r["issued_at"]),
                 "status": r["status"],
-                "status_at": _iso(r["status_at"]),
+                "status_at": utc_z_or_none(r["status_at"]),
                 "reasons": list(r["reasons"] or []),
             }
         out.append(
@@ -170,7 +167,7 @@ def _routes(conn: Any) -> list[dict[str, Any]]:
                 "name": r["name"],
                 "priority": r["priority"],
                 "stations": list(r["stations"]),
-                "evaluated_at": _iso(r["evaluated_at"]),
+                "evaluated_at": utc_z_or_none(r["evaluated_at"]),
                 "decision": decision,
                 "geometry": r["geometry"],
             }
@@ -201,7 +198,7 @@ GRITTING_COLUMNS = [
 def gritting_json(conn: Conn) -> JSONResponse:
     """Routes, highest priority first, with the current decision (null before the first); no names of staff."""
     routes = [{k: v for k, v in r.items() if k != "geometry"} for r in _routes(conn)]
-    return _json({"generated_at": _iso(datetime.now(UTC)), "routes": routes})
+    return _json({"generated_at": utc_z(datetime.now(UTC)), "routes": routes})
 
 
 @router.get("/gritting.csv", summary="Each route's current gritting action and status, as CSV (open data)")
@@ -231,7 +228,7 @@ def gritting_geojson(conn: Conn) -> JSONResponse:
         for r in _routes(conn)
         if r["geometry"]
     ]
-    return _json(_feature_collection(features, _iso(datetime.now(UTC)) or ""), GEOJSON)
+    return _json(_feature_collection(features, utc_z(datetime.now(UTC))), GEOJSON)
 
 
 # -- homes, only by area ----------------------------------------------------------------------------
@@ -261,8 +258,8 @@ def _areas(request: Request, conn: Any) -> dict[str, Any]:
             }
         )
     body = {
-        "generated_at": _iso(now),
-        "window": {"start": _iso(since), "end": _iso(until)},
+        "generated_at": utc_z_or_none(now),
+        "window": {"start": utc_z_or_none(since), "end": utc_z_or_none(until)},
         "min_homes": MIN_HOMES,
         "withheld_areas": withheld,
         "levels": list(store.AREA_LEVELS),

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -29,6 +29,7 @@ from core.gritting.lifecycle import Current
 from core.gritting.samples import Sample
 from core.gritting.vocab import ACTIVE, TREATING, RunStatus
 from core.model import Principal
+from core.timeparse import utc_z_or_none
 from store.writer import NOTIFY_CHANNEL
 
 ROLES = ("admin", "highways")
@@ -337,13 +338,9 @@ def nudge(conn: psycopg.Connection, route_ids: Sequence[str]) -> None:
 # -- what the API reads and changes ----------------------------------------------------------------
 
 
-def _iso(ts: datetime | None) -> str | None:
-    return None if ts is None else ts.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
 def public(row: dict[str, Any]) -> dict[str, Any]:
     """A decision row as the API and the MQTT alert show it: times as RFC 3339 UTC strings."""
-    return {k: _iso(v) if isinstance(v, datetime) else v for k, v in row.items()}
+    return {k: utc_z_or_none(v) if isinstance(v, datetime) else v for k, v in row.items()}
 
 
 def list_routes(conn: psycopg.Connection, p: Principal, *, route_id: str | None = None) -> list[dict[str, Any]]:
@@ -369,7 +366,7 @@ def list_routes(conn: psycopg.Connection, p: Principal, *, route_id: str | None 
     out = []
     for r in rows:
         did = r.pop("decision_id")
-        r["evaluated_at"] = _iso(r["evaluated_at"])
+        r["evaluated_at"] = utc_z_or_none(r["evaluated_at"])
         r["decision"] = decisions.get(did)
         out.append(r)
     return out
@@ -707,7 +704,7 @@ def load_forecasts(
                     f.precipitation_start,
                     f.precipitation_end,
                     f.dew_point,
-                    _jsonb([[_iso(t), v] for t, v in f.rst_trace]),
+                    _jsonb([[utc_z_or_none(t), v] for t, v in f.rst_trace]),
                 ),
             ).fetchone()
             assert row is not None
