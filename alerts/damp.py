@@ -75,7 +75,7 @@ from core.workdays import AwaabDeadlines, case_deadlines
 from placewatch.settings import Settings
 from store import damp as damp_store
 from store import notifications
-from store.db import autocommit, connect
+from store.db import autocommit, connect, jit_off
 
 log = logging.getLogger("placewatch.alerts.damp")
 
@@ -502,7 +502,7 @@ _worker: dict[str, Any] = {}
 
 def _worker_init(conninfo: str, values: dict[str, Any], nearest_km: float) -> None:
     _worker["conn"] = connect(conninfo, autocommit=True)
-    _worker["conn"].execute("SET jit = off")  # see store.db.autocommit
+    jit_off(_worker["conn"])  # as store.db.autocommit does for pooled connections
     _worker["nearest_km"] = nearest_km
     _worker["policy"] = DampPolicy.from_mapping(values)
     _worker["pid"] = policy_id(values)

@@ -61,6 +61,11 @@ def listen(conn: psycopg.Connection, channel: str) -> None:
     conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
 
 
+def jit_off(conn: psycopg.Connection) -> None:
+    """No JIT on this connection's session: compiling many small queries costs far more than running them."""
+    conn.execute("SET jit = off")
+
+
 @contextmanager
 def autocommit(conn: psycopg.Connection) -> Iterator[psycopg.Connection]:
     """Use a pooled connection in autocommit mode (each write opens its own transaction) and without JIT, then
@@ -69,7 +74,7 @@ def autocommit(conn: psycopg.Connection) -> Iterator[psycopg.Connection]:
     if not before:
         conn.rollback()
         conn.autocommit = True
-    conn.execute("SET jit = off")
+    jit_off(conn)
     try:
         yield conn
     finally:

@@ -168,9 +168,7 @@ SQL_STATEMENT = re.compile(
 OUTSIDE_STORE = ("core", "alerts", "api", "ingest", "dashboards", "placewatch", "simulators")
 # Files other people were still changing when this check was written, which then still handed SQL to execute
 # (issue 15): each is to move its statements into store/ and leave this list.
-STILL_MOVING: dict[str, str] = {
-    "alerts/damp.py": "SET jit = off for its worker connections (store.db.autocommit does the same for pooled ones)",
-}
+STILL_MOVING: dict[str, str] = {}
 
 
 def _text(node: ast.expr | None, constants: dict[str, str]) -> str | None:
