@@ -253,8 +253,6 @@ def _j(value: object) -> Jsonb | None:
     return None if value is None else Jsonb(value)
 
 
-
-
 def describe(result: LoadResult, *, name: str) -> str:
     """What a load did (or would do), in lines a person reads."""
     lines = [

@@ -26,7 +26,10 @@ def format_message(decisions: Iterable[Decision]) -> str:
 def _segment(group: Sequence[Decision]) -> str:
     first = group[0]
     ids = [d.route_id for d in group]
-    parts = [ACTION_INSTRUCTIONS[GrittingAction(first.action)], f"{'route' if len(ids) == 1 else 'routes'} {route_ranges(ids)}"]
+    parts = [
+        ACTION_INSTRUCTIONS[GrittingAction(first.action)],
+        f"{'route' if len(ids) == 1 else 'routes'} {route_ranges(ids)}",
+    ]
     if first.spread_rate_g_m2 is not None:
         rate = f"{grams(first.spread_rate_g_m2)} {G_M2}"
         if first.passes > 1:
