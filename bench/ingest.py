@@ -281,6 +281,19 @@ def _committed(envs: list[dict[str, str]]) -> int:
     return total
 
 
+def _at_most_every(seconds: float, check: Callable[[StreamResult], bool]) -> Callable[[StreamResult], bool]:
+    """check, asked at most every `seconds` (False in between): asking may cost the pipeline being measured."""
+    last = [0.0]
+
+    def throttled(sent: StreamResult) -> bool:
+        if time.monotonic() - last[0] < seconds:
+            return False
+        last[0] = time.monotonic()
+        return check(sent)
+
+    return throttled
+
+
 def _count_rows(dsn: str) -> int:
     with connect(dsn, autocommit=True) as conn:
         return int(conn.execute("SELECT count(*) FROM readings").fetchone()[0])  # type: ignore[index]
@@ -492,7 +505,8 @@ def _stream_ingest(dsn: str, url: str, a: argparse.Namespace) -> Cost:
             prefix=prefix,
             pids=lambda: [p.pid for p in procs],
             app="placewatch",
-            done=lambda sent: _committed(prep["envs"]) >= sent.readings,
+            # Each ask is an HTTP request to ingest's /metrics: its CPU, counted as ingest's; four a second.
+            done=_at_most_every(0.25, lambda sent: _committed(prep["envs"]) >= sent.readings),
             acks_after_commit=True,
         )
     finally:
@@ -592,13 +606,11 @@ def _stream_nodered(dsn: str, url: str, a: argparse.Namespace, work: Path) -> Co
             return "Node-RED did not connect to the broker: " + " / ".join(log[-5:])
         time.sleep(1.0)  # the subscription's acknowledgement
         counter = connect(dsn, autocommit=True)
-        last = [0.0]
 
-        def done(sent: StreamResult) -> bool:
-            if time.monotonic() - last[0] < 0.5:  # counting costs PostgreSQL CPU, though not the measured backends'
-                return False
-            last[0] = time.monotonic()
+        def counted(sent: StreamResult) -> bool:
             return int(counter.execute("SELECT count(*) FROM nodered_readings").fetchone()[0]) >= sent.readings
+
+        done = _at_most_every(0.5, counted)  # counting costs PostgreSQL CPU, though not the measured backends'
 
         try:
             return _stream_cost(

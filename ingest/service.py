@@ -468,12 +468,16 @@ class IngestService:
             if rows is not None:
                 dev = it.device
                 assert dev is not None
-                if dev in known and all(earliest_us <= us <= latest_us for _, us, _ in rows):
-                    batch.fast.append((dev, rows))
-                    prev = seen.get(dev)
-                    if prev is None or prev < it.received_at:
-                        seen[dev] = it.received_at
-                    continue
+                if dev in known:
+                    for _, us, _ in rows:  # a loop, not all(...): this runs once per message
+                        if us < earliest_us or us > latest_us:
+                            break
+                    else:
+                        batch.fast.append((dev, rows))
+                        prev = seen.get(dev)
+                        if prev is None or prev < it.received_at:
+                            seen[dev] = it.received_at
+                        continue
                 # An unknown device or an implausible time: decode() and the checks below give the reasons.
                 assert self._native is not None
                 it.fast = None
