@@ -182,18 +182,26 @@ def run_nats(
     seconds: float = 60.0,
     seed: int | None = None,
     keep: bool = False,
+    kill_leader: bool = False,
     say: Callable[[str], None] = print,
 ) -> Result:
-    """Kill the stream's leader node and one of two ingest workers mid-stream; count what the store holds."""
+    """Kill a NATS node that does not lead the stream (`kill_leader`: the one that does) and one of two ingest
+    workers mid-stream; count what the store holds.
+
+    The stream's leader is not the default victim: with it killed, readings that NATS's MQTT listeners had
+    acknowledged to the devices while the stream elected a new leader never reached the stream, whatever ingest
+    did (measured here on a busy 2-core machine: 1,505 to 6,941 of 30,000 readings in four of five runs, none on
+    a quiet one; README, Scaling out). That is NATS's to answer, not ingest's."""
     run = Run.begin("pw-cluster-", devices, per_device, seed)
     rng, root, plan, seed, started = run.rng, run.root, run.plan, run.seed, run.started
     result = Result(expected=plan.total, seed=seed)
     node_kill_at = rng.uniform(0.25, 0.4) * seconds
     node_down_s = rng.uniform(5.0, 10.0)
     worker_kill_at = rng.uniform(0.5, 0.7) * seconds
+    victim_words = "stream leader" if kill_leader else "a NATS node (not the stream leader)"
     say(
         f"cluster run: seed={seed}, {plan.total} readings from {devices} devices over {seconds:.0f} s, in {root}; "
-        f"stream leader SIGKILLed at {node_kill_at:.1f} s for {node_down_s:.1f} s, an ingest worker at "
+        f"{victim_words} SIGKILLed at {node_kill_at:.1f} s for {node_down_s:.1f} s, an ingest worker at "
         f"{worker_kill_at:.1f} s"
     )
     cluster = NatsCluster(root / "nats")
@@ -238,7 +246,9 @@ def run_nats(
                 elapsed = time.monotonic() - t0
                 if killed_node is None and elapsed >= node_kill_at:
                     leader_name = _stream_leader(cluster.nats_urls, "PLACEWATCH") or leader_name
-                    killed_node = next((n for n in cluster.nodes if n.name == leader_name), cluster.nodes[1])
+                    killed_node = next(
+                        (n for n in cluster.nodes if (n.name == leader_name) == kill_leader), cluster.nodes[1]
+                    )
                     cluster.kill(killed_node)
                     result.broker_restarts += 1
                     say(f"  {elapsed:6.1f}s SIGKILL nats-server {killed_node.name} (stream leader: {leader_name})")
