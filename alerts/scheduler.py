@@ -34,6 +34,7 @@ from store.writer import NOTIFY_CHANNEL
 log = logging.getLogger("placewatch.alerts")
 LEADER_LOCK = 0x70770001
 DEBOUNCE_S = 0.5
+LISTEN_FIRST_WAIT_S = 5.0  # a term's first sweeps wait at most this long for the listener to be listening
 
 
 def default_evaluators(settings: Settings) -> list[Evaluator]:
@@ -105,11 +106,16 @@ class Scheduler:
                 next_run_time=datetime.now().astimezone() + timedelta(seconds=ev.first_delay_s),
             )
         sched.add_job(self._guard(self._late, "late"), "interval", seconds=30, args=[ctx], id="late-windows")
-        sched.start()
-        # The listener ends with this term of leadership, so leading again does not start a second one.
+        # The listener ends with this term of leadership, so leading again does not start a second one. It
+        # listens before the first sweeps read: what is committed after they read is then heard, not lost.
         lead_over = threading.Event()
-        listener = threading.Thread(target=self._listen, args=(stop, lead_over), name="alerts-listen", daemon=True)
+        listening = threading.Event()
+        listener = threading.Thread(
+            target=self._listen, args=(stop, lead_over, listening), name="alerts-listen", daemon=True
+        )
         listener.start()
+        listening.wait(LISTEN_FIRST_WAIT_S)
+        sched.start()
         try:
             while not stop.is_set():
                 if self._wake.wait(1.0):
@@ -123,11 +129,17 @@ class Scheduler:
             publisher.close()
             pool.close()
 
-    def _listen(self, stop: threading.Event, lead_over: threading.Event) -> None:
+    def _listen(self, stop: threading.Event, lead_over: threading.Event, listening: threading.Event) -> None:
         while not (stop.is_set() or lead_over.is_set()):
             try:
                 with connect(self.dsn, autocommit=True) as conn:
                     listen(conn, NOTIFY_CHANNEL)
+                    if listening.is_set():
+                        # Listening again after a lost connection (a database restart or failover): what ingest
+                        # committed meanwhile was notified to nobody, so every evaluator hears "all changed".
+                        log.info("listening again for new readings: re-evaluating everything once")
+                        self._note("*")
+                    listening.set()
                     while not (stop.is_set() or lead_over.is_set()):
                         for note in conn.notifies(timeout=1.0):
                             self._note(note.payload)
