@@ -75,7 +75,7 @@ from core.workdays import AwaabDeadlines, case_deadlines
 from placewatch.settings import Settings
 from store import damp as damp_store
 from store import notifications
-from store.db import autocommit, connect, jit_off
+from store.db import autocommit, connect, jit_off, try_advisory_lock
 
 log = logging.getLogger("placewatch.alerts.damp")
 
@@ -568,7 +568,7 @@ class DampEvaluator(Evaluator, OnReadings, OnLate):
         started = time.perf_counter()
         counts = Counts()
         with ctx.pool.connection() as conn, autocommit(conn):
-            if not damp_store.try_lock(conn, SWEEP_LOCK):
+            if not try_advisory_lock(conn, SWEEP_LOCK):
                 log.info("damp sweep skipped: another process is sweeping")
                 return
             try:

@@ -20,13 +20,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import psycopg
 
+from alerts.nowcast_fit import HISTORY_DAYS  # the nights the daily learning reads: the backtest reads as many
 from core.gritting import backtest, learned
 from core.gritting._text import temp
 from core.gritting.policy import GrittingPolicy
 from placewatch.settings import Settings
 
 MAX_DAYS = 400
-HISTORY_DAYS = 120  # readings before the start: the nights the model had learned from by then
 DEFAULT_HORIZONS = "3,6"
 DEFAULT_ISSUE_HOURS = "17-23"
 FIRST_DATE, LAST_DATE = date(1970, 1, 1), date(2199, 12, 31)

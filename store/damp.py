@@ -611,12 +611,6 @@ def mark_unpublished(conn: psycopg.Connection, home_ids: Sequence[str]) -> None:
         conn.execute("UPDATE damp_home_state SET published_at = NULL WHERE home_id = ANY(%s)", (list(home_ids),))
 
 
-def try_lock(conn: psycopg.Connection, key: int) -> bool:
-    """Take a session advisory lock if free."""
-    row = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
-    return bool(row and row[0])
-
-
 def unlock(conn: psycopg.Connection, key: int) -> None:
     """Release a session advisory lock."""
     conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
