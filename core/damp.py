@@ -50,6 +50,7 @@ from core.cases import CaseLevel, CaseStatus
 from core.metrics import METRICS
 from core.mould import DEFAULT_CMAT, peaks, sensitivity
 from core.physics import F_RSI_DWELLING, e_water, surface_temperature
+from core.timeparse import utc_z, utc_z_or_none
 from core.workdays import LONDON
 
 
@@ -282,7 +283,7 @@ class Assessment:
     outdoor_source: str = "none"  # measured, typical_month or none
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-ready form: plain str, float, int, None, lists and dicts; times as ISO 8601 UTC."""
+        """JSON-ready form: plain str, float, int, None, lists and dicts; times as core.timeparse.utc_z writes them."""
         return {
             "level": self.level,
             "raw_level": self.raw_level,
@@ -293,10 +294,8 @@ class Assessment:
             "advice": list(self.advice),
             "findings": [{"rule": f.rule, "room": f.room, "level": f.level, "reason": f.reason} for f in self.findings],
             "notes": list(self.notes),
-            "state": None
-            if self.state is None
-            else {"level": self.state.level, "since": self.state.since.astimezone(UTC).isoformat()},
-            "assessed_at": None if self.assessed_at is None else self.assessed_at.astimezone(UTC).isoformat(),
+            "state": None if self.state is None else {"level": self.state.level, "since": utc_z(self.state.since)},
+            "assessed_at": utc_z_or_none(self.assessed_at),
             "outdoor_source": self.outdoor_source,
         }
 

@@ -510,7 +510,7 @@ def test_as_dict_is_json_ready() -> None:
     text = json.dumps(d, allow_nan=False)
     back = json.loads(text)
     assert back["level"] == "red"
-    assert back["state"] == {"level": "red", "since": "2027-01-15T12:20:00+00:00"}
+    assert back["state"] == {"level": "red", "since": "2027-01-15T12:20:00Z"}
     assert back["figures"]["Bedroom"]["rh_mean_week"] == 80.0
     assert back["findings"][0]["level"] == "red"
 
