@@ -209,12 +209,13 @@ def main(argv: list[str] | None = None) -> list[Figure]:
                 ]  # fmt: skip
 
     print(
-            "\nfor scale, the features' best case: trees fitted on all these stations' nights and scored on the same "
-            "stations and issue times (in-sample: it flatters; 600x5 is 600 trees of depth 5, which overfits)"
-        )
+        "\nfor scale, the features' best case: trees fitted on all these stations' nights and scored on the same "
+        "stations and issue times (in-sample: it flatters; 600x5 is 600 trees of depth 5, which overfits)"
+    )
     for label, h, c in in_sample(stations, horizons):
-        print(f"{h:>5} h {label:<15} {c['n']:>6} {c['mae_c']:>6.2f} {c['bias_c']:>+6.2f} {c['hits']:>5} "
-              f"{c['misses']:>5} {c['false_alarms']:>5} {c['pod']:>5.2f} {c['far']:>5.2f} {c['csi']:>5.2f}")  # fmt: skip
+        counts = f"{c['hits']:>5} {c['misses']:>5} {c['false_alarms']:>5}"
+        rates = f"{c['pod']:>5.2f} {c['far']:>5.2f} {c['csi']:>5.2f}"
+        print(f"{h:>5} h {label:<15} {c['n']:>6} {c['mae_c']:>6.2f} {c['bias_c']:>+6.2f} {counts} {rates}")
 
     if a.winter_stations:
         many = winter(stations, a.winter_stations)
