@@ -273,15 +273,23 @@ class Current:
     complete_by: datetime | None
     treat_now: bool
     status: str
+    rule: str | None = None  # the rule that decided it (None: not known, then only the instruction counts)
+
+
+# Decisions that rest on no road surface temperature at all: the route cannot be seen. A route that goes blind,
+# or is seen again, is a new decision even when the word (monitor) stays the same: "cannot judge" must not stand
+# once the stations report, nor a judgement on readings once they stop.
+BLIND_RULES = frozenset({"no_data", "no_rst"})
 
 
 def material_change(current: Current | None, d: Decision, policy: GrittingPolicy) -> bool:
     """True when d is a different instruction from the route's current decision, so it is issued as a new one.
 
-    Different: the action, spread rate, passes, spread type or "treat now" changed, or (unless it is "treat
-    now", whose times follow the clock) a call-out, start or completion time appeared, went, or moved by
-    the policy's material_rounding_minutes or more. A tolerance rather than Decision.material_key's rounding,
-    so a time that wobbles across a rounding boundary does not re-issue the decision."""
+    Different: the action, spread rate, passes, spread type or "treat now" changed; the route went blind or was
+    seen again (BLIND_RULES); or (unless it is "treat now", whose times follow the clock) a call-out, start or
+    completion time appeared, went, or moved by the policy's material_rounding_minutes or more. A tolerance
+    rather than Decision.material_key's rounding, so a time that wobbles across a rounding boundary does not
+    re-issue the decision."""
     if current is None:
         return True
     if (current.action, current.spread_rate_g_m2, current.passes, current.spread_type, current.treat_now) != (
@@ -291,6 +299,8 @@ def material_change(current: Current | None, d: Decision, policy: GrittingPolicy
         d.spread_type,
         d.treat_now,
     ):
+        return True
+    if current.rule is not None and (current.rule in BLIND_RULES) != (d.rule in BLIND_RULES):
         return True
     if d.treat_now:
         return False

@@ -88,3 +88,22 @@ def test_treat_now_follows_the_clock_so_its_times_do_not_count():
 def test_a_code_from_the_database_compares_with_the_rules_action():
     # the store reads plain strings; the rules write literals: the same code is the same action
     assert not material_change(current(action="salt"), decision(action="salt"), POLICY)
+
+
+def test_a_route_seen_again_after_cannot_judge_is_a_new_decision() -> None:
+    """The demo's first sweep ran before the stations reported: "monitor, cannot judge" stood all morning while
+    the map showed the stations' readings, because monitor -> monitor was no change of instruction."""
+    blind = current(action="monitor", spread_rate_g_m2=None, call_out_by=None, start_by=None, complete_by=None,
+                    rule="no_data")  # fmt: skip
+    seen = decision(action="monitor", rule="within_monitor_band", spread_rate_g_m2=None, call_out_by=None,
+                    start_by=None, complete_by=None)  # fmt: skip
+    assert material_change(blind, seen, POLICY)
+    # and the other way: a route whose stations stop reporting is told so at once
+    watched = replace(blind, rule="within_monitor_band")
+    assert material_change(watched, replace(seen, rule="no_data"), POLICY)
+    assert material_change(watched, replace(seen, rule="no_rst"), POLICY)
+    # blind to blind, or seen to seen with the same instruction, is no change
+    assert not material_change(blind, replace(seen, rule="no_rst"), POLICY)
+    assert not material_change(watched, replace(seen, rule="dry_road_dry_air"), POLICY)
+    # a current decision whose rule is not known is compared on its instruction only
+    assert not material_change(replace(blind, rule=None), seen, POLICY)
