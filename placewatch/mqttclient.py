@@ -7,13 +7,14 @@ PUBACK with its own wake-up and send(). At tens of thousands of messages a secon
 broker, is the limit (python -m bench.ingest measures both). Client therefore reads the socket
 64 KiB at a time and parses every whole packet in the buffer in one pass, decodes PUBLISH itself
 (Properties only when a packet has some), and sends a batch of PUBACKs as one write (ack_many). With
-read_pause_s (ingest's: ingest.service.READ_PAUSE_S), having read all the socket held, it waits that long
-before the next read, so that a steady stream of small messages is read many per wake-up.
+read_pause_s (ingest's: ingest.service.READ_PAUSE_S), having read all the socket held and with nothing to
+write, it waits that long before the next read, so that a steady stream of small messages is read many per
+wake-up.
 Everything else (connect, subscribe, keepalive, reconnect, TLS, QoS 2, callbacks) is paho's.
 
 It overrides private methods of paho's Client (_sock_recv, _sock_close, _packet_read, _handle_publish,
 _handle_on_message), calls others (_packet_handle, _send_puback, _packet_queue, _easy_log) and reads its
-private state (_in_packet, _sock, _protocol, _manual_ack, _on_message, _on_message_filtered, _userdata,
+private state (_in_packet, _out_packet, _sock, _protocol, _manual_ack, _on_message, _on_message_filtered, _userdata,
 _msgtime_mutex, _last_bytes_received, _in_callback_mutex), none of which paho promises to keep. So
 pyproject.toml pins paho-mqtt to exactly the version these were read from and tested with (2.2.0), and
 tests/unit/test_paho_pin.py fails, saying why, when the installed paho is another version or any private
@@ -111,12 +112,14 @@ class Client(mqtt.Client):
         rc = super().loop_read(max_packets)
         while rc == mqtt.MQTT_ERR_SUCCESS and self._sock is not None and self._rpos < len(self._rbuf):
             rc = super().loop_read(1)
-        if self.read_pause_s and self._drained and rc == mqtt.MQTT_ERR_SUCCESS:
+        if self.read_pause_s and self._drained and rc == mqtt.MQTT_ERR_SUCCESS and not self._out_packet:
             # A steady stream of small messages wakes a reader once per packet or two, and each wake-up (select,
             # paho's loop, the read) costs more than the messages it brings. Having taken all there was, let the
             # next ones gather in the socket for a moment: one wake-up then reads many. Only once the socket is
             # empty (the last read was not a full one): a backlog is read through first, and then the broker
-            # refills the socket while we wait (ingest measured no loss of throughput on a backlog).
+            # refills the socket while we wait (ingest measured no loss of throughput on a backlog). Never while
+            # a packet waits to be written: what the packets just read queued (a SUBSCRIBE from on_connect, a
+            # PUBACK) goes out first, on paho's next turn of its loop.
             time.sleep(self.read_pause_s)
         return rc
 

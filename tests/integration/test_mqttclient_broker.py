@@ -58,3 +58,30 @@ def test_bulk_acknowledged_messages_are_not_redelivered_and_the_rest_are(mqtt_br
     pub.close()
     last = _receive(mqtt_broker.url, cid, topic, 1, slice(0, 1))
     assert [n for n, _, _ in last] == [600]
+
+
+def test_the_read_pause_never_holds_back_a_packet_waiting_to_be_written(mqtt_broker):
+    # With a read pause, a SUBSCRIBE queued by on_connect (while the CONNACK is read) must go out at once: ingest's
+    # tests publish as soon as the broker has acknowledged it, and a late SUBSCRIBE lost their messages.
+    c = make_client(mqtt_broker.url, client_id=f"pw-test-pause-{uuid.uuid4().hex[:8]}")
+    c.read_pause_s = 3.0
+    times: dict[str, float] = {}
+    subscribed = threading.Event()
+
+    def on_connect(cl, u, f, rc, p=None):  # type: ignore[no-untyped-def]
+        times["connack"] = time.monotonic()
+        cl.subscribe(f"pw-test/{uuid.uuid4().hex[:8]}", qos=1)
+
+    def on_subscribe(*a):  # type: ignore[no-untyped-def]
+        times["suback"] = time.monotonic()
+        subscribed.set()
+
+    c.on_connect, c.on_subscribe = on_connect, on_subscribe
+    c.connect(**connect_args(c))  # type: ignore[arg-type]
+    c.loop_start()
+    try:
+        assert subscribed.wait(10)
+        assert times["suback"] - times["connack"] < 1.5, "the SUBSCRIBE waited out the read pause"
+    finally:
+        c.disconnect()
+        c.loop_stop()
