@@ -48,13 +48,13 @@ def current_user(settings: SettingsDep, conn: Conn, token: Annotated[str | None,
             headers={"WWW-Authenticate": "Bearer"},
         )
     row = users.get_user(conn, principal.name)
-    if row is None or row["disabled"]:
+    if row is None or row.disabled:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             detail="this account is disabled or no longer exists: ask an administrator",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    return Principal(name=row["name"], role=row["role"], home_id=row["home_id"], patch=row["patch"])
+    return Principal(name=row.name, role=row.role, home_id=row.home_id, patch=row.patch)
 
 
 User = Annotated[Principal, Depends(current_user)]

@@ -307,7 +307,7 @@ def cmd_mqtt_acl(settings: Settings, args: argparse.Namespace) -> int:
 
     with connect(settings.dsn()) as conn:
         rows = queries.devices(conn, Principal(name="placewatch-cli", role="admin"))
-    devices = [(str(r["id"]), r["format"]) for r in rows]
+    devices = [(r.id, r.format) for r in rows]
     try:
         plan = plan_accounts(devices, settings)
     except ValueError as exc:

@@ -8,9 +8,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import psycopg
-from psycopg.rows import dict_row
 
 from core.model import Principal
+from store.rows import typed
 
 # Which devices a principal may see, as a WHERE fragment over devices d (parameters: role, home, patch).
 DEVICE_SCOPE = """(%(role)s = 'admin'
@@ -29,6 +29,26 @@ def ping(conn: psycopg.Connection) -> bool:
     return conn.execute("SELECT 1").fetchone() == (1,)
 
 
+@dataclass(frozen=True, slots=True)
+class DeviceRow:
+    """A device as the API lists it, with its latest value per metric ({metric: {ts, value}})."""
+
+    id: str
+    kind: str
+    name: str | None
+    model: str | None
+    format: str | None
+    home_id: str | None
+    room: str | None
+    expected_interval_s: int | None
+    geometry: Any  # GeoJSON geometry (None: no place); JSON text with raw_json
+    source: str
+    reported_status: str | None
+    status_at: datetime | None
+    last_seen: datetime | None
+    latest: Any  # {metric: {"ts", "value"}}; JSON text with raw_json
+
+
 def devices(
     conn: psycopg.Connection,
     p: Principal,
@@ -37,7 +57,7 @@ def devices(
     after: str | None = None,
     limit: int | None = None,
     raw_json: bool = False,
-) -> list[dict[str, Any]]:
+) -> list[DeviceRow]:
     """Devices visible to p (one if device_id is given), with their metrics and latest values, by id.
 
     after and limit page through them (ids greater than after, at most limit). With raw_json, `latest`
@@ -45,7 +65,7 @@ def devices(
     """
     params = scope_params(p) | {"id": device_id, "after": after, "limit": limit}
     cast = "::text" if raw_json else ""
-    rows = conn.cursor(row_factory=dict_row).execute(
+    rows = typed(conn, DeviceRow).execute(
         f"""SELECT d.id, d.kind, d.name, d.model, d.format, d.home_id, d.room, d.expected_interval_s,
                    d.geometry{cast} AS geometry, d.source, d.status AS reported_status, d.status_at, d.last_seen,
                    coalesce(l.latest, '{{}}'::jsonb){cast} AS latest
@@ -174,12 +194,36 @@ def _whole_hours_from_utc(zone: str, start: datetime, end: datetime) -> bool:
         t = min(t + timedelta(days=1), end)
 
 
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A rejected message."""
+
+    id: int
+    received_at: datetime
+    topic: str
+    payload: bytes
+    reason: str
+    device_id: str | None
+    format: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Quarantined:
+    """A device not in the registry that sent messages: how many, when last, and its last five."""
+
+    device_id: str
+    messages: int
+    last_received: datetime
+    last_topic: str
+    last_payloads: list[bytes]
+
+
 def dead_letters(
     conn: psycopg.Connection, *, limit: int, before_id: int | None, device_id: str | None, reason: str | None
-) -> list[dict[str, Any]]:
+) -> list[DeadLetter]:
     """Rejected messages, newest first (admin only: the router checks the role)."""
     return list(
-        conn.cursor(row_factory=dict_row).execute(
+        typed(conn, DeadLetter).execute(
             """SELECT id, received_at, topic, payload, reason, device_id, format FROM dead_letters
                WHERE (%(before)s::bigint IS NULL OR id < %(before)s)
                  AND (%(dev)s::text IS NULL OR device_id = %(dev)s)
@@ -190,10 +234,10 @@ def dead_letters(
     )
 
 
-def quarantine(conn: psycopg.Connection, *, limit: int) -> list[dict[str, Any]]:
+def quarantine(conn: psycopg.Connection, *, limit: int) -> list[Quarantined]:
     """Devices that sent messages but are not in the registry, with their last messages."""
     return list(
-        conn.cursor(row_factory=dict_row).execute(
+        typed(conn, Quarantined).execute(
             """SELECT q.device_id, count(*) AS messages, max(q.received_at) AS last_received,
                       (array_agg(q.topic ORDER BY q.id DESC))[1] AS last_topic,
                       (array_agg(q.payload ORDER BY q.id DESC))[1:5] AS last_payloads

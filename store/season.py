@@ -6,12 +6,11 @@ highways and admin, homes for admin and the officer of their patch)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
-from typing import Any
 
 import numpy as np
 import psycopg
-from psycopg.rows import dict_row
 
 from core.cases import STEPS
 from core.model import Principal
@@ -19,6 +18,7 @@ from core.season import ICE_RST_C, DecisionRec, RouteRec, RunRec, StationHour
 from store.damp import _ROOM_DEVICE, HOME_SCOPE
 from store.gritting import ROUTE_SCOPE
 from store.queries import scope_params
+from store.rows import MappingRow, typed
 
 _HOUR = timedelta(hours=1)
 
@@ -100,13 +100,53 @@ _DUE_COLUMNS = sorted({due for _, due, _ in STEPS})
 _DONE_COLUMNS = sorted({c for _, _, done in STEPS for c in done})
 
 
-def cases_due(conn: psycopg.Connection, p: Principal, *, lo: datetime, hi: datetime) -> list[dict[str, Any]]:
+@dataclass(frozen=True, slots=True)
+class CaseDue(MappingRow):
+    """A case's deadlines and when each step was done (core.cases.STEPS's columns), its closure, patch and
+    responsible officer: what core.season.step_outcomes reads (as a mapping)."""
+
+    id: int
+    home_id: str
+    emergency_by: datetime | None
+    investigate_by: datetime | None
+    preventative_begin_by: datetime | None
+    preventative_physically_started_by: datetime | None
+    safety_work_by: datetime | None
+    summary_by: datetime | None
+    investigation_done_at: datetime | None
+    safety_work_done_at: datetime | None
+    summary_sent_at: datetime | None
+    works_started_at: datetime | None
+    closed_at: datetime | None
+    officer: str | None
+    patch: str | None
+
+
+# A step added to core.cases.STEPS needs its columns here too: the read refuses to start without them.
+_STEP_COLUMNS = (*_DUE_COLUMNS, *_DONE_COLUMNS)
+if not set(_STEP_COLUMNS) <= {f.name for f in fields(CaseDue)}:
+    raise RuntimeError(f"store.season.CaseDue lacks a column of core.cases.STEPS: {sorted(_STEP_COLUMNS)}")
+
+
+@dataclass(frozen=True, slots=True)
+class WorksDone:
+    """A case whose works were completed: the home, its address and patch, the officer and when."""
+
+    case_id: int
+    home_id: str
+    address: str | None
+    patch: str | None
+    officer: str | None
+    works_completed_at: datetime
+
+
+def cases_due(conn: psycopg.Connection, p: Principal, *, lo: datetime, hi: datetime) -> list[CaseDue]:
     """Damp cases p may see with a step due in [lo, hi): deadlines, when each was done, closure, patch and
     responsible officer."""
     due_in = " OR ".join(f"(c.{col} >= %(lo)s AND c.{col} < %(hi)s)" for col in _DUE_COLUMNS)
-    cols = ", ".join(f"c.{col}" for col in (*_DUE_COLUMNS, *_DONE_COLUMNS))
+    cols = ", ".join(f"c.{col}" for col in _STEP_COLUMNS)
     return list(
-        conn.cursor(row_factory=dict_row).execute(
+        typed(conn, CaseDue).execute(
             f"""SELECT c.id, c.home_id, {cols}, c.closed_at, c.officer, h.patch
                 FROM damp_cases c JOIN homes h ON h.id = c.home_id
                 WHERE {HOME_SCOPE} AND ({due_in})
@@ -116,10 +156,10 @@ def cases_due(conn: psycopg.Connection, p: Principal, *, lo: datetime, hi: datet
     )
 
 
-def works_completed(conn: psycopg.Connection, p: Principal, *, lo: datetime, hi: datetime) -> list[dict[str, Any]]:
+def works_completed(conn: psycopg.Connection, p: Principal, *, lo: datetime, hi: datetime) -> list[WorksDone]:
     """Cases p may see whose works were completed in [lo, hi): home, address, patch, officer and when."""
     return list(
-        conn.cursor(row_factory=dict_row).execute(
+        typed(conn, WorksDone).execute(
             f"""SELECT c.id AS case_id, c.home_id, h.address, h.patch, c.officer, c.works_completed_at
                 FROM damp_cases c JOIN homes h ON h.id = c.home_id
                 WHERE {HOME_SCOPE} AND c.works_completed_at >= %(lo)s AND c.works_completed_at < %(hi)s

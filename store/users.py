@@ -2,10 +2,42 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import psycopg
-from psycopg.rows import dict_row
+
+from core.model import Role
+from store.rows import MappingRow, typed
+
+
+@dataclass(frozen=True, slots=True)
+class User(MappingRow):
+    """A users row as sign-in and the admin pages read it (a mapping too: core.cases.assignee_refusal reads it)."""
+
+    id: int
+    name: str
+    password_hash: str
+    role: Role  # the table's CHECK keeps it one of these
+    home_id: str | None
+    patch: str | None
+    email: str | None
+    disabled: bool
+
+
+@dataclass(frozen=True, slots=True)
+class UserListed:
+    """A user as the admin list shows them (never the password hash), with their open damp cases."""
+
+    name: str
+    role: Role
+    home_id: str | None
+    patch: str | None
+    email: str | None
+    disabled: bool
+    created_at: datetime
+    open_cases: int
 
 
 def add_user(
@@ -30,10 +62,10 @@ def add_user(
     return bool(row and row[0])
 
 
-def get_user(conn: psycopg.Connection, name: str) -> dict[str, Any] | None:
+def get_user(conn: psycopg.Connection, name: str) -> User | None:
     """A user row by name, or None."""
     return (
-        conn.cursor(row_factory=dict_row)
+        typed(conn, User)
         .execute(
             "SELECT id, name, password_hash, role, home_id, patch, email, disabled FROM users WHERE name = %s", (name,)
         )
@@ -46,10 +78,10 @@ def home_exists(conn: psycopg.Connection, home_id: str) -> bool:
     return conn.execute("SELECT 1 FROM homes WHERE id = %s", (home_id,)).fetchone() is not None
 
 
-def list_users(conn: psycopg.Connection) -> list[dict[str, Any]]:
+def list_users(conn: psycopg.Connection) -> list[UserListed]:
     """Every user (never the password hash), with the open damp cases each is responsible for, by name."""
     return list(
-        conn.cursor(row_factory=dict_row).execute(
+        typed(conn, UserListed).execute(
             """SELECT u.name, u.role, u.home_id, u.patch, u.email, u.disabled, u.created_at,
                       (SELECT count(*) FROM damp_cases c WHERE c.officer = u.name AND c.closed_at IS NULL)
                         AS open_cases

@@ -4,6 +4,7 @@ status, battery and problems, and user accounts."""
 from __future__ import annotations
 
 import base64
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -15,6 +16,7 @@ from api.deps import Admin, Conn, SettingsDep
 from api.security import hash_password
 from core.devices import DeviceStatus, device_status
 from core.health import ProblemCode
+from core.model import Role
 from core.notifications import valid_email
 from core.registry import RegistryError, far_features, parse_registry
 from core.timeparse import utc_z, utc_z_or_none
@@ -140,13 +142,13 @@ def dead_letters(
     rows = queries.dead_letters(conn, limit=limit, before_id=before_id, device_id=device_id, reason=reason)
     return [
         DeadLetter(
-            id=r["id"],
-            topic=r["topic"],
-            reason=r["reason"],
-            received_at=utc_z(r["received_at"]),
-            device_id=r["device_id"],
-            format=r["format"],
-            **_payload_view(bytes(r["payload"])),
+            id=r.id,
+            topic=r.topic,
+            reason=r.reason,
+            received_at=utc_z(r.received_at),
+            device_id=r.device_id,
+            format=r.format,
+            **_payload_view(bytes(r.payload)),
         )
         for r in rows
     ]
@@ -161,11 +163,11 @@ def quarantine(user: Admin, conn: Conn, limit: Annotated[int, Query(ge=1, le=100
     """Devices not in the registry, newest first."""
     return [
         QuarantinedDevice(
-            device_id=r["device_id"],
-            messages=r["messages"],
-            last_received=utc_z(r["last_received"]),
-            last_topic=r["last_topic"],
-            last_payloads=[_payload_view(bytes(p))["payload"] for p in r["last_payloads"]],
+            device_id=r.device_id,
+            messages=r.messages,
+            last_received=utc_z(r.last_received),
+            last_topic=r.last_topic,
+            last_payloads=[_payload_view(bytes(p))["payload"] for p in r.last_payloads],
         )
         for r in queries.quarantine(conn, limit=limit)
     ]
@@ -243,35 +245,31 @@ def admin_devices(
     needle = (q or "").strip().lower()
     for r in rows:
         st = device_status(
-            r["reported_status"],
-            r["last_seen"],
-            r["expected_interval_s"],
+            r.reported_status,
+            r.last_seen,
+            r.expected_interval_s,
             now,
             default_interval_s=settings.default_interval_seconds,
             stale_factor=settings.stale_after_factor,
         )
         counts[st] = counts.get(st, 0) + 1
-        probs = open_problems.get(r["id"], [])
-        if (
-            (status and st != status)
-            or (kind and r["kind"] != kind)
-            or (problems is not None and bool(probs) != problems)
-        ):
+        probs = open_problems.get(r.id, [])
+        if (status and st != status) or (kind and r.kind != kind) or (problems is not None and bool(probs) != problems):
             continue
-        if needle and needle not in r["id"].lower() and needle not in (r["name"] or "").lower():
+        if needle and needle not in r.id.lower() and needle not in (r.name or "").lower():
             continue
         picked.append(
             AdminDevice(
-                id=r["id"],
-                kind=r["kind"],
-                name=r["name"],
-                home_id=r["home_id"],
-                room=r["room"],
-                format=r["format"],
+                id=r.id,
+                kind=r.kind,
+                name=r.name,
+                home_id=r.home_id,
+                room=r.room,
+                format=r.format,
                 status=st,
-                last_seen=utc_z_or_none(r["last_seen"]),
-                expected_interval_s=r["expected_interval_s"],
-                battery=_battery(r["latest"]),
+                last_seen=utc_z_or_none(r.last_seen),
+                expected_interval_s=r.expected_interval_s,
+                battery=_battery(r.latest),
                 problems=[ProblemView(code=p["code"], message=p["message"], opened_at=p["opened_at"]) for p in probs],
             )
         )
@@ -301,14 +299,14 @@ def unknown_devices(user: Admin, conn: Conn, limit: Annotated[int, Query(ge=1, l
     """Devices rejected as unknown (newest first), each with the kind of registry feature its messages suggest."""
     out = []
     for r in queries.quarantine(conn, limit=limit):
-        payloads = [_payload_view(bytes(p))["payload"] for p in r["last_payloads"]]
+        payloads = [_payload_view(bytes(p))["payload"] for p in r.last_payloads]
         text = " ".join(payloads).lower()
         out.append(
             UnknownDevice(
-                device_id=r["device_id"],
-                messages=r["messages"],
-                last_received=utc_z(r["last_received"]),
-                last_topic=r["last_topic"],
+                device_id=r.device_id,
+                messages=r.messages,
+                last_received=utc_z(r.last_received),
+                last_topic=r.last_topic,
                 last_payload=payloads[0] if payloads else None,
                 suggested_kind="road_station" if any(w in text for w in _ROAD_WORDS) else "home_sensor",
             )
@@ -377,7 +375,6 @@ def add_device(body: NewDevice, request: Request, user: Admin) -> Added:
     return Added(device_id=body.id, kind=body.kind, changed=result.changed, feature=feature)
 
 
-Role = Literal["admin", "highways", "officer", "tenant"]
 _NAME = r"^[^\s\x00-\x1f\x7f/]{1,100}$"
 
 
@@ -422,16 +419,16 @@ class NewPassword(BaseModel):
     password: str = Field(min_length=8, max_length=200)
 
 
-def _user_view(row: dict[str, Any]) -> UserView:
+def _user_view(row: users.UserListed) -> UserView:
     return UserView(
-        name=row["name"],
-        role=row["role"],
-        home_id=row["home_id"],
-        patch=row["patch"],
-        email=row["email"],
-        disabled=row["disabled"],
-        created_at=utc_z(row["created_at"]),
-        open_cases=row["open_cases"],
+        name=row.name,
+        role=row.role,
+        home_id=row.home_id,
+        patch=row.patch,
+        email=row.email,
+        disabled=row.disabled,
+        created_at=utc_z(row.created_at),
+        open_cases=row.open_cases,
     )
 
 
@@ -451,7 +448,7 @@ def _check_scope(conn: Any, role: str, home_id: str | None, patch: str | None, e
 
 def _one_user(conn: Any, name: str) -> UserView:
     for row in users.list_users(conn):
-        if row["name"] == name:
+        if row.name == name:
             return _user_view(row)
     raise HTTPException(404, detail=f"no user {name!r}")
 
@@ -510,8 +507,8 @@ def change_user(name: str, body: UserChange, user: Admin, conn: Conn) -> UserVie
             raise HTTPException(404, detail=f"no user {name!r}")
         if changes.get("disabled") and name == user.name:
             raise HTTPException(409, detail="you cannot disable your own account")
-        after = {**row, **changes}
-        _check_scope(conn, after["role"], after["home_id"], after["patch"], changes.get("email"))
+        after = replace(row, **changes)
+        _check_scope(conn, after.role, after.home_id, after.patch, changes.get("email"))
         users.update_user(conn, name, changes)
     return _one_user(conn, name)
 

@@ -46,11 +46,11 @@ class Me(BaseModel):
 def token(form: Annotated[OAuth2PasswordRequestForm, Depends()], conn: Conn, settings: SettingsDep) -> Token:
     """Exchange a username and password for a bearer token."""
     row = users.get_user(conn, form.username)
-    if not verify_password(form.password, row["password_hash"] if row else None) or row is None or row["disabled"]:
+    if not verify_password(form.password, row.password_hash if row else None) or row is None or row.disabled:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED, detail="wrong username or password", headers={"WWW-Authenticate": "Bearer"}
         )
-    p = Principal(name=row["name"], role=row["role"], home_id=row["home_id"], patch=row["patch"])
+    p = Principal(name=row.name, role=row.role, home_id=row.home_id, patch=row.patch)
     tok = make_token(p, secret=settings.secret_key.get_secret_value(), minutes=settings.token_minutes)
     return Token(access_token=tok, expires_in=settings.token_minutes * 60)
 

@@ -74,31 +74,33 @@ class Readings(BaseModel):
     points: list[Point]
 
 
-def _device_view(row: dict[str, Any], settings: Any, now: datetime, problems: list[dict[str, Any]]) -> dict[str, Any]:
+def _device_view(
+    row: queries.DeviceRow, settings: Any, now: datetime, problems: list[dict[str, Any]]
+) -> dict[str, Any]:
     status = device_status(
-        row["reported_status"],
-        row["last_seen"],
-        row["expected_interval_s"],
+        row.reported_status,
+        row.last_seen,
+        row.expected_interval_s,
         now,
         default_interval_s=settings.default_interval_seconds,
         stale_factor=settings.stale_after_factor,
     )
     return {
-        "id": row["id"],
-        "kind": row["kind"],
-        "name": row["name"],
-        "model": row["model"],
-        "format": row["format"],
-        "home_id": row["home_id"],
-        "room": row["room"],
-        "source": row["source"],
-        "expected_interval_s": row["expected_interval_s"],
-        "last_seen": utc_z_or_none(row["last_seen"]),
+        "id": row.id,
+        "kind": row.kind,
+        "name": row.name,
+        "model": row.model,
+        "format": row.format,
+        "home_id": row.home_id,
+        "room": row.room,
+        "source": row.source,
+        "expected_interval_s": row.expected_interval_s,
+        "last_seen": utc_z_or_none(row.last_seen),
         "status": status,
-        "reported_status": row["reported_status"],
-        "latest": row["latest"],
+        "reported_status": row.reported_status,
+        "latest": row.latest,
         "problems": problems,
-        "geometry": row["geometry"],
+        "geometry": row.geometry,
     }
 
 
@@ -124,13 +126,13 @@ def device_list_json(conn: Any, user: Any, settings: Any, *, after: str | None, 
     """The device list as JSON: the stored JSON (latest values, geometry) is passed through unparsed."""
     now = datetime.now(UTC)
     rows = queries.devices(conn, user, after=after, limit=limit, raw_json=True)
-    ids = [r["id"] for r in rows]
+    ids = [r.id for r in rows]
     problems = health.open_problems(conn, ids if len(ids) <= 1000 else None)
     out = []
     for r in rows:
-        view = _device_view(r, settings, now, problems.get(r["id"], []))
-        view["latest"] = orjson.Fragment(r["latest"])
-        view["geometry"] = None if r["geometry"] is None else orjson.Fragment(r["geometry"])
+        view = _device_view(r, settings, now, problems.get(r.id, []))
+        view["latest"] = orjson.Fragment(r.latest)
+        view["geometry"] = None if r.geometry is None else orjson.Fragment(r.geometry)
         out.append(view)
     return orjson.dumps(out)
 

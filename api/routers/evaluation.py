@@ -9,7 +9,7 @@ persistence and a straight-line trend on the same issue times (alerts.nowcast_ba
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel, Field
@@ -97,7 +97,7 @@ def nowcast_evaluation(
     ] = nb.DEFAULT_ISSUE_HOURS,
     tz: Annotated[str | None, Query(description="IANA time zone; default PLACEWATCH_LOCAL_ZONE")] = None,
     stations: Annotated[str | None, Query(description="road station ids, as a,b; default all")] = None,
-) -> Any:
+) -> NowcastEvaluation:
     """Replays the nowcast at each issue time using only what was known then, scores it and the baselines."""
     try:
         req = nb.request(
@@ -110,6 +110,6 @@ def nowcast_evaluation(
             default_zone=settings.local_zone,
         )
         policy = nb.policy_in_force(settings)
-        return nb.evaluate(conn, req, policy)
+        return NowcastEvaluation.model_validate(nb.evaluate(conn, req, policy))
     except nb.BadRequest as exc:
         raise HTTPException(422, detail=str(exc)) from None

@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+from dataclasses import asdict
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -24,6 +25,7 @@ from pydantic import BaseModel, Field
 from alerts import whatif as whatif_job
 from alerts.nowcast_backtest import FIRST_DATE, LAST_DATE, policy_in_force
 from api.deps import Conn, SettingsDep, require
+from api.times import UtcTime
 from core import season
 from core.gritting.policy import GrittingPolicy
 from core.model import Principal
@@ -96,10 +98,10 @@ class NightRow(BaseModel):
     route_id: str
     route_name: str
     outcome: Literal["treated_in_time", "missed", "needless", "no_ice", "no_data"]
-    first_ice_at: datetime | None
+    first_ice_at: UtcTime | None
     min_rst: float | None = Field(description="lowest road surface temperature of the night, °C")
     runs_completed: int
-    first_completed_at: datetime | None
+    first_completed_at: UtcTime | None
 
 
 class RoadsPart(BaseModel):
@@ -156,7 +158,7 @@ class WorksHome(BaseModel):
     address: str | None
     patch: str | None
     officer: str | None
-    works_completed_at: datetime
+    works_completed_at: UtcTime
     before: WorksWindow
     after: WorksWindow
     judged: bool = Field(description="both windows have readings in at least 70 % of their hours")
@@ -245,7 +247,7 @@ class SeasonReport(BaseModel):
     start: date
     end: date
     zone: str
-    generated_at: datetime
+    generated_at: UtcTime
     definitions: dict[str, str]
     roads: RoadsPart | None = Field(None, description="admin and highways")
     damp: DampPart | None = Field(None, description="admin, and an officer for their patch")
@@ -269,7 +271,7 @@ def _period(start: date, end: date) -> None:
 
 def build(
     conn: Any, user: Principal, *, start: date, end: date, zone: ZoneInfo, width_m: float, now: datetime
-) -> dict[str, Any]:
+) -> SeasonReport:
     """The report as the API answers it."""
     out: dict[str, Any] = {
         "start": start,
@@ -300,19 +302,20 @@ def build(
         compliance = season.damp_compliance(store.cases_due(conn, user, lo=lo, hi=hi), lo=lo, hi=hi, now=now)
         works = []
         for w in store.works_completed(conn, user, lo=lo, hi=hi):
-            first, n = season.works_hours(w["works_completed_at"])
-            rooms = store.room_hours(conn, w["home_id"], first=first, hours=2 * n)
-            works.append(w | season.works_effect(rooms, works_at=w["works_completed_at"], now=now, zone=zone))
-        out["damp"] = {
-            "compliance": compliance,
-            "works": works,
-            "works_summary": {
-                "homes": len(works),
-                "judged": sum(1 for w in works if w["judged"]),
-                "improved": sum(1 for w in works if w["improved"]),
-            },
-        }
-    return out
+            first, n = season.works_hours(w.works_completed_at)
+            rooms = store.room_hours(conn, w.home_id, first=first, hours=2 * n)
+            effect = season.works_effect(rooms, works_at=w.works_completed_at, now=now, zone=zone)
+            works.append(WorksHome.model_validate(asdict(w) | effect))
+        out["damp"] = DampPart(
+            compliance=Compliance.model_validate(compliance),
+            works=works,
+            works_summary=WorksSummary(
+                homes=len(works),
+                judged=sum(1 for w in works if w.judged),
+                improved=sum(1 for w in works if w.improved),
+            ),
+        )
+    return SeasonReport.model_validate(out)
 
 
 @router.get(
@@ -338,20 +341,20 @@ def season_report(
             description="compute the what-if: the policy in force with this trigger (°C road surface temperature)",
         ),
     ] = None,
-) -> Any:
+) -> SeasonReport | Response:
     """The report for the caller's part: roads for admin and highways, damp for admin and officers."""
     _period(start, end)
     if what_if_trigger_c is not None and user.role not in ("admin", "highways"):
         raise HTTPException(403, detail=ROADS_ONLY)
     zone = ZoneInfo(settings.local_zone)
-    body = build(conn, user, start=start, end=end, zone=zone, width_m=settings.treated_width_m, now=datetime.now(UTC))
+    report = build(conn, user, start=start, end=end, zone=zone, width_m=settings.treated_width_m, now=datetime.now(UTC))
     if format == "csv" or (format is None and "text/csv" in request.headers.get("accept", "")):
-        return _csv(SeasonReport.model_validate(body), table)  # the tables: the what-if has none
+        return _csv(report, table)  # the tables: the what-if has none
     if what_if_trigger_c is not None:
         in_force = _policy_in_force(settings)
         other, _ = whatif_job.with_trigger(in_force, what_if_trigger_c)
-        body["what_if"] = _what_if(conn, user, start, end, zone, settings, in_force, other, None)
-    return body
+        report.what_if = _what_if(conn, user, start, end, zone, settings, in_force, other, None)
+    return report
 
 
 def _policy_in_force(settings: Any) -> GrittingPolicy:
@@ -371,17 +374,17 @@ def _what_if(
     in_force: GrittingPolicy,
     other: GrittingPolicy,
     name: str | None,
-) -> dict[str, Any]:
+) -> WhatIf:
     for d in (start, end):
         if not FIRST_DATE <= d <= LAST_DATE:
             raise HTTPException(
                 422, detail=f"{d.isoformat()} is out of range: give dates from {FIRST_DATE.year} to {LAST_DATE.year}"
             )
     try:
-        return whatif_job.compute(
+        return WhatIf.model_validate(whatif_job.compute(
             conn, user, start=start, end=end, zone=zone, in_force=in_force, other=other, other_name=name,
             width_m=settings.treated_width_m,
-        )  # fmt: skip
+        ))  # fmt: skip
     except ValueError as exc:
         raise HTTPException(422, detail=str(exc)) from None
 
@@ -400,7 +403,7 @@ def season_what_if(
     end: Annotated[date, Query(description="the last night, included")],
     policy: Annotated[dict[str, Any], Body(description="GrittingPolicy fields, as the gritting policy file")],
     tz: Annotated[str | None, Query(description="IANA time zone of the nights (default: the council's)")] = None,
-) -> Any:
+) -> WhatIf:
     """Treatments saved, misses added and salt under `policy` against the policy in force, per route and in total."""
     _period(start, end)
     zone_name = (tz or "").strip() or settings.local_zone
