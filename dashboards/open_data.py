@@ -2,6 +2,7 @@
 
 Outside /api/v1 on purpose: every /api/v1 endpoint needs a bearer token (the contract). Nothing here can
 identify a home: no id, address or place, and an area with fewer than MIN_HOMES homes with data is withheld.
+Every JSON answer is a response model (times through core.timeparse.utc_z); the CSVs are made from the same models.
 """
 
 from __future__ import annotations
@@ -9,14 +10,17 @@ from __future__ import annotations
 import csv
 import io
 import time
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Generic, Literal, TypeVar
 
-from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 
 from api.deps import Conn
-from core.timeparse import utc_z, utc_z_or_none
+from api.times import UtcTime
+from core.timeparse import utc_z_or_none
 from store import open_data as store
 
 router = APIRouter(prefix="/open-data", tags=["open data"])
@@ -25,22 +29,28 @@ MIN_HOMES = 5  # an area with fewer homes with data is withheld: small numbers c
 WINDOW = timedelta(days=7)
 AREAS_MAX_AGE_S = 300.0  # the aggregate is recomputed when homes or levels change, else at most this often
 HEADERS = {"Cache-Control": "public, max-age=60", "Access-Control-Allow-Origin": "*"}
-GEOJSON = "application/geo+json"
+
+
+class GeoJSONResponse(JSONResponse):
+    """JSON as application/geo+json."""
+
+    media_type = "application/geo+json"
 
 
 def _round(x: float | None, digits: int) -> float | None:
     return None if x is None else round(float(x), digits)
 
 
-def _point(geometry: dict[str, Any] | None) -> tuple[float | None, float | None]:
+def _point(geometry: Mapping[str, Any] | None) -> tuple[float | None, float | None]:
     if not geometry or geometry.get("type") != "Point":
         return None, None
     lon, lat = geometry["coordinates"][:2]
     return float(lon), float(lat)
 
 
-def _json(body: Any, media_type: str = "application/json") -> JSONResponse:
-    return JSONResponse(body, media_type=media_type, headers=HEADERS)
+def _public(response: Response) -> None:
+    """Anyone may cache the open data for a minute, and read it from any page."""
+    response.headers.update(HEADERS)
 
 
 def _cell(value: Any) -> Any:
@@ -50,7 +60,7 @@ def _cell(value: Any) -> Any:
     return value
 
 
-def _csv(name: str, columns: list[str], rows: list[dict[str, Any]]) -> Response:
+def _csv(name: str, columns: list[str], rows: Iterable[Mapping[str, Any]]) -> Response:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(columns)
@@ -63,31 +73,76 @@ def _csv(name: str, columns: list[str], rows: list[dict[str, Any]]) -> Response:
     )
 
 
-def _feature_collection(features: list[dict[str, Any]], generated_at: str) -> dict[str, Any]:
-    return {"type": "FeatureCollection", "generated_at": generated_at, "features": features}
+P = TypeVar("P", bound=BaseModel)
+
+
+class Feature(BaseModel, Generic[P]):
+    """A GeoJSON Feature."""
+
+    type: Literal["Feature"] = "Feature"
+    id: str
+    geometry: dict[str, Any] = Field(description="GeoJSON geometry")
+    properties: P
+
+
+class FeatureCollection(BaseModel, Generic[P]):
+    """A GeoJSON FeatureCollection, with when it was made."""
+
+    type: Literal["FeatureCollection"] = "FeatureCollection"
+    generated_at: UtcTime
+    features: list[Feature[P]]
 
 
 # -- roads ------------------------------------------------------------------------------------------
 
 
-def _stations(conn: Any) -> list[dict[str, Any]]:
+class StationProperties(BaseModel):
+    """A road station's latest values (degC) and the routes it represents."""
+
+    id: str
+    name: str | None
+    road_surface_temperature: float | None
+    road_surface_temperature_at: UtcTime | None
+    surface_state: str | None
+    surface_state_at: UtcTime | None
+    air_temperature: float | None
+    air_temperature_at: UtcTime | None
+    routes: list[str]
+
+
+class Station(StationProperties):
+    """A road station with its place."""
+
+    lon: float | None
+    lat: float | None
+
+
+class Roads(BaseModel):
+    """Every road station."""
+
+    generated_at: UtcTime
+    unit: Literal["degC"] = "degC"
+    stations: list[Station]
+
+
+def _stations(conn: Any) -> list[Station]:
     out = []
     for r in store.road_stations(conn):
-        lon, lat = _point(r["geometry"])
+        lon, lat = _point(r.geometry)
         out.append(
-            {
-                "id": r["id"],
-                "name": r["name"],
-                "lon": lon,
-                "lat": lat,
-                "road_surface_temperature": _round(r["road_surface_temperature"], 2),
-                "road_surface_temperature_at": utc_z_or_none(r["road_surface_temperature_at"]),
-                "surface_state": r["surface_state"],
-                "surface_state_at": utc_z_or_none(r["surface_state_at"]),
-                "air_temperature": _round(r["air_temperature"], 2),
-                "air_temperature_at": utc_z_or_none(r["air_temperature_at"]),
-                "routes": list(r["routes"]),
-            }
+            Station(
+                id=r.id,
+                name=r.name,
+                lon=lon,
+                lat=lat,
+                road_surface_temperature=_round(r.road_surface_temperature, 2),
+                road_surface_temperature_at=r.road_surface_temperature_at,
+                surface_state=r.surface_state,
+                surface_state_at=r.surface_state_at,
+                air_temperature=_round(r.air_temperature, 2),
+                air_temperature_at=r.air_temperature_at,
+                routes=r.routes,
+            )
         )
     return out
 
@@ -106,73 +161,125 @@ ROAD_COLUMNS = [
 ]
 
 
-@router.get("/roads.json", summary="Road stations with their latest road surface temperature (open data)")
-def roads_json(conn: Conn) -> JSONResponse:
+@router.get(
+    "/roads.json",
+    response_model=Roads,
+    summary="Road stations with their latest road surface temperature (open data)",
+)
+def roads_json(conn: Conn, response: Response) -> Roads:
     """Each road station: id, name, lon/lat, latest road surface temperature (degC) and when, surface state,
     air temperature and the routes it represents."""
-    return _json({"generated_at": utc_z(datetime.now(UTC)), "unit": "degC", "stations": _stations(conn)})
+    _public(response)
+    return Roads(generated_at=datetime.now(UTC), stations=_stations(conn))
 
 
 @router.get("/roads.csv", summary="Road stations with their latest road surface temperature, as CSV (open data)")
 def roads_csv(conn: Conn) -> Response:
     """The same as roads.json, one row per station (routes separated by ';')."""
-    rows = [s | {"routes": ";".join(s["routes"])} for s in _stations(conn)]
+    rows = [s.model_dump(mode="json") | {"routes": ";".join(s.routes)} for s in _stations(conn)]
     return _csv("placewatch-roads.csv", ROAD_COLUMNS, rows)
 
 
-@router.get("/roads.geojson", summary="Road stations as a GeoJSON FeatureCollection of Points (open data)")
-def roads_geojson(conn: Conn) -> JSONResponse:
+@router.get(
+    "/roads.geojson",
+    response_model=FeatureCollection[StationProperties],
+    response_class=GeoJSONResponse,
+    summary="Road stations as a GeoJSON FeatureCollection of Points (open data)",
+)
+def roads_geojson(conn: Conn, response: Response) -> FeatureCollection[StationProperties]:
     """One Point feature per station with a place; the properties are those of roads.json."""
+    _public(response)
     features = [
-        {
-            "type": "Feature",
-            "id": s["id"],
-            "geometry": {"type": "Point", "coordinates": [s["lon"], s["lat"]]},
-            "properties": {k: v for k, v in s.items() if k not in ("lon", "lat")},
-        }
+        Feature[StationProperties](
+            id=s.id,
+            geometry={"type": "Point", "coordinates": [s.lon, s.lat]},
+            properties=StationProperties.model_validate(s.model_dump(exclude={"lon", "lat"})),
+        )
         for s in _stations(conn)
-        if s["lon"] is not None
+        if s.lon is not None
     ]
-    return _json(_feature_collection(features, utc_z(datetime.now(UTC))), GEOJSON)
+    return FeatureCollection[StationProperties](generated_at=datetime.now(UTC), features=features)
 
 
 # -- gritting ---------------------------------------------------------------------------------------
 
 
-def _routes(conn: Any) -> list[dict[str, Any]]:
-    out = []
-    for r in store.gritting_status(conn):
-        decision = None
-        if r["decision_id"] is not None:
-            decision = {
-                "id": r["decision_id"],
-                "action": r["action"],
-                "spread_rate_g_m2": r["spread_rate_g_m2"],
-                "passes": r["passes"],
-                "spread_type": r["spread_type"],
-                "treat_now": r["treat_now"],
-                "call_out_by": utc_z_or_none(r["call_out_by"]),
-                "start_by": utc_z_or_none(r["start_by"]),
-                "complete_by": utc_z_or_none(r["complete_by"]),
-                "min_rst": _round(r["min_rst"], 2),
-                "min_rst_at": utc_z_or_none(r["min_rst_at"]),
-                "issued_at": utc_z_or_none(r["issued_at"]),
-                "status": r["status"],
-                "status_at": utc_z_or_none(r["status_at"]),
-                "reasons": list(r["reasons"] or []),
-            }
-        out.append(
-            {
-                "id": r["id"],
-                "name": r["name"],
-                "priority": r["priority"],
-                "stations": list(r["stations"]),
-                "evaluated_at": utc_z_or_none(r["evaluated_at"]),
-                "decision": decision,
-                "geometry": r["geometry"],
-            }
+class DecisionNow(BaseModel):
+    """A route's current gritting decision: action, rate, times and status (no names of staff)."""
+
+    id: int
+    action: str
+    spread_rate_g_m2: float | None
+    passes: int
+    spread_type: str
+    treat_now: bool
+    call_out_by: UtcTime | None
+    start_by: UtcTime | None
+    complete_by: UtcTime | None
+    min_rst: float | None
+    min_rst_at: UtcTime | None
+    issued_at: UtcTime
+    status: str
+    status_at: UtcTime
+    reasons: list[str]
+
+
+class RouteNow(BaseModel):
+    """A route with its current decision (null before the first)."""
+
+    id: str
+    name: str | None
+    priority: int
+    stations: list[str]
+    evaluated_at: UtcTime | None
+    decision: DecisionNow | None
+
+
+class Gritting(BaseModel):
+    """Every route, highest priority first."""
+
+    generated_at: UtcTime
+    routes: list[RouteNow]
+
+
+def _decision(d: store.CurrentDecision | None) -> DecisionNow | None:
+    if d is None:
+        return None
+    return DecisionNow(
+        id=d.id,
+        action=d.action,
+        spread_rate_g_m2=d.spread_rate_g_m2,
+        passes=d.passes,
+        spread_type=d.spread_type,
+        treat_now=d.treat_now,
+        call_out_by=d.call_out_by,
+        start_by=d.start_by,
+        complete_by=d.complete_by,
+        min_rst=_round(d.min_rst, 2),
+        min_rst_at=d.min_rst_at,
+        issued_at=d.issued_at,
+        status=d.status,
+        status_at=d.status_at,
+        reasons=d.reasons,
+    )
+
+
+def _routes(conn: Any) -> list[tuple[RouteNow, dict[str, Any] | None]]:
+    """Each route as the open data gives it, with its geometry."""
+    return [
+        (
+            RouteNow(
+                id=r.id,
+                name=r.name,
+                priority=r.priority,
+                stations=r.stations,
+                evaluated_at=r.evaluated_at,
+                decision=_decision(r.decision),
+            ),
+            r.geometry,
         )
-    return out
+        for r in store.gritting_status(conn)
+    ]
 
 
 GRITTING_COLUMNS = [
@@ -194,90 +301,133 @@ GRITTING_COLUMNS = [
 ]
 
 
-@router.get("/gritting.json", summary="Each route's current gritting action, rate, times and status (open data)")
-def gritting_json(conn: Conn) -> JSONResponse:
+@router.get(
+    "/gritting.json",
+    response_model=Gritting,
+    summary="Each route's current gritting action, rate, times and status (open data)",
+)
+def gritting_json(conn: Conn, response: Response) -> Gritting:
     """Routes, highest priority first, with the current decision (null before the first); no names of staff."""
-    routes = [{k: v for k, v in r.items() if k != "geometry"} for r in _routes(conn)]
-    return _json({"generated_at": utc_z(datetime.now(UTC)), "routes": routes})
+    _public(response)
+    return Gritting(generated_at=datetime.now(UTC), routes=[r for r, _ in _routes(conn)])
 
 
 @router.get("/gritting.csv", summary="Each route's current gritting action and status, as CSV (open data)")
 def gritting_csv(conn: Conn) -> Response:
     """One row per route (stations separated by ';')."""
     rows = []
-    for r in _routes(conn):
+    for route, _ in _routes(conn):
+        r = route.model_dump(mode="json")
         d = r["decision"] or {}
         rows.append(
             {k: r[k] for k in ("id", "name", "priority", "evaluated_at")}
-            | {k: d.get(k) for k in GRITTING_COLUMNS if k in d}
-            | {"stations": ";".join(r["stations"])}
+            | {k: d[k] for k in GRITTING_COLUMNS if k in d}  # the decision's id, when there is one, is the row's id
+            | {"stations": ";".join(route.stations)}
         )
     return _csv("placewatch-gritting.csv", GRITTING_COLUMNS, rows)
 
 
-@router.get("/gritting.geojson", summary="Routes with their gritting status as GeoJSON LineStrings (open data)")
-def gritting_geojson(conn: Conn) -> JSONResponse:
+@router.get(
+    "/gritting.geojson",
+    response_model=FeatureCollection[RouteNow],
+    response_class=GeoJSONResponse,
+    summary="Routes with their gritting status as GeoJSON LineStrings (open data)",
+)
+def gritting_geojson(conn: Conn, response: Response) -> FeatureCollection[RouteNow]:
     """One feature per route with a geometry; properties as in gritting.json."""
+    _public(response)
     features = [
-        {
-            "type": "Feature",
-            "id": r["id"],
-            "geometry": r["geometry"],
-            "properties": {k: v for k, v in r.items() if k != "geometry"},
-        }
-        for r in _routes(conn)
-        if r["geometry"]
+        Feature[RouteNow](id=route.id, geometry=geometry, properties=route)
+        for route, geometry in _routes(conn)
+        if geometry
     ]
-    return _json(_feature_collection(features, utc_z(datetime.now(UTC))), GEOJSON)
+    return FeatureCollection[RouteNow](generated_at=datetime.now(UTC), features=features)
 
 
 # -- homes, only by area ----------------------------------------------------------------------------
 
 
-def _areas(request: Request, conn: Any) -> dict[str, Any]:
+class Window(BaseModel):
+    """The hours the means are over: [start, end)."""
+
+    start: UtcTime
+    end: UtcTime
+
+
+class AreaUnits(BaseModel):
+    """The units of the means."""
+
+    mean_temperature: Literal["degC"] = "degC"
+    mean_relative_humidity: Literal["%"] = "%"
+
+
+class AreaView(BaseModel):
+    """A patch with at least MIN_HOMES homes with data: the share of those at each level, and their means."""
+
+    area: str
+    homes: int
+    homes_with_data: int
+    share: dict[str, float] = Field(description="level -> share of the homes with data, each of `levels`")
+    mean_temperature: float | None
+    mean_relative_humidity: float | None
+
+
+class HomesByArea(BaseModel):
+    """Homes by housing patch; patches with too few homes with data are withheld and only counted."""
+
+    generated_at: UtcTime
+    window: Window
+    min_homes: int
+    withheld_areas: int
+    levels: list[str]
+    units: AreaUnits = AreaUnits()
+    areas: list[AreaView]
+
+
+def _areas(request: Request, conn: Any) -> HomesByArea:
     """The aggregate, cached on the app: recomputed when homes or their levels change, or after AREAS_MAX_AGE_S."""
     version = store.areas_version(conn)
     cached = getattr(request.app.state, "open_data_areas", None)
     if cached is not None and cached[0] == version and time.monotonic() - cached[1] < AREAS_MAX_AGE_S:
-        return dict(cached[2])
+        body: HomesByArea = cached[2]
+        return body
     now = datetime.now(UTC)
     until = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
     since = until - WINDOW
     rows, withheld = store.homes_by_area(conn, since=since, until=until, min_homes=MIN_HOMES)
-    areas = []
-    for r in rows:
-        n = int(r["homes_with_data"])
-        areas.append(
-            {
-                "area": r["patch"],
-                "homes": int(r["homes"]),
-                "homes_with_data": n,
-                "share": {level: round(int(r[level]) / n, 3) for level in store.AREA_LEVELS},
-                "mean_temperature": _round(r["mean_temperature"], 1),
-                "mean_relative_humidity": _round(r["mean_relative_humidity"], 1),
-            }
+    areas = [
+        AreaView(
+            area=r.patch,
+            homes=r.homes,
+            homes_with_data=r.homes_with_data,
+            share={level: round(r.count(level) / r.homes_with_data, 3) for level in store.AREA_LEVELS},
+            mean_temperature=_round(r.mean_temperature, 1),
+            mean_relative_humidity=_round(r.mean_relative_humidity, 1),
         )
-    body = {
-        "generated_at": utc_z_or_none(now),
-        "window": {"start": utc_z_or_none(since), "end": utc_z_or_none(until)},
-        "min_homes": MIN_HOMES,
-        "withheld_areas": withheld,
-        "levels": list(store.AREA_LEVELS),
-        "units": {"mean_temperature": "degC", "mean_relative_humidity": "%"},
-        "areas": areas,
-    }
+        for r in rows
+    ]
+    body = HomesByArea(
+        generated_at=now,
+        window=Window(start=since, end=until),
+        min_homes=MIN_HOMES,
+        withheld_areas=withheld,
+        levels=list(store.AREA_LEVELS),
+        areas=areas,
+    )
     request.app.state.open_data_areas = (version, time.monotonic(), body)
     return body
 
 
 @router.get(
     "/homes-by-area.json",
+    response_model=HomesByArea,
     summary="Homes by housing patch: share at each damp and mould level, mean temperature and humidity (open data)",
 )
-def homes_by_area_json(request: Request, conn: Conn) -> JSONResponse:
+def homes_by_area_json(request: Request, conn: Conn, response: Response) -> HomesByArea:
     """Per patch with at least five homes with readings in the last 7 days: homes, the share at each level and
     the mean room temperature and humidity. Smaller patches are withheld and only counted."""
-    return _json(_areas(request, conn))
+    _public(response)
+    return _areas(request, conn)
 
 
 AREA_COLUMNS = [
@@ -296,10 +446,9 @@ AREA_COLUMNS = [
 def homes_by_area_csv(request: Request, conn: Conn) -> Response:
     """The same as homes-by-area.json, one row per published patch."""
     body = _areas(request, conn)
+    window = {"window_start": utc_z_or_none(body.window.start), "window_end": utc_z_or_none(body.window.end)}
     rows = [
-        {k: v for k, v in a.items() if k != "share"}
-        | {f"share_{level}": a["share"][level] for level in store.AREA_LEVELS}
-        | {"window_start": body["window"]["start"], "window_end": body["window"]["end"]}
-        for a in body["areas"]
+        a.model_dump(exclude={"share"}) | {f"share_{level}": a.share[level] for level in store.AREA_LEVELS} | window
+        for a in body.areas
     ]
     return _csv("placewatch-homes-by-area.csv", AREA_COLUMNS, rows)

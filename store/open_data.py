@@ -8,21 +8,98 @@ fewer than `min_homes` homes with data, so small areas never leave the database.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
 import psycopg
-from psycopg.rows import dict_row
+
+from store.rows import typed, typed_with
 
 # Levels a home can be at for the open data: the judged levels plus the two "no level" states.
 AREA_LEVELS = ("red", "watch", "advice", "green", "insufficient_data", "not_assessed")
 
 
-def road_stations(conn: psycopg.Connection) -> list[dict[str, Any]]:
+@dataclass(frozen=True, slots=True)
+class RoadStation:
+    """A registered road station with its latest values and the routes it represents."""
+
+    id: str
+    name: str | None
+    geometry: dict[str, Any] | None
+    road_surface_temperature: float | None
+    road_surface_temperature_at: datetime | None
+    surface_state: str | None
+    surface_state_at: datetime | None
+    air_temperature: float | None
+    air_temperature_at: datetime | None
+    routes: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class CurrentDecision:
+    """What the open data gives of a route's current decision (no names of staff)."""
+
+    id: int
+    action: str
+    spread_rate_g_m2: float | None
+    passes: int
+    spread_type: str
+    call_out_by: datetime | None
+    start_by: datetime | None
+    complete_by: datetime | None
+    treat_now: bool
+    min_rst: float | None
+    min_rst_at: datetime | None
+    issued_at: datetime
+    status: str
+    status_at: datetime
+    reasons: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class RouteStatus:
+    """A route, its stations, when it was last evaluated and its current decision (None before the first)."""
+
+    id: str
+    name: str | None
+    priority: int
+    geometry: dict[str, Any] | None
+    stations: list[str]
+    evaluated_at: datetime | None
+    decision: CurrentDecision | None
+
+
+@dataclass(frozen=True, slots=True)
+class Area:
+    """A patch: its homes, how many have readings in the window, how many of those are at each level (and not
+    assessed), and their mean room temperature and humidity."""
+
+    patch: str
+    homes: int
+    homes_with_data: int
+    red: int
+    watch: int
+    advice: int
+    green: int
+    insufficient_data: int
+    not_assessed: int
+    mean_temperature: float | None
+    mean_relative_humidity: float | None
+
+    def count(self, level: str) -> int:
+        """Homes with data at this level (one of AREA_LEVELS)."""
+        return int(getattr(self, level))
+
+
+_DECISION = ", ".join(f"d.{f.name} AS decision_{f.name}" for f in fields(CurrentDecision))
+
+
+def road_stations(conn: psycopg.Connection) -> list[RoadStation]:
     """Registered road stations with their latest road surface temperature, surface state, air temperature and
     the routes they represent."""
     return list(
-        conn.cursor(row_factory=dict_row).execute(
+        typed(conn, RoadStation).execute(
             """SELECT d.id, d.name, d.geometry,
                       rst.last_value AS road_surface_temperature, rst.last_ts AS road_surface_temperature_at,
                       ss.last_label AS surface_state, ss.last_ts AS surface_state_at,
@@ -39,17 +116,15 @@ def road_stations(conn: psycopg.Connection) -> list[dict[str, Any]]:
     )
 
 
-def gritting_status(conn: psycopg.Connection) -> list[dict[str, Any]]:
+def gritting_status(conn: psycopg.Connection) -> list[RouteStatus]:
     """Every route, highest priority first, with its current decision's action, rate, times and status
     (no names of staff: status_by and the history are left out)."""
     return list(
-        conn.cursor(row_factory=dict_row).execute(
-            """SELECT r.id, r.name, r.priority, r.geometry,
+        typed_with(conn, RouteStatus, "decision", CurrentDecision, "decision_").execute(
+            f"""SELECT r.id, r.name, r.priority, r.geometry,
                       coalesce((SELECT array_agg(rs.device_id ORDER BY rs.device_id)
-                                FROM route_stations rs WHERE rs.route_id = r.id), '{}') AS stations,
-                      st.evaluated_at, d.id AS decision_id, d.action, d.spread_rate_g_m2, d.passes, d.spread_type,
-                      d.call_out_by, d.start_by, d.complete_by, d.treat_now, d.min_rst, d.min_rst_at,
-                      d.issued_at, d.status, d.status_at, d.reasons
+                                FROM route_stations rs WHERE rs.route_id = r.id), '{{}}') AS stations,
+                      st.evaluated_at, {_DECISION}
                FROM routes r
                LEFT JOIN gritting_route_state st ON st.route_id = r.id
                LEFT JOIN gritting_decisions d ON d.id = st.decision_id
@@ -93,19 +168,17 @@ WITH room_series AS (
 
 def homes_by_area(
     conn: psycopg.Connection, *, since: datetime, until: datetime, min_homes: int
-) -> tuple[list[dict[str, Any]], int]:
+) -> tuple[list[Area], int]:
     """Per patch with at least min_homes homes with readings in [since, until): the number of homes, how many
     are at each level, and the mean room temperature and humidity (each home weighs the same); and the number
     of patches withheld for having fewer."""
     if min_homes < 1:
         raise ValueError("min_homes must be at least 1")
     params = {"since": since, "until": until, "min": min_homes}
-    cur = conn.cursor(row_factory=dict_row)
-    rows = list(cur.execute(_AREAS + "SELECT * FROM areas WHERE homes_with_data >= %(min)s ORDER BY patch", params))
-    withheld = cur.execute(
-        _AREAS + "SELECT count(*) AS n FROM areas WHERE homes_with_data < %(min)s", params
-    ).fetchone()
-    return rows, int(withheld["n"]) if withheld else 0
+    published = _AREAS + "SELECT * FROM areas WHERE homes_with_data >= %(min)s ORDER BY patch"
+    rows = list(typed(conn, Area).execute(published, params))
+    withheld = conn.execute(_AREAS + "SELECT count(*) FROM areas WHERE homes_with_data < %(min)s", params).fetchone()
+    return rows, int(withheld[0]) if withheld else 0
 
 
 def areas_version(conn: psycopg.Connection) -> tuple[Any, ...]:
