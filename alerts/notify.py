@@ -50,6 +50,7 @@ from core.notifications import (
     sign,
     valid_email,
 )
+from core.timeparse import utc_z
 from placewatch.settings import Settings
 from store import notifications as store
 
@@ -160,29 +161,29 @@ def _why(rule: str) -> str:
     return f"you receive this because of the council's notification rules ({rule})"
 
 
-def email_message(delivery: Mapping[str, Any], settings: Settings, now: datetime) -> EmailMessage:
+def email_message(delivery: store.Sending, settings: Settings, now: datetime) -> EmailMessage:
     """The email for a delivery: the title as subject, the body as plain text and simple HTML."""
-    key, kind = delivery["idempotency_key"], delivery["kind"]
+    key, kind = delivery.idempotency_key, delivery.kind
     msg = EmailMessage()
-    msg["Subject"] = _one_line(delivery["title"])
+    msg["Subject"] = _one_line(delivery.title)
     msg["From"] = settings.smtp_from
-    msg["To"] = delivery["target"]
+    msg["To"] = delivery.target
     msg["Date"] = format_datetime(now)
     domain = parseaddr(settings.smtp_from)[1].rpartition("@")[2] or "placewatch"
     msg["Message-ID"] = f"<{key}@{domain}>"  # the same on every attempt, so a repeat is recognisable
     msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no out-of-office replies
     msg["X-Placewatch-Event"] = kind
     msg["X-Placewatch-Delivery"] = key
-    footer = f"Placewatch · {kind} · {delivery['subject']}\n{_why(delivery['rule'])}."
-    msg.set_content(f"{delivery['body'].rstrip()}\n\n-- \n{footer}\n")
+    footer = f"Placewatch · {kind} · {delivery.subject}\n{_why(delivery.rule)}."
+    msg.set_content(f"{delivery.body.rstrip()}\n\n-- \n{footer}\n")
     paragraphs = "".join(
         "<p>" + "<br>".join(html.escape(line) for line in para.splitlines()) + "</p>\n"
-        for para in delivery["body"].strip().split("\n\n")
+        for para in delivery.body.strip().split("\n\n")
         if para.strip()
     )
     msg.add_alternative(
         '<!DOCTYPE html>\n<html><body style="font-family: sans-serif">\n'
-        f"<h2>{html.escape(delivery['title'])}</h2>\n{paragraphs}"
+        f"<h2>{html.escape(delivery.title)}</h2>\n{paragraphs}"
         f'<hr><p style="color: #666; font-size: small">{"<br>".join(map(html.escape, footer.splitlines()))}</p>\n'
         "</body></html>\n",
         subtype="html",
@@ -190,45 +191,45 @@ def email_message(delivery: Mapping[str, Any], settings: Settings, now: datetime
     return msg
 
 
-def webhook_body(delivery: Mapping[str, Any]) -> bytes:
+def webhook_body(delivery: store.Sending) -> bytes:
     """The JSON a webhook receives; the same bytes on every attempt."""
     return orjson.dumps(
         {
-            "delivery": delivery["idempotency_key"],
-            "event": delivery["kind"],
-            "event_id": delivery["event_id"],
-            "subject": delivery["subject"],
-            "audience": delivery["audience"],
-            "title": delivery["title"],
-            "body": delivery["body"],
-            "payload": delivery["payload"],
-            "created_at": delivery["created_at"],
+            "delivery": delivery.idempotency_key,
+            "event": delivery.kind,
+            "event_id": delivery.event_id,
+            "subject": delivery.subject,
+            "audience": delivery.audience,
+            "title": delivery.title,
+            "body": delivery.body,
+            "payload": delivery.payload,
+            "created_at": utc_z(delivery.created_at),
         }
     )
 
 
-def webhook_headers(delivery: Mapping[str, Any], body: bytes, secret: str, now: datetime) -> dict[str, str]:
+def webhook_headers(delivery: store.Sending, body: bytes, secret: str, now: datetime) -> dict[str, str]:
     """The headers of one webhook attempt, with the signature of this attempt's timestamp and the body."""
     timestamp = str(int(now.timestamp()))
     return {
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
-        "X-Placewatch-Event": delivery["kind"],
-        "X-Placewatch-Delivery": delivery["idempotency_key"],
-        "Idempotency-Key": delivery["idempotency_key"],
-        "X-Placewatch-Attempt": str(delivery["attempts"]),
+        "X-Placewatch-Event": delivery.kind,
+        "X-Placewatch-Delivery": delivery.idempotency_key,
+        "Idempotency-Key": delivery.idempotency_key,
+        "X-Placewatch-Attempt": str(delivery.attempts),
         "X-Placewatch-Timestamp": timestamp,
         "X-Placewatch-Signature": sign(secret, timestamp, body),
     }
 
 
-def _where(delivery: Mapping[str, Any], *, address: bool = False) -> str:
+def _where(delivery: store.Sending, *, address: bool = False) -> str:
     """The target as logs show it: a webhook without its query string (which may hold a token), an email by
     its rule rather than the address (unless address is asked for: the admins' summary)."""
-    if delivery["channel"] == "webhook":
-        url = urlsplit(delivery["target"])
+    if delivery.channel == "webhook":
+        url = urlsplit(delivery.target)
         return f"webhook {url.scheme}://{url.netloc}{url.path}"
-    return f"email to {delivery['target']}" if address else f"email ({delivery['rule']})"
+    return f"email to {delivery.target}" if address else f"email ({delivery.rule})"
 
 
 class NotificationEvaluator(Evaluator):
@@ -291,24 +292,24 @@ class NotificationEvaluator(Evaluator):
                         log.warning("user %s has an email that is not a plain address; they get no email", p.name)
                 rules = effective_rules(self.rules, people)
                 for ev in events:
-                    targets = route(ev["kind"], ev["audience"], rules)
+                    targets = route(ev.kind, ev.audience, rules)
                     for t in targets:
                         store.add_delivery(
                             conn,
-                            event_id=ev["event_id"],
+                            event_id=ev.event_id,
                             channel=t.channel,
                             target=t.to,
                             rule=t.source,
-                            idempotency_key=delivery_key(ev["dedupe_key"], t.channel, t.to),
+                            idempotency_key=delivery_key(ev.dedupe_key, t.channel, t.to),
                             due=now,
                         )
-                    store.mark_routed(conn, ev["event_id"], now=now, deliveries=len(targets))
+                    store.mark_routed(conn, ev.event_id, now=now, deliveries=len(targets))
                     if not targets:
                         log.warning(
                             "notification event %s (%s for %s) has no recipient: no user or rule covers it",
-                            ev["event_id"],
-                            ev["kind"],
-                            ", ".join(ev["audience"]),
+                            ev.event_id,
+                            ev.kind,
+                            ", ".join(ev.audience),
                         )
             total += len(events)
             if len(events) < ROUTE_BATCH:
@@ -336,8 +337,8 @@ class NotificationEvaluator(Evaluator):
                         break
                     attempted += 1
                     try:
-                        if d["channel"] == "email":
-                            mailer.send(email_message(d, self.settings, now), d["target"])
+                        if d.channel == "email":
+                            mailer.send(email_message(d, self.settings, now), d.target)
                         else:
                             self._post(client, d, now)
                     except SendError as exc:
@@ -345,16 +346,16 @@ class NotificationEvaluator(Evaluator):
                             skip[exc.breaks[0]].add(exc.breaks[1])
                         self._attempt_failed(conn, d, exc.reason, ctx.now())
                     except Exception as exc:  # a bug must not leave the delivery claimed until the lease ends
-                        log.exception("delivery %s: unexpected error", d["id"])
+                        log.exception("delivery %s: unexpected error", d.id)
                         self._attempt_failed(conn, d, f"internal error: {exc!r}", ctx.now())
                     else:
-                        if store.mark_delivered(conn, delivery_id=d["id"], attempt=d["attempts"], now=ctx.now()):
+                        if store.mark_delivered(conn, delivery_id=d.id, attempt=d.attempts, now=ctx.now()):
                             log.info(
                                 "delivery %s (%s) delivered by %s, attempt %d",
-                                d["id"],
-                                d["kind"],
+                                d.id,
+                                d.kind,
                                 _where(d),
-                                d["attempts"],
+                                d.attempts,
                             )
         finally:
             mailer.close()
@@ -369,12 +370,12 @@ class NotificationEvaluator(Evaluator):
                 return 0
             failed = store.take_unreported_failures(conn, now=now)
             # A failed failure summary is logged and listed, but not summarised again: no loops.
-            about = [f for f in failed if f["kind"] != FAILURE_KIND]
+            about = [f for f in failed if f.kind != FAILURE_KIND]
             if not about:
                 return 0
             lines = [
-                f'- {f["kind"]} "{_one_line(f["title"], 100)}" by {_where(f, address=True)}: {f["last_error"]} '
-                f"(delivery {f['id']}, {f['attempts']} attempt(s))"
+                f'- {f.kind} "{_one_line(f.title, 100)}" by {_where(f, address=True)}: {f.last_error} '
+                f"(delivery {f.id}, {f.attempts} attempt(s))"
                 for f in about
             ]
             store.enqueue(
@@ -389,44 +390,44 @@ class NotificationEvaluator(Evaluator):
                     + "\n".join(lines)
                     + "\n\nAll failures: GET /api/v1/notifications/deliveries?status=failed"
                 ),
-                payload={"deliveries": [f["id"] for f in about]},
-                dedupe_key=f"{FAILURE_KIND}:{about[0]['id']}:{about[-1]['id']}:{len(about)}",
+                payload={"deliveries": [f.id for f in about]},
+                dedupe_key=f"{FAILURE_KIND}:{about[0].id}:{about[-1].id}:{len(about)}",
                 now=now,
             )
         return len(about)
 
     # -- helpers -----------------------------------------------------------------------------------------
 
-    def _post(self, client: httpx.Client, d: Mapping[str, Any], now: datetime) -> None:
-        secret = self._secrets.get(d["target"])
+    def _post(self, client: httpx.Client, d: store.Sending, now: datetime) -> None:
+        secret = self._secrets.get(d.target)
         if secret is None:
             raise SendError("no rule in the notifications file names this webhook now; not sent unsigned")
         body = webhook_body(d)
         try:
-            r = client.post(d["target"], content=body, headers=webhook_headers(d, body, secret, now))
+            r = client.post(d.target, content=body, headers=webhook_headers(d, body, secret, now))
         except httpx.HTTPError as exc:
-            raise SendError(f"{type(exc).__name__}: {exc or 'no answer'}", breaks=("target", d["target"])) from None
+            raise SendError(f"{type(exc).__name__}: {exc or 'no answer'}", breaks=("target", d.target)) from None
         if not 200 <= r.status_code < 300:
             text = _one_line(r.text, 200) if r.content else ""
             broken = r.status_code >= 500 or r.status_code == 429
             raise SendError(
                 f"HTTP {r.status_code}{': ' + text if text else ''}",
-                breaks=("target", d["target"]) if broken else None,
+                breaks=("target", d.target) if broken else None,
             )
 
-    def _attempt_failed(self, conn: Any, d: Mapping[str, Any], error: str, now: datetime) -> None:
-        attempt = d["attempts"]
+    def _attempt_failed(self, conn: Any, d: store.Sending, error: str, now: datetime) -> None:
+        attempt = d.attempts
         retry_at = now + retry_delay(attempt, self.backoff) if attempt < self.max_attempts else None
         if not store.mark_attempt_failed(
-            conn, delivery_id=d["id"], attempt=attempt, now=now, error=error, retry_at=retry_at
+            conn, delivery_id=d.id, attempt=attempt, now=now, error=error, retry_at=retry_at
         ):
             return
         if retry_at is None:
             log.error(
                 'delivery %s (%s "%s") FAILED by %s after %d attempt(s): %s',
-                d["id"],
-                d["kind"],
-                _one_line(d["title"], 80),
+                d.id,
+                d.kind,
+                _one_line(d.title, 80),
                 _where(d),
                 attempt,
                 error,
@@ -434,8 +435,8 @@ class NotificationEvaluator(Evaluator):
         else:
             log.warning(
                 "delivery %s (%s) by %s: attempt %d of %d failed (%s); retrying at %s",
-                d["id"],
-                d["kind"],
+                d.id,
+                d.kind,
                 _where(d),
                 attempt,
                 self.max_attempts,
@@ -448,9 +449,9 @@ class NotificationEvaluator(Evaluator):
             for d in store.expire_exhausted(conn, now=now, max_attempts=self.max_attempts):
                 log.error(
                     "delivery %s (%s) FAILED by %s after %d attempt(s): %s",
-                    d["id"],
-                    d["kind"],
+                    d.id,
+                    d.kind,
                     _where(d),
-                    d["attempts"],
-                    d["last_error"],
+                    d.attempts,
+                    d.last_error,
                 )

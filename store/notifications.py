@@ -7,17 +7,80 @@ exists exactly when the change does. alerts/notify.py fans events out into deliv
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 import psycopg
-from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from core.notifications import Recipient, check_audience, check_kind
+from store.rows import typed
 
-_EVENT_COLUMNS = "e.id AS event_id, e.kind, e.subject, e.audience, e.title, e.body, e.payload, e.dedupe_key"
+_EVENT_COLUMNS = (
+    "e.id AS event_id, e.kind, e.subject, e.audience, e.title, e.body, e.payload, e.dedupe_key, e.created_at"
+)
+# A delivery with its event, as the sender and the failure report read it (notification_events e).
+_DELIVERY_COLUMNS = f"""d.id, d.channel, d.target, d.rule, d.attempts, d.last_error, d.idempotency_key, d.updated_at,
+                        {_EVENT_COLUMNS}"""
+
+
+DeliveryStatus = Literal["pending", "sending", "delivered", "failed"]  # notification_deliveries' CHECK
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEvent:
+    """A notification event: what happened, to whom it matters, and what people and webhooks read of it."""
+
+    event_id: int
+    kind: str
+    subject: str
+    audience: list[str]
+    title: str
+    body: str
+    payload: dict[str, Any]
+    dedupe_key: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Sending(OutboxEvent):
+    """A delivery of an event to one target, with the event (claimed to send, expired or failed)."""
+
+    id: int
+    channel: str
+    target: str
+    rule: str
+    attempts: int
+    last_error: str | None
+    idempotency_key: str
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryRow:
+    """A delivery as the admins' list shows it, with its event's kind, subject, title and audience."""
+
+    id: int
+    event_id: int
+    kind: str
+    subject: str
+    title: str
+    audience: list[str]
+    dedupe_key: str
+    channel: str
+    target: str
+    rule: str
+    idempotency_key: str
+    status: DeliveryStatus
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str | None
+    created_at: datetime
+    updated_at: datetime
+    sent_at: datetime | None
+    reported_at: datetime | None
 
 
 def _jsonb(value: dict[str, Any]) -> Jsonb:
@@ -65,11 +128,11 @@ def enqueue(
     return int(row[0]) if row else None
 
 
-def claim_unrouted(conn: psycopg.Connection, *, limit: int) -> list[dict[str, Any]]:
+def claim_unrouted(conn: psycopg.Connection, *, limit: int) -> list[OutboxEvent]:
     """Events not yet fanned out, locked for this transaction (others skip them)."""
     return list(
-        conn.cursor(row_factory=dict_row).execute(
-            f"""SELECT {_EVENT_COLUMNS}, e.created_at FROM notification_events e
+        typed(conn, OutboxEvent).execute(
+            f"""SELECT {_EVENT_COLUMNS} FROM notification_events e
                 WHERE e.routed_at IS NULL ORDER BY e.id LIMIT %s FOR UPDATE SKIP LOCKED""",
             (limit,),
         )
@@ -114,10 +177,10 @@ def mark_routed(conn: psycopg.Connection, event_id: int, *, now: datetime, deliv
     )
 
 
-def expire_exhausted(conn: psycopg.Connection, *, now: datetime, max_attempts: int) -> list[dict[str, Any]]:
+def expire_exhausted(conn: psycopg.Connection, *, now: datetime, max_attempts: int) -> list[Sending]:
     """Fail due deliveries that have no attempts left (a claim whose sender died, or a lowered maximum)."""
     return list(
-        conn.cursor(row_factory=dict_row).execute(
+        typed(conn, Sending).execute(
             f"""UPDATE notification_deliveries d SET status = 'failed', updated_at = %(now)s,
                    last_error = CASE WHEN d.status = 'sending'
                        THEN 'the sender stopped during attempt ' || d.attempts || ' (outcome unknown)'
@@ -125,8 +188,7 @@ def expire_exhausted(conn: psycopg.Connection, *, now: datetime, max_attempts: i
                 FROM notification_events e
                 WHERE e.id = d.event_id AND d.status IN ('pending', 'sending')
                   AND d.next_attempt_at <= %(now)s AND d.attempts >= %(max)s
-                RETURNING d.id, d.channel, d.target, d.rule, d.attempts, d.last_error, d.idempotency_key,
-                          {_EVENT_COLUMNS}""",
+                RETURNING {_DELIVERY_COLUMNS}""",
             {"now": now, "max": max_attempts},
         )
     )
@@ -140,7 +202,7 @@ def claim_due(
     max_attempts: int,
     skip_targets: Sequence[str] = (),
     skip_channels: Sequence[str] = (),
-) -> dict[str, Any] | None:
+) -> Sending | None:
     """Claim the next due delivery for one attempt, or None.
 
     The claim is committed (status 'sending', attempts + 1, leased until lease_until) before anything is
@@ -148,8 +210,8 @@ def claim_due(
     if the sender dies, the delivery is due again when the lease ends. Targets in skip_targets and channels
     in skip_channels (failing in this sweep) are left for the next one."""
     with conn.transaction():
-        row: dict[str, Any] | None = (
-            conn.cursor(row_factory=dict_row)
+        row = (
+            typed(conn, Sending)
             .execute(
                 f"""WITH due AS (
                     SELECT id FROM notification_deliveries
@@ -161,8 +223,7 @@ def claim_due(
                 SET status = 'sending', attempts = d.attempts + 1, next_attempt_at = %(lease)s, updated_at = %(now)s
                 FROM due, notification_events e
                 WHERE d.id = due.id AND e.id = d.event_id
-                RETURNING d.id, d.channel, d.target, d.rule, d.attempts, d.idempotency_key, e.created_at,
-                          {_EVENT_COLUMNS}""",
+                RETURNING {_DELIVERY_COLUMNS}""",
                 {
                     "now": now,
                     "max": max_attempts,
@@ -209,17 +270,16 @@ def mark_attempt_failed(
         return cur.rowcount == 1
 
 
-def take_unreported_failures(conn: psycopg.Connection, *, now: datetime) -> list[dict[str, Any]]:
+def take_unreported_failures(conn: psycopg.Connection, *, now: datetime) -> list[Sending]:
     """Failed deliveries not yet reported, marked reported (in the caller's transaction)."""
     return list(
-        conn.cursor(row_factory=dict_row).execute(
+        typed(conn, Sending).execute(
             f"""WITH todo AS (
                     SELECT id FROM notification_deliveries
                     WHERE status = 'failed' AND reported_at IS NULL ORDER BY id LIMIT 500 FOR UPDATE SKIP LOCKED)
                 UPDATE notification_deliveries d SET reported_at = %s
                 FROM todo, notification_events e WHERE d.id = todo.id AND e.id = d.event_id
-                RETURNING d.id, d.channel, d.target, d.rule, d.attempts, d.last_error, d.updated_at,
-                          {_EVENT_COLUMNS}""",
+                RETURNING {_DELIVERY_COLUMNS}""",
             (now,),
         )
     )
@@ -239,10 +299,10 @@ def deliveries(
     event_id: int | None = None,
     limit: int = 100,
     before_id: int | None = None,
-) -> list[dict[str, Any]]:
+) -> list[DeliveryRow]:
     """Deliveries with their event, newest first; page with before_id."""
     return list(
-        conn.cursor(row_factory=dict_row).execute(
+        typed(conn, DeliveryRow).execute(
             """SELECT d.id, d.event_id, e.kind, e.subject, e.title, e.audience, e.dedupe_key, d.channel, d.target,
                       d.rule, d.idempotency_key, d.status, d.attempts, d.next_attempt_at, d.last_error,
                       d.created_at, d.updated_at, d.sent_at, d.reported_at

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, ConfigDict, Field
@@ -15,7 +15,7 @@ from core.timeparse import utc_z, utc_z_or_none
 from store import notifications as store
 
 router = APIRouter(prefix="/notifications", tags=["notifications"])
-Status = Literal["pending", "sending", "delivered", "failed"]
+Status = store.DeliveryStatus
 
 
 def _file_rules(settings: Any) -> list[Any]:
@@ -122,23 +122,23 @@ def deliveries(
     rows = store.deliveries(conn, status=status, kind=kind, event_id=event_id, limit=limit, before_id=before_id)
     return [
         Delivery(
-            id=r["id"],
-            event_id=r["event_id"],
-            kind=r["kind"],
-            subject=r["subject"],
-            title=r["title"],
-            audience=r["audience"],
-            channel=r["channel"],
-            target=r["target"],
-            rule=r["rule"],
-            idempotency_key=r["idempotency_key"],
-            status=r["status"],
-            attempts=r["attempts"],
-            next_attempt_at=utc_z_or_none(r["next_attempt_at"]) if r["status"] in ("pending", "sending") else None,
-            last_error=r["last_error"],
-            created_at=utc_z(r["created_at"]),
-            sent_at=utc_z_or_none(r["sent_at"]),
-            reported_at=utc_z_or_none(r["reported_at"]),
+            id=r.id,
+            event_id=r.event_id,
+            kind=r.kind,
+            subject=r.subject,
+            title=r.title,
+            audience=r.audience,
+            channel=r.channel,
+            target=r.target,
+            rule=r.rule,
+            idempotency_key=r.idempotency_key,
+            status=r.status,
+            attempts=r.attempts,
+            next_attempt_at=utc_z_or_none(r.next_attempt_at) if r.status in ("pending", "sending") else None,
+            last_error=r.last_error,
+            created_at=utc_z(r.created_at),
+            sent_at=utc_z_or_none(r.sent_at),
+            reported_at=utc_z_or_none(r.reported_at),
         )
         for r in rows
     ]

@@ -196,7 +196,7 @@ def enqueue(dsn: str, **event: Any) -> int | None:
         return notifications.enqueue(conn, **event)
 
 
-def deliveries(dsn: str, event_id: int) -> list[dict[str, Any]]:
+def deliveries(dsn: str, event_id: int) -> list[notifications.DeliveryRow]:
     with connect(dsn) as conn:
         return notifications.deliveries(conn, event_id=event_id)
 
@@ -255,8 +255,8 @@ def test_each_person_gets_what_their_role_and_scope_cover_by_email_even_at_three
     assert "Call out the crews by 04:00." in plain and "Placewatch user duty-" in plain
     assert "<h2>Route R-" in grit_mail.get_body(("html",)).get_content()
     [grit_delivery] = deliveries(database_url, grit)
-    assert grit_delivery["status"] == "delivered" and grit_delivery["rule"] == f"user:duty-{uid}"
-    assert grit_mail["X-Placewatch-Delivery"] == grit_delivery["idempotency_key"]
+    assert grit_delivery.status == "delivered" and grit_delivery.rule == f"user:duty-{uid}"
+    assert grit_mail["X-Placewatch-Delivery"] == grit_delivery.idempotency_key
 
     assert len(box.to(oa, f"Damp case opened for H1-{uid}")) == 1
     assert box.to(ob, uid) == []  # another patch
@@ -266,7 +266,7 @@ def test_each_person_gets_what_their_role_and_scope_cover_by_email_even_at_three
     }
     assert box.to(t2, uid) == []  # someone else's home
     assert box.to(admin, uid) == []  # admins get no domain events by default
-    assert {d["target"] for d in deliveries(database_url, case)} == {oa, t1}
+    assert {d.target for d in deliveries(database_url, case)} == {oa, t1}
 
 
 def test_a_webhook_that_fails_twice_gets_the_same_signed_delivery_three_times_and_it_ends_delivered(
@@ -300,8 +300,8 @@ def test_a_webhook_that_fails_twice_gets_the_same_signed_delivery_three_times_an
     evaluator.sweep(ctx)
     assert len(receiver.to(path)) == 1
     [d] = deliveries(database_url, event)
-    assert (d["status"], d["attempts"], d["next_attempt_at"]) == ("pending", 1, t0 + timedelta(seconds=30))
-    assert d["last_error"] == "HTTP 503"
+    assert (d.status, d.attempts, d.next_attempt_at) == ("pending", 1, t0 + timedelta(seconds=30))
+    assert d.last_error == "HTTP 503"
 
     clock.advance(seconds=20)
     evaluator.sweep(ctx)  # not due yet
@@ -315,16 +315,17 @@ def test_a_webhook_that_fails_twice_gets_the_same_signed_delivery_three_times_an
     got = receiver.to(path)
     assert len(got) == 3
     [d] = deliveries(database_url, event)
-    assert (d["status"], d["attempts"]) == ("delivered", 3)
+    assert (d.status, d.attempts) == ("delivered", 3)
     assert all(r["signed"] for r in got)
     keys = {r["headers"]["Idempotency-Key"] for r in got}
-    assert keys == {d["idempotency_key"]} == {r["headers"]["X-Placewatch-Delivery"] for r in got}
+    assert keys == {d.idempotency_key} == {r["headers"]["X-Placewatch-Delivery"] for r in got}
     assert [r["headers"]["X-Placewatch-Attempt"] for r in got] == ["1", "2", "3"]
     assert {r["body"] for r in got} == {got[0]["body"]}  # the same JSON every time; only the signature moves
     assert got[2]["headers"]["X-Placewatch-Timestamp"] == str(int(clock().timestamp()))
     assert got[0]["headers"]["X-Placewatch-Event"] == "gritting.escalation"
     body = json.loads(got[0]["body"])
-    assert body["event"] == "gritting.escalation" and body["delivery"] == d["idempotency_key"]
+    assert body["event"] == "gritting.escalation" and body["delivery"] == d.idempotency_key
+    assert body["created_at"].endswith("Z")  # the one time format: UTC with a Z
     assert body["payload"] == {"route_id": f"R-{uid}", "decision_id": 7}
     assert body["title"] == f"Route R-{uid} not acknowledged: escalated"
 
@@ -369,9 +370,9 @@ def test_a_webhook_that_always_fails_ends_failed_is_logged_listed_and_reported_t
         evaluator.sweep(ctx)
     assert len(receiver.to(path)) == 3
     [d] = deliveries(database_url, event)
-    assert (d["status"], d["attempts"], d["last_error"]) == ("failed", 3, "HTTP 503")
+    assert (d.status, d.attempts, d.last_error) == ("failed", 3, "HTTP 503")
     errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
-    assert any(f"delivery {d['id']} " in m and "FAILED" in m and path in m for m in errors)
+    assert any(f"delivery {d.id} " in m and "FAILED" in m and path in m for m in errors)
 
     clock.advance(hours=5)
     evaluator.sweep(ctx)  # sends the admins' summary, and never tries the failed delivery again
@@ -498,24 +499,24 @@ def test_email_that_cannot_be_sent_is_retried_not_dropped_and_keeps_its_key(data
     down, ctx = make(smtp_port=free_port())  # nothing listens there
     down.sweep(ctx)
     first, second = (deliveries(database_url, e)[0] for e in events)
-    assert (first["status"], first["attempts"]) == ("pending", 1)
-    assert first["last_error"].startswith("mail server 127.0.0.1:")
-    assert (second["status"], second["attempts"]) == ("pending", 0)  # not tried again in the same sweep
+    assert (first.status, first.attempts) == ("pending", 1)
+    assert first.last_error.startswith("mail server 127.0.0.1:")
+    assert (second.status, second.attempts) == ("pending", 0)  # not tried again in the same sweep
     unconfigured, ctx = make(smtp_host="")
     clock.advance(seconds=30)
     unconfigured.sweep(ctx)
     second = deliveries(database_url, events[1])[0]  # the longest due goes first; then email stops for the sweep
-    assert (second["attempts"], second["last_error"]) == (1, "email is not configured: set PLACEWATCH_SMTP_HOST")
-    assert deliveries(database_url, events[0])[0]["attempts"] == 1
+    assert (second.attempts, second.last_error) == (1, "email is not configured: set PLACEWATCH_SMTP_HOST")
+    assert deliveries(database_url, events[0])[0].attempts == 1
 
     working, ctx = make()
     clock.advance(minutes=2)
     working.sweep(ctx)
     for event in events:
         [d] = deliveries(database_url, event)
-        assert d["status"] == "delivered"
-        [msg] = box.to(address, d["title"])
-        assert msg["X-Placewatch-Delivery"] == d["idempotency_key"]
+        assert d.status == "delivered"
+        [msg] = box.to(address, d.title)
+        assert msg["X-Placewatch-Delivery"] == d.idempotency_key
 
 
 def test_a_delivery_claimed_by_a_dispatcher_that_died_is_sent_again_after_its_lease(
@@ -547,14 +548,14 @@ def test_a_delivery_claimed_by_a_dispatcher_that_died_is_sent_again_after_its_le
         claimed = notifications.claim_due(
             conn, now=clock(), lease_until=clock() + evaluator.lease, max_attempts=6, skip_targets=[], skip_channels=[]
         )
-    assert claimed is not None and claimed["event_id"] == event
+    assert claimed is not None and claimed.event_id == event
     evaluator.sweep(ctx)
     assert receiver.to(path) == []  # still leased to the other dispatcher
     clock.advance(seconds=evaluator.lease.total_seconds() + 1)
     evaluator.sweep(ctx)
     [req] = receiver.to(path)
     assert req["headers"]["X-Placewatch-Attempt"] == "2"
-    assert deliveries(database_url, event)[0]["status"] == "delivered"
+    assert deliveries(database_url, event)[0].status == "delivered"
 
 
 def test_a_device_problem_goes_to_the_team_that_looks_after_the_device(
