@@ -84,35 +84,28 @@ SYSTEM = "placewatch"
 _HOUR = 3600
 
 
-def case_from_row(row: Mapping[str, Any], prefix: str = "case_") -> dict[str, Any] | None:
-    """A case mapping out of a row whose case columns carry a prefix; None when the row has no case."""
-    if row.get(f"{prefix}id") is None:
-        return None
-    return {col: row[f"{prefix}{col}"] for col in damp_store.CASE_COLUMNS}
-
-
-def alert_body(row: Mapping[str, Any], now: datetime) -> tuple[dict[str, Any] | None, str | None]:
+def alert_body(row: damp_store.HomeAlert, now: datetime) -> tuple[dict[str, Any] | None, str | None]:
     """The retained alert for a home (store.damp.alert_rows row) and its signature; (None, None) for no alert.
 
     A home has an alert while its level is advice, watch or red, or it has an open case. The signature covers
     what should make a new notification (level, worst room, case status, step, overdue), not the hourly figures.
     """
-    case = case_from_row(row)
-    if not has_alert(row["level"], case is not None):
+    case = row.case
+    if not has_alert(row.level, case is not None):
         return None, None
     summary = case_summary(case, now) if case is not None else None
-    key = [row["level"], row["worst_room"]]
+    key = [row.level, row.worst_room]
     if summary is not None:
         step = summary["next_step"] or {}
         key += [summary["id"], summary["status"], summary["level"], summary["overdue"], step.get("step")]
     signature = hashlib.md5(orjson.dumps(key), usedforsecurity=False).hexdigest()
     body = {
-        "home_id": row["home_id"],
-        "patch": row["patch"],
-        "level": row["level"],
-        "assessed_at": utc_z_or_none(row["assessed_at"]),
-        "worst_room": row["worst_room"],
-        "reasons": list(row["reasons"] or [])[:5],
+        "home_id": row.home_id,
+        "patch": row.patch,
+        "level": row.level,
+        "assessed_at": utc_z_or_none(row.assessed_at),
+        "worst_room": row.worst_room,
+        "reasons": list(row.reasons or [])[:5],
         "case": summary,
         "published_at": utc_z(now),
     }
@@ -697,7 +690,7 @@ class DampEvaluator(Evaluator, OnReadings, OnLate):
         the workers judge the next ones, except for homes whose cases the escalation after judging may flag (the
         ones with a step past its deadline now: judging opens cases but moves no deadline), which wait for it.
         Returns the alerts published and the homes whose alerts were seen to."""
-        hold = {case["home_id"] for case in damp_store.cases_past_deadline(conn, now)}
+        hold = {case.home_id for case in damp_store.cases_past_deadline(conn, now)}
         published, early = 0, set[str]()
 
         def finished(f: Future[Counts]) -> None:
@@ -738,7 +731,7 @@ class DampEvaluator(Evaluator, OnReadings, OnLate):
         for case in damp_store.cases_past_deadline(conn, now):
             due = dict(outstanding(case))
             for step in overdue_steps(case, now):
-                if step in case["overdue_steps"]:
+                if step in case.overdue_steps:
                     continue
                 note = (
                     f"Overdue: {STEP_TEXT[step]} was due by {when(due[step], clock=step == CaseStep.EMERGENCY)} and is "
@@ -750,28 +743,27 @@ class DampEvaluator(Evaluator, OnReadings, OnLate):
                     actor_role="system",
                     action=CaseEvent.OVERDUE,
                     note=note,
-                    from_status=case["status"],
-                    to_status=case["status"],
+                    from_status=case.status,
+                    to_status=case.status,
                     details={"step": step, "due": utc_z(due[step])},
                 )
                 with conn.transaction():
-                    if damp_store.flag_overdue(conn, case["id"], step, event):
-                        homes.add(case["home_id"])
+                    if damp_store.flag_overdue(conn, case.id, step, event):
+                        homes.add(case.home_id)
                         notify(
                             conn,
                             kind="damp.overdue",
-                            subject=str(case["id"]),
-                            audience=audience(case.get("patch"), None, "role:admin"),
-                            title=f"Damp and mould case {case['id']} (home {case['home_id']}): {STEP_TEXT[step]} "
-                            "is overdue",
+                            subject=str(case.id),
+                            audience=audience(case.patch, None, "role:admin"),
+                            title=f"Damp and mould case {case.id} (home {case.home_id}): {STEP_TEXT[step]} is overdue",
                             body=note,
                             payload={
-                                "case_id": case["id"],
-                                "home_id": case["home_id"],
+                                "case_id": case.id,
+                                "home_id": case.home_id,
                                 "step": step,
                                 "due": utc_z(due[step]),
                             },
-                            dedupe_key=f"damp.overdue:{case['id']}:{step}",
+                            dedupe_key=f"damp.overdue:{case.id}:{step}",
                             now=now,
                         )
         return homes
@@ -793,10 +785,10 @@ class DampEvaluator(Evaluator, OnReadings, OnLate):
             pending: list[Pending[tuple[str, str | None]]] = []
             for row in damp_store.alert_rows(conn, wanted[i : i + 500]):
                 body, sig = alert_body(row, now)
-                if sig == row["published_sig"]:
-                    checked.append((row["home_id"], sig))  # the broker has this alert already
+                if sig == row.published_sig:
+                    checked.append((row.home_id, sig))  # the broker has this alert already
                 else:
-                    pending.append(Pending(row["home_id"], body, (row["home_id"], sig)))
+                    pending.append(Pending(row.home_id, body, (row.home_id, sig)))
             done = publish_pending(ctx.publisher, "damp", pending)
             damp_store.mark_published(conn, checked + done)
             damp_store.mark_unpublished(conn, sorted({p.ident for p in pending} - {home for home, _ in done}))

@@ -6,22 +6,22 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
 import numpy as np
 import psycopg
 from numpy.typing import NDArray
-from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from core.cases import STEPS, CaseLevel, CaseStatus
-from core.damp import WORK_LIST_RANK, DampLevel
+from core.damp import WORK_LIST_RANK, DampLevel, Level
 from core.model import Principal
 from store import hourly_days
 from store.db import PG_EPOCH
 from store.queries import scope_params
+from store.rows import MappingRow, typed, typed_with
 
 # Which homes a principal may see, as a WHERE fragment over homes h (parameters: role, home, patch).
 HOME_SCOPE = """(%(role)s = 'admin'
@@ -50,37 +50,57 @@ def _next_due(steps: Sequence[tuple[str, str, tuple[str, ...]]]) -> str:
 # A case is overdue exactly when this is in the past.
 NEXT_DUE = _next_due(STEPS)
 
-CASE_COLUMNS = (
-    "id",
-    "home_id",
-    "level",
-    "status",
-    "opened_at",
-    "aware_at",
-    "aware_source",
-    "assessment_id",
-    "investigate_by",
-    "acknowledged_at",
-    "visited_at",
-    "investigation_done_at",
-    "summary_by",
-    "summary_sent_at",
-    "safety_work_by",
-    "safety_work_done_at",
-    "preventative_begin_by",
-    "preventative_physically_started_by",
-    "works_started_at",
-    "emergency_confirmed_at",
-    "emergency_by",
-    "closed_at",
-    "overdue_steps",
-    "updated_at",
-    "officer",
-    "visit_booked_for",
-    "visit_booked_note",
-    "works_completed_at",
-)
+
+@dataclass(frozen=True, slots=True)
+class Case(MappingRow):
+    """A damp_cases row, and what some reads join to it (the home's patch, address and level; the responsible
+    officer's account, for core.cases.owner_problem; the evidence). A mapping too: core.cases' rules read a case
+    as one."""
+
+    id: int
+    home_id: str
+    level: str
+    status: str
+    opened_at: datetime
+    aware_at: datetime
+    aware_source: str
+    assessment_id: int | None
+    investigate_by: datetime
+    acknowledged_at: datetime | None
+    visited_at: datetime | None
+    investigation_done_at: datetime | None
+    summary_by: datetime | None
+    summary_sent_at: datetime | None
+    safety_work_by: datetime | None
+    safety_work_done_at: datetime | None
+    preventative_begin_by: datetime | None
+    preventative_physically_started_by: datetime | None
+    works_started_at: datetime | None
+    emergency_confirmed_at: datetime | None
+    emergency_by: datetime | None
+    closed_at: datetime | None
+    overdue_steps: list[str]
+    updated_at: datetime
+    officer: str | None
+    visit_booked_for: datetime | None
+    visit_booked_note: str | None
+    works_completed_at: datetime | None
+    # joined by some reads, not columns of damp_cases
+    patch: str | None = None
+    address: str | None = None
+    home_level: str | None = None
+    officer_role: str | None = None
+    officer_patch: str | None = None
+    officer_disabled: bool | None = None
+    evidence: Any = None
+
+
+_JOINED = frozenset({"patch", "address", "home_level", "officer_role", "officer_patch", "officer_disabled", "evidence"})
+# The columns of damp_cases the reads select (evidence only for one case).
+CASE_COLUMNS = tuple(f.name for f in fields(Case) if f.name not in _JOINED)
 _CASE_SELECT = ", ".join(f"c.{col}" for col in CASE_COLUMNS)
+# The case columns of a read that gives a case inside another row (store.rows.typed_with, prefix case_).
+_CASE_AS_PART = ", ".join(f"c.{col} AS case_{col}" for col in CASE_COLUMNS)
 # The responsible officer's account, for core.cases.owner_problem (join users u ON u.name = c.officer).
 _OFFICER_SELECT = "u.role AS officer_role, u.patch AS officer_patch, u.disabled AS officer_disabled"
 # Columns an officer's action may change (core.cases.apply_action returns some of these).
@@ -535,10 +555,10 @@ def officer_loads(conn: psycopg.Connection, patches: Sequence[str]) -> dict[str,
     return out
 
 
-def cases_past_deadline(conn: psycopg.Connection, now: datetime) -> list[dict[str, Any]]:
+def cases_past_deadline(conn: psycopg.Connection, now: datetime) -> list[Case]:
     """Open cases with a step not done by its deadline."""
     return list(
-        conn.cursor(row_factory=dict_row).execute(
+        typed(conn, Case).execute(
             f"""SELECT {_CASE_SELECT}, h.patch FROM damp_cases c JOIN homes h ON h.id = c.home_id
                 WHERE c.closed_at IS NULL AND {NEXT_DUE} < %s ORDER BY c.id""",
             (now,),
@@ -563,13 +583,12 @@ def flag_overdue(conn: psycopg.Connection, case_id: int, step: str, event: Event
 # Retained alerts
 
 
-def alert_rows(conn: psycopg.Connection, home_ids: Sequence[str]) -> list[dict[str, Any]]:
-    """For each evaluated home: its level, why, the alert last published, and its open case (case_* keys)."""
-    case_cols = ", ".join(f"c.{col} AS case_{col}" for col in CASE_COLUMNS)
+def alert_rows(conn: psycopg.Connection, home_ids: Sequence[str]) -> list[HomeAlert]:
+    """For each evaluated home: its level, why, the alert last published, and its open case."""
     return list(
-        conn.cursor(row_factory=dict_row).execute(
+        typed_with(conn, HomeAlert, "case", Case, "case_").execute(
             f"""SELECT h.id AS home_id, h.patch, h.address, s.level, s.raw_level, s.assessed_at,
-                       a.worst_room, a.reasons, s.published_sig, {case_cols}
+                       a.worst_room, a.reasons, s.published_sig, {_CASE_AS_PART}
                 FROM homes h JOIN damp_home_state s ON s.home_id = h.id
                 LEFT JOIN damp_assessments a ON a.id = s.assessment_id
                 LEFT JOIN damp_cases c ON c.home_id = h.id AND c.closed_at IS NULL AND c.home_id = ANY(%(ids)s)
@@ -632,16 +651,129 @@ def _risk_rank() -> str:
 _RISK_RANK = _risk_rank()
 
 
+@dataclass(frozen=True, slots=True)
+class HomeAlert:
+    """What a home's retained alert is made of: its level, why, what was last published, and its open case."""
+
+    home_id: str
+    patch: str | None
+    address: str | None
+    level: Level
+    raw_level: Level
+    assessed_at: datetime
+    worst_room: str | None
+    reasons: list[str] | None
+    published_sig: str | None
+    case: Case | None
+
+
+@dataclass(frozen=True, slots=True)
+class HomeListed:
+    """A home on the work list: its level (None: never assessed), why, its open case and how urgent it is."""
+
+    id: str
+    address: str | None
+    patch: str | None
+    level: Level | None
+    raw_level: Level | None
+    assessed_at: datetime | None
+    worst_room: str | None
+    reasons: list[str] | None
+    next_due: datetime | None
+    risk: int
+    case: Case | None
+
+
+@dataclass(frozen=True, slots=True)
+class HomeDetail:
+    """A home with its damp state (level None: never assessed) and last stored assessment."""
+
+    id: str
+    address: str | None
+    patch: str | None
+    geometry: dict[str, Any] | None
+    outdoor: str | None
+    properties: dict[str, Any] | None
+    level: Level | None
+    raw_level: Level | None
+    assessed_at: datetime | None
+    hold_level: str | None
+    hold_since: datetime | None
+    window_end: datetime | None
+    assessment_id: int | None
+    assessment_at: datetime | None
+    worst_room: str | None
+    coverage: float | None
+    reasons: list[str] | None
+    evidence: dict[str, Any] | None
+    policy_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class HomeDevice:
+    """A device of a home (or its outdoor feed), with its latest value per metric ({metric: {ts, value}})."""
+
+    id: str
+    kind: str
+    name: str | None
+    room: str | None
+    reported_status: str | None
+    last_seen: datetime | None
+    expected_interval_s: int | None
+    outdoor: bool
+    latest: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class CaseLogEntry:
+    """One entry of a case's audit log."""
+
+    case_id: int
+    id: int
+    at: datetime
+    recorded_at: datetime
+    actor: str
+    actor_role: str
+    action: str
+    note: str | None
+    from_status: str | None
+    to_status: str | None
+    details: dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class Notice(MappingRow):
+    """The latest notification event about a case (a mapping too: core.cases.notice_problem reads it)."""
+
+    subject: str
+    kind: str
+    title: str
+    created_at: datetime
+    routed_at: datetime | None
+    deliveries: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class PatchLoad:
+    """A patch: its homes, open cases, open cases nobody can act on, and its enabled officers
+    ([{name, email: has one, open_cases}])."""
+
+    patch: str
+    homes: int
+    open_cases: int
+    unowned_cases: int
+    officers: list[dict[str, Any]]
+
+
 def list_homes(
     conn: psycopg.Connection, p: Principal, *, level: str | None, patch: str | None, limit: int
-) -> list[dict[str, Any]]:
+) -> list[HomeListed]:
     """Homes p may see, most at risk first, then by the soonest deadline of an open case: the officer's work list."""
-    case_cols = ", ".join(f"c.{col} AS case_{col}" for col in CASE_COLUMNS)
     params = scope_params(p) | {"level": level, "patch_filter": patch, "limit": limit}
     return list(
-        conn.cursor(row_factory=dict_row).execute(
+        typed_with(conn, HomeListed, "case", Case, "case_").execute(
             f"""SELECT h.id, h.address, h.patch, s.level, s.raw_level, s.assessed_at, a.worst_room, a.reasons,
-                       {case_cols}, {NEXT_DUE} AS next_due, {_RISK_RANK} AS risk
+                       {_CASE_AS_PART}, {NEXT_DUE} AS next_due, {_RISK_RANK} AS risk
                 FROM homes h LEFT JOIN damp_home_state s ON s.home_id = h.id
                 LEFT JOIN damp_assessments a ON a.id = s.assessment_id
                 LEFT JOIN damp_cases c ON c.home_id = h.id AND c.closed_at IS NULL
@@ -654,11 +786,11 @@ def list_homes(
     )
 
 
-def get_home(conn: psycopg.Connection, p: Principal, home_id: str) -> dict[str, Any] | None:
+def get_home(conn: psycopg.Connection, p: Principal, home_id: str) -> HomeDetail | None:
     """One home p may see, with its damp state and last stored assessment; None otherwise."""
     params = scope_params(p) | {"id": home_id}
     return (
-        conn.cursor(row_factory=dict_row)
+        typed(conn, HomeDetail)
         .execute(
             f"""SELECT h.id, h.address, h.patch, h.geometry, h.outdoor, h.properties,
                        s.level, s.raw_level, s.assessed_at, s.hold_level, s.hold_since, s.window_end,
@@ -673,10 +805,10 @@ def get_home(conn: psycopg.Connection, p: Principal, home_id: str) -> dict[str, 
     )
 
 
-def home_devices(conn: psycopg.Connection, home_id: str, outdoor: str | None) -> list[dict[str, Any]]:
+def home_devices(conn: psycopg.Connection, home_id: str, outdoor: str | None) -> list[HomeDevice]:
     """The devices of a home (and its outdoor feed), with their latest value per metric."""
     return list(
-        conn.cursor(row_factory=dict_row).execute(
+        typed(conn, HomeDevice).execute(
             """SELECT d.id, d.kind, d.name, d.room, d.status AS reported_status, d.last_seen, d.expected_interval_s,
                       (d.id = %(outdoor)s) AS outdoor,
                       coalesce((SELECT jsonb_object_agg(s.metric, jsonb_build_object(
@@ -689,10 +821,10 @@ def home_devices(conn: psycopg.Connection, home_id: str, outdoor: str | None) ->
     )
 
 
-def open_case_for(conn: psycopg.Connection, home_id: str) -> dict[str, Any] | None:
+def open_case_for(conn: psycopg.Connection, home_id: str) -> Case | None:
     """A home's open case (unscoped: call after a scoped read of the home)."""
     return (
-        conn.cursor(row_factory=dict_row)
+        typed(conn, Case)
         .execute(f"SELECT {_CASE_SELECT} FROM damp_cases c WHERE c.home_id = %s AND c.closed_at IS NULL", (home_id,))
         .fetchone()
     )
@@ -709,7 +841,7 @@ def list_cases(
     limit: int,
     before_id: int | None,
     officer: str | None = None,
-) -> list[dict[str, Any]]:
+) -> list[Case]:
     """Cases p may see, newest first. status 'active' means every status but closed; overdue_at keeps the cases
     with a step past its deadline at that time; officer keeps one officer's cases ('' those with no officer)."""
     params = scope_params(p) | {
@@ -722,7 +854,7 @@ def list_cases(
         "before": before_id,
     }
     return list(
-        conn.cursor(row_factory=dict_row).execute(
+        typed(conn, Case).execute(
             f"""SELECT {_CASE_SELECT}, h.patch, h.address, s.level AS home_level, {_OFFICER_SELECT}
                 FROM damp_cases c JOIN homes h ON h.id = c.home_id
                 LEFT JOIN damp_home_state s ON s.home_id = c.home_id
@@ -743,14 +875,12 @@ def list_cases(
     )
 
 
-def get_case(
-    conn: psycopg.Connection, p: Principal, case_id: int, *, for_update: bool = False
-) -> dict[str, Any] | None:
+def get_case(conn: psycopg.Connection, p: Principal, case_id: int, *, for_update: bool = False) -> Case | None:
     """One case p may see (locked for update inside a transaction if asked), else None."""
     params = scope_params(p) | {"id": case_id}
     lock = "FOR UPDATE OF c" if for_update else ""
     return (
-        conn.cursor(row_factory=dict_row)
+        typed(conn, Case)
         .execute(
             f"""SELECT {_CASE_SELECT}, c.evidence, h.patch, h.address, s.level AS home_level, {_OFFICER_SELECT}
                 FROM damp_cases c JOIN homes h ON h.id = c.home_id
@@ -763,17 +893,17 @@ def get_case(
     )
 
 
-def case_events(conn: psycopg.Connection, case_ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
+def case_events(conn: psycopg.Connection, case_ids: Sequence[int]) -> dict[int, list[CaseLogEntry]]:
     """The audit log of each case, oldest first."""
-    out: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    out: dict[int, list[CaseLogEntry]] = defaultdict(list)
     if not case_ids:
         return out
-    for row in conn.cursor(row_factory=dict_row).execute(
+    for row in typed(conn, CaseLogEntry).execute(
         """SELECT case_id, id, at, recorded_at, actor, actor_role, action, note, from_status, to_status, details
            FROM damp_case_events WHERE case_id = ANY(%s) ORDER BY case_id, id""",
         (list(case_ids),),
     ):
-        out[row.pop("case_id")].append(row)
+        out[row.case_id].append(row)
     return out
 
 
@@ -794,25 +924,25 @@ def update_case(conn: psycopg.Connection, case_id: int, changes: dict[str, Any],
 # Who looks after the cases: officers, and whether anyone hears of them
 
 
-def last_notices(conn: psycopg.Connection, case_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+def last_notices(conn: psycopg.Connection, case_ids: Sequence[int]) -> dict[int, Notice]:
     """The latest damp notification event about each of these cases (title, routed_at, deliveries)."""
     if not case_ids:
         return {}
-    rows = conn.cursor(row_factory=dict_row).execute(
+    rows = typed(conn, Notice).execute(
         """SELECT DISTINCT ON (e.subject) e.subject, e.kind, e.title, e.created_at, e.routed_at, e.deliveries
            FROM notification_events e
            WHERE e.kind LIKE 'damp.%%' AND e.subject = ANY(%s::text[]) ORDER BY e.subject, e.id DESC""",
         ([str(i) for i in case_ids],),
     )
-    return {int(r.pop("subject")): r for r in rows}
+    return {int(r.subject): r for r in rows}
 
 
-def patch_overview(conn: psycopg.Connection, p: Principal) -> list[dict[str, Any]]:
+def patch_overview(conn: psycopg.Connection, p: Principal) -> list[PatchLoad]:
     """Each patch p may see (admin: every patch of a home or an officer): its homes, open cases, open cases with
     no usable officer, and its enabled officers with their open cases and whether they have an email address."""
     params = scope_params(p)
     return list(
-        conn.cursor(row_factory=dict_row).execute(
+        typed(conn, PatchLoad).execute(
             """WITH patches AS (
                    SELECT DISTINCT h.patch FROM homes h WHERE h.patch IS NOT NULL
                    UNION SELECT DISTINCT u.patch FROM users u WHERE u.role = 'officer' AND u.patch IS NOT NULL)

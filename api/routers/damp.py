@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -209,28 +210,28 @@ def text_param(value: str | None, name: str) -> str | None:
     return value
 
 
-def _event_view(e: dict[str, Any]) -> dict[str, Any]:
+def _event_view(e: damp_store.CaseLogEntry) -> dict[str, Any]:
     return {
-        "at": utc_z_or_none(e["at"]),
-        "recorded_at": utc_z_or_none(e["recorded_at"]),
-        "actor": e["actor"],
-        "role": e["actor_role"],
-        "action": e["action"],
-        "what": EVENT_TEXT.get(e["action"], e["action"].replace("_", " ")),
-        "note": e["note"],
-        "from_status": e["from_status"],
-        "to_status": e["to_status"],
-        "details": e["details"],
+        "at": utc_z_or_none(e.at),
+        "recorded_at": utc_z_or_none(e.recorded_at),
+        "actor": e.actor,
+        "role": e.actor_role,
+        "action": e.action,
+        "what": EVENT_TEXT.get(e.action, e.action.replace("_", " ")),
+        "note": e.note,
+        "from_status": e.from_status,
+        "to_status": e.to_status,
+        "details": e.details,
     }
 
 
 def case_view(
-    case: dict[str, Any],
+    case: damp_store.Case,
     now: datetime,
-    history: list[dict[str, Any]],
+    history: list[damp_store.CaseLogEntry],
     *,
     evidence: bool = False,
-    notice: dict[str, Any] | None = None,
+    notice: damp_store.Notice | None = None,
 ) -> CaseView:
     """A case as the API shows it: summary, who is responsible and what is wrong with that, the actions allowed
     next, the booked visit, every deadline and done time, and its audit log."""
@@ -239,17 +240,17 @@ def case_view(
         "notice_problem": notice_problem(notice),
         "allowed_actions": allowed_actions(case),
         "next_visit": next_visit(case, now),
-        "address": case.get("address"),
-        "patch": case.get("patch"),
-        "home_level": case.get("home_level"),
-        "aware_source": case["aware_source"],
-        "assessment_id": case["assessment_id"],
+        "address": case.address,
+        "patch": case.patch,
+        "home_level": case.home_level,
+        "aware_source": case.aware_source,
+        "assessment_id": case.assessment_id,
     }
-    out |= {col: utc_z_or_none(case[col]) for col in _TIMES}
-    out["overdue_flagged"] = list(case["overdue_steps"])
+    out |= {col: utc_z_or_none(getattr(case, col)) for col in _TIMES}
+    out["overdue_flagged"] = list(case.overdue_steps)
     out["history"] = [_event_view(e) for e in history]
     if evidence:
-        out["evidence"] = case.get("evidence")
+        out["evidence"] = case.evidence
         return CaseDetail.model_validate(out)
     return CaseView.model_validate(out)
 
@@ -288,10 +289,10 @@ def list_cases(
         before_id=before_id,
         officer=text_param(officer, "officer"),
     )
-    ids = [r["id"] for r in rows]
+    ids = [r.id for r in rows]
     history = damp_store.case_events(conn, ids)
     notices = damp_store.last_notices(conn, ids)
-    views = [case_view(r, now, history.get(r["id"], []), notice=notices.get(r["id"])) for r in rows]
+    views = [case_view(r, now, history.get(r.id, []), notice=notices.get(r.id)) for r in rows]
     if overdue is False:
         views = [v for v in views if not v.overdue]
     return views
@@ -311,9 +312,9 @@ def get_case(case_id: CaseId, user: HomeReader, conn: Conn) -> CaseView:
     return _view(conn, case, datetime.now(UTC), evidence=True)
 
 
-def _view(conn: Any, case: dict[str, Any], now: datetime, *, evidence: bool = False) -> CaseView:
+def _view(conn: Any, case: damp_store.Case, now: datetime, *, evidence: bool = False) -> CaseView:
     """One case's view, with its history and the fate of its last notification."""
-    cid = case["id"]
+    cid = case.id
     history = damp_store.case_events(conn, [cid]).get(cid, [])
     return case_view(case, now, history, evidence=evidence, notice=damp_store.last_notices(conn, [cid]).get(cid))
 
@@ -334,14 +335,14 @@ def act(case_id: CaseId, body: ActionIn, user: CaseWorker, conn: Conn) -> CaseVi
         case = damp_store.get_case(conn, user, case_id, for_update=True)
         if case is None:
             raise HTTPException(404, detail=f"no case {case_id}")
-        if at < case["aware_at"]:
-            raise HTTPException(422, detail=f"at is before the landlord became aware ({utc_z(case['aware_at'])})")
+        if at < case.aware_at:
+            raise HTTPException(422, detail=f"at is before the landlord became aware ({utc_z(case.aware_at)})")
         try:
             changes = apply_action(case, body.action, at, body.note)
         except CaseConflict as exc:
             raise HTTPException(409, detail=str(exc)) from None
         _record(conn, user, case, body.action, at, body.note, changes)
-        after = {**case, **changes}
+        after = replace(case, **changes)
         steps = outstanding(after)
         nxt = (
             f" Next: {STEP_TEXT[steps[0][0]]}, by {when(steps[0][1], clock=steps[0][0] == CaseStep.EMERGENCY)}."
@@ -353,12 +354,12 @@ def act(case_id: CaseId, body: ActionIn, user: CaseWorker, conn: Conn) -> CaseVi
             conn,
             kind="damp.case",
             subject=str(case_id),
-            audience=audience(case["patch"], case["home_id"], *[f"user:{o}" for o in [case["officer"]] if o]),
-            title=f"Damp and mould case {case_id} (home {case['home_id']}): {what.lower()}",
+            audience=audience(case.patch, case.home_id, *[f"user:{o}" for o in [case.officer] if o]),
+            title=f"Damp and mould case {case_id} (home {case.home_id}): {what.lower()}",
             body=f"{ACTION_NOTICES[body.action]}{nxt}",
             payload={
                 "case_id": case_id,
-                "home_id": case["home_id"],
+                "home_id": case.home_id,
                 "action": body.action,
                 "at": utc_z(at),
                 "status": changes["status"],
@@ -395,7 +396,7 @@ class VisitIn(BaseModel):
 def _record(
     conn: Any,
     user: Principal,
-    case: dict[str, Any],
+    case: damp_store.Case,
     action: str,
     at: datetime,
     note: str | None,
@@ -404,7 +405,7 @@ def _record(
     """Apply changes to a case (inside the transaction holding its lock) and log them with the user in its history."""
     damp_store.update_case(
         conn,
-        case["id"],
+        case.id,
         changes,
         damp_store.Event(
             at=at,
@@ -412,8 +413,8 @@ def _record(
             actor_role=user.role,
             action=action,
             note=note,
-            from_status=case["status"],
-            to_status=changes.get("status", case["status"]),
+            from_status=case.status,
+            to_status=changes.get("status", case.status),
             details={k: utc_z_or_none(v) if isinstance(v, datetime) else v for k, v in changes.items()},
         ),
     )
@@ -445,13 +446,13 @@ def assign(case_id: CaseId, body: OfficerIn, user: CaseWorker, conn: Conn) -> Ca
     """Reassign a case (an officer may take it on or hand it to another officer of the patch)."""
     candidate = users_store.get_user(conn, body.officer)
 
-    def make(case: dict[str, Any], now: datetime) -> dict[str, Any]:
-        if case["closed_at"] is not None:
-            raise CaseConflict(f"the case was closed on {when(case['closed_at'])}; it needs nobody responsible now")
-        why = assignee_refusal(candidate, body.officer, case["patch"])
+    def make(case: damp_store.Case, now: datetime) -> dict[str, Any]:
+        if case.closed_at is not None:
+            raise CaseConflict(f"the case was closed on {when(case.closed_at)}; it needs nobody responsible now")
+        why = assignee_refusal(candidate, body.officer, case.patch)
         if why is not None:
             raise CaseConflict(why)
-        if case["officer"] == body.officer and owner_problem(case) is None:
+        if case.officer == body.officer and owner_problem(case) is None:
             raise CaseConflict(f"{body.officer} is already responsible for this case")
         return {"officer": body.officer}
 
@@ -466,7 +467,7 @@ def assign(case_id: CaseId, body: OfficerIn, user: CaseWorker, conn: Conn) -> Ca
 def put_visit(case_id: CaseId, body: VisitIn, user: CaseWorker, conn: Conn) -> CaseView:
     """Record the visit booked with the tenant: when, and what they are told about it."""
 
-    def make(case: dict[str, Any], now: datetime) -> dict[str, Any]:
+    def make(case: damp_store.Case, now: datetime) -> dict[str, Any]:
         return book_visit(case, body.at, body.note, now)
 
     return _change(conn, user, case_id, CaseEvent.BOOK_VISIT, body.note, make)
@@ -480,8 +481,8 @@ def put_visit(case_id: CaseId, body: VisitIn, user: CaseWorker, conn: Conn) -> C
 def delete_visit(case_id: CaseId, user: CaseWorker, conn: Conn) -> CaseView:
     """The booked visit is off (the history keeps that it was booked and cancelled)."""
 
-    def make(case: dict[str, Any], now: datetime) -> dict[str, Any]:
-        if case["visit_booked_for"] is None:
+    def make(case: damp_store.Case, now: datetime) -> dict[str, Any]:
+        if case.visit_booked_for is None:
             raise CaseConflict("no visit is booked on this case")
         return {"visit_booked_for": None, "visit_booked_note": None}
 
@@ -519,15 +520,15 @@ def patches(user: CaseWorker, conn: Conn, settings: SettingsDep) -> list[PatchVi
     rules = effective_rules(file_rules, notifications_store.recipients(conn))
     out = []
     for row in damp_store.patch_overview(conn, user):
-        targets = sorted({t.to for t in route("damp.case", [f"patch:{row['patch']}"], rules)})
-        officers = [OfficerLoad(**o) for o in row["officers"]]
-        problems = patch_problems([o.name for o in officers], len(targets), row["unowned_cases"])
+        targets = sorted({t.to for t in route("damp.case", [f"patch:{row.patch}"], rules)})
+        officers = [OfficerLoad(**o) for o in row.officers]
+        problems = patch_problems([o.name for o in officers], len(targets), row.unowned_cases)
         out.append(
             PatchView(
-                patch=row["patch"],
-                homes=row["homes"],
-                open_cases=row["open_cases"],
-                unowned_cases=row["unowned_cases"],
+                patch=row.patch,
+                homes=row.homes,
+                open_cases=row.open_cases,
+                unowned_cases=row.unowned_cases,
                 officers=officers,
                 recipients=targets,
                 problems=problems,

@@ -13,7 +13,7 @@ from api.deps import Conn, SettingsDep
 from api.routers.council import Contact, contact
 from api.routers.damp import CaseSummary, HomeCase, HomeReader, text_param
 from core.cases import case_summary, next_visit, tenant_deadline
-from core.damp import NOT_ASSESSED, Assessment, DampLevel, tenant_advice
+from core.damp import NOT_ASSESSED, Assessment, DampLevel, Level, tenant_advice
 from core.devices import DeviceStatus, device_status
 from core.timeparse import utc_z_or_none
 from store import damp as damp_store
@@ -112,12 +112,6 @@ class HomeView(BaseModel):
     contact: Contact
 
 
-def _case(row: dict[str, Any]) -> dict[str, Any] | None:
-    if row.get("case_id") is None:
-        return None
-    return {col: row[f"case_{col}"] for col in damp_store.CASE_COLUMNS}
-
-
 @router.get(
     "",
     response_model=list[HomeListItem],
@@ -137,32 +131,32 @@ def list_homes(
     now = datetime.now(UTC)
     out: list[HomeListItem] = []
     for r in damp_store.list_homes(conn, user, level=level, patch=text_param(patch, "patch"), limit=limit):
-        case = _case(r)
+        case = r.case
         item = {
-            "id": r["id"],
-            "address": r["address"],
-            "patch": r["patch"],
-            "level": r["level"] or NOT_ASSESSED,
-            "assessed_at": utc_z_or_none(r["assessed_at"]),
-            "worst_room": r["worst_room"],
-            "reason": (r["reasons"] or [None])[0],
+            "id": r.id,
+            "address": r.address,
+            "patch": r.patch,
+            "level": r.level or NOT_ASSESSED,
+            "assessed_at": utc_z_or_none(r.assessed_at),
+            "worst_room": r.worst_room,
+            "reason": r.reasons[0] if r.reasons else None,
             "case": None if case is None else case_summary(case, now),
         }
         out.append(HomeListItem.model_validate(item))
     return out
 
 
-def _assessment(row: dict[str, Any]) -> Assessment:
+def _assessment(row: damp_store.HomeDetail, level: Level) -> Assessment:
     """The stored assessment, enough of it for core.damp.tenant_advice."""
-    ev = row["evidence"] or {}
+    ev = row.evidence or {}
     return Assessment(
-        level=row["level"],
-        reasons=tuple(row["reasons"] or ()),
+        level=level,
+        reasons=tuple(row.reasons or ()),
         figures=ev.get("figures", {}),
-        worst_room=row["worst_room"],
-        coverage=float(row["coverage"] or 0.0),
+        worst_room=row.worst_room,
+        coverage=float(row.coverage or 0.0),
         advice=tuple(ev.get("advice", ())),
-        assessed_at=row["assessment_at"],
+        assessed_at=row.assessment_at,
     )
 
 
@@ -180,77 +174,77 @@ def get_home(home_id: str, user: HomeReader, conn: Conn, settings: SettingsDep) 
     now = datetime.now(UTC)
     sensors = []
     # The outdoor feed: the device the registry names, else the nearest road station the evaluator used.
-    feed = ((row["evidence"] or {}).get("inputs") or {}).get("outdoor") or {}
-    outdoor_id = row["outdoor"] or feed.get("device_id")
+    feed = ((row.evidence or {}).get("inputs") or {}).get("outdoor") or {}
+    outdoor_id = row.outdoor or feed.get("device_id")
     outdoor: dict[str, Any] | None = {"id": outdoor_id} if outdoor_id else None
     for d in damp_store.home_devices(conn, home_id, outdoor_id):
         view = {
-            "id": d["id"],
-            "kind": d["kind"],
-            "name": d["name"],
-            "room": d["room"],
+            "id": d.id,
+            "kind": d.kind,
+            "name": d.name,
+            "room": d.room,
             "status": device_status(
-                d["reported_status"],
-                d["last_seen"],
-                d["expected_interval_s"],
+                d.reported_status,
+                d.last_seen,
+                d.expected_interval_s,
                 now,
                 default_interval_s=settings.default_interval_seconds,
                 stale_factor=settings.stale_after_factor,
             ),
-            "last_seen": utc_z_or_none(d["last_seen"]),
-            "latest": d["latest"],
+            "last_seen": utc_z_or_none(d.last_seen),
+            "latest": d.latest,
         }
-        if d["outdoor"]:
+        if d.outdoor:
             outdoor = view
         else:
             sensors.append(view)
     case = damp_store.open_case_for(conn, home_id)
-    if row["level"] is None:
+    if row.level is None:
         damp: dict[str, Any] = {
             "level": NOT_ASSESSED,
             "reasons": ["Not assessed yet: the home's sensors have not been evaluated."],
         }
         advice: list[str] = []
     else:
-        ev = row["evidence"] or {}
+        ev = row.evidence or {}
         damp = {
-            "level": row["level"],
-            "raw_level": row["raw_level"],
-            "assessed_at": utc_z_or_none(row["assessed_at"]),
-            "reasons": list(row["reasons"] or []),
-            "worst_room": row["worst_room"],
-            "coverage": row["coverage"],
+            "level": row.level,
+            "raw_level": row.raw_level,
+            "assessed_at": utc_z_or_none(row.assessed_at),
+            "reasons": list(row.reasons or []),
+            "worst_room": row.worst_room,
+            "coverage": row.coverage,
             "figures": ev.get("figures"),
             "findings": ev.get("findings"),
             "notes": ev.get("notes"),
             "outdoor_source": ev.get("outdoor_source"),
             "held": None
-            if row["hold_level"] is None
-            else {"level": row["hold_level"], "since": utc_z_or_none(row["hold_since"])},
+            if row.hold_level is None
+            else {"level": row.hold_level, "since": utc_z_or_none(row.hold_since)},
             "evidence": {
-                "assessment_id": row["assessment_id"],
-                "figures_at": utc_z_or_none(row["assessment_at"]),
-                "policy_id": row["policy_id"],
+                "assessment_id": row.assessment_id,
+                "figures_at": utc_z_or_none(row.assessment_at),
+                "policy_id": row.policy_id,
                 "window": ev.get("window"),
                 "inputs": ev.get("inputs"),
             },
         }
         advice = tenant_advice(
-            _assessment(row),
-            None if case is None else case["status"],
+            _assessment(row, row.level),
+            None if case is None else case.status,
             deadline=None if case is None else tenant_deadline(case),
         )
     home = {
-        "id": row["id"],
-        "address": row["address"],
-        "patch": row["patch"],
-        "geometry": row["geometry"],
-        "properties": row["properties"],
+        "id": row.id,
+        "address": row.address,
+        "patch": row.patch,
+        "geometry": row.geometry,
+        "properties": row.properties,
         "sensors": sensors,
         "outdoor": None
         if outdoor is None
         else outdoor
-        | {"how": "configured" if row["outdoor"] else "nearest station", "distance_km": feed.get("distance_km")},
+        | {"how": "configured" if row.outdoor else "nearest station", "distance_km": feed.get("distance_km")},
         "damp": damp,
         "advice": advice,
         "case": None if case is None else case_summary(case, now) | {"next_visit": next_visit(case, now)},

@@ -11,13 +11,26 @@ import pytest
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
-from api.routers import admin, auth, council, damp, devices, forecasts, health, homes, notifications, reports
+from api.routers import (
+    admin,
+    auth,
+    council,
+    damp,
+    devices,
+    evaluation,
+    forecasts,
+    health,
+    homes,
+    notifications,
+    reports,
+)
 from core.cases import CaseStatus
 from core.damp import NOT_ASSESSED
-from store.damp import CASE_COLUMNS
+from dashboards import open_data
+from store.damp import CASE_COLUMNS, Case, CaseLogEntry
 
 NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
-ROUTERS = (admin, auth, council, damp, devices, forecasts, health, homes, notifications, reports)
+ROUTERS = (admin, auth, council, damp, devices, evaluation, forecasts, health, homes, notifications, reports)
 
 
 def _routes() -> list[tuple[str, APIRoute]]:
@@ -32,7 +45,20 @@ def test_every_route_answers_through_a_model(name: str, route: APIRoute) -> None
     assert isinstance(model, type) and issubclass(model, BaseModel), f"{name} answers {route.response_model!r}"
 
 
-def _case(**over: Any) -> dict[str, Any]:
+def test_the_open_data_answers_json_through_models_and_csv_as_csv() -> None:
+    routes = [r for r in open_data.router.routes if isinstance(r, APIRoute)]
+    assert len(routes) == 8
+    for r in routes:
+        if r.path.endswith(".csv"):
+            assert r.response_model is None, r.path  # a CSV made from the same models
+        else:
+            model = r.response_model
+            assert isinstance(model, type) and issubclass(model, BaseModel), r.path
+    geo = [r for r in routes if r.path.endswith(".geojson")]
+    assert [r.response_class.media_type for r in geo] == ["application/geo+json"] * 2  # type: ignore[attr-defined]
+
+
+def _case(**over: Any) -> Case:
     aware = NOW - timedelta(days=2)
     case = dict.fromkeys(CASE_COLUMNS) | {
         "id": 12, "home_id": "100070000001", "level": "red", "status": "open", "opened_at": aware,
@@ -40,14 +66,14 @@ def _case(**over: Any) -> dict[str, Any]:
         "overdue_steps": [], "updated_at": aware, "officer": "asha", "patch": "ladywood", "address": "1 High St",
         "home_level": "red", "evidence": {"level": "red"},
     }  # fmt: skip
-    return case | over
+    return Case(**case | over)
 
 
 _HISTORY = [
-    {
-        "at": NOW, "recorded_at": NOW, "actor": "placewatch", "actor_role": "system", "action": "opened",
-        "note": None, "from_status": None, "to_status": "open", "details": {"officer": "asha"},
-    }
+    CaseLogEntry(
+        case_id=12, id=1, at=NOW, recorded_at=NOW, actor="placewatch", actor_role="system", action="opened",
+        note=None, from_status=None, to_status="open", details={"officer": "asha"},
+    )
 ]  # fmt: skip
 
 
