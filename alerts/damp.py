@@ -493,6 +493,17 @@ def notify(conn: psycopg.Connection, *, audience: list[str], **event: Any) -> No
 _worker: dict[str, Any] = {}
 
 
+def _worker_context() -> multiprocessing.context.BaseContext:
+    """Where a parallel sweep's workers come from: a fork server that imported this module (numpy, pandas, psycopg,
+    the settings) once, when a sweep first needed it; each sweep forks its workers from it in milliseconds. Spawned
+    afresh, every worker of every sweep imported all that again (about 1 s of CPU each: most of a small sweep's
+    cost). Not forked from this process: a child would share (and on exit close) its connections; the server has
+    none."""
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["__main__", __name__])
+    return ctx
+
+
 def _worker_init(conninfo: str, values: dict[str, Any], nearest_km: float) -> None:
     _worker["conn"] = connect(conninfo, autocommit=True)
     jit_off(_worker["conn"])  # as store.db.autocommit does for pooled connections
@@ -701,11 +712,9 @@ class DampEvaluator(Evaluator, OnReadings, OnLate):
             published += self._publish_homes(ctx, conn, sorted(ready), now)
             early.update(ready)
 
-        # Spawned, not forked: a forked child would share (and on exit close) the parent's connections.
-        mp = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(
             self.workers,
-            mp_context=mp,
+            mp_context=_worker_context(),
             initializer=_worker_init,
             initargs=(conninfo, self.values, self.nearest_station_km),
         ) as pool:
