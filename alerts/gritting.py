@@ -34,18 +34,11 @@ from zoneinfo import ZoneInfo
 from alerts.context import AlertContext, Evaluator, LateWindows, OnLate, OnReadings
 from alerts.debounce import Debouncer
 from alerts.publisher import Pending, publish_pending
-from core.gritting import (
-    Decision,
-    Forecast,
-    GrittingPolicy,
-    RouteInput,
-    decide,
-    format_message,
-    learned,
-)
+from core.gritting import Decision, GrittingPolicy, RouteInput, decide, format_message, learned
 from core.gritting.lifecycle import material_change
 from core.gritting.samples import Sample, station_obs
 from core.gritting.vocab import TREATING
+from core.jsonready import json_ready
 from placewatch.settings import Settings
 from store import gritting as store
 from store import notifications
@@ -100,7 +93,7 @@ class GrittingEvaluator(Evaluator, OnReadings, OnLate):
         self.lookback = timedelta(minutes=self.policy.no_data_after_minutes) + timedelta(
             hours=self.policy.nowcast_window_hours
         )
-        self._policy_values = _plain(dataclasses.asdict(self.policy))
+        self._policy_values = json_ready(self.policy)
         self._lock = threading.Lock()  # sweeps (scheduler thread) and notifications (main thread) take turns
         self._full = Debouncer(self.full_interval_s - 1.0)  # a full evaluation, between escalation checks
         # The learned nowcast model in force (the newest stored, else the shipped default), loaded once and
@@ -211,10 +204,12 @@ class GrittingEvaluator(Evaluator, OnReadings, OnLate):
             positions = nowcast_store.station_positions(conn, stations)
             model = self._run_model(conn, stations)
             obs = {sid: station_obs(sid, samples.get(sid, ()), names.get(sid), positions.get(sid)) for sid in stations}
-            new: list[dict[str, Any]] = []
+            new: list[store.NewDecision] = []
             for r in routes:
                 try:
-                    fc_row = forecasts.get(r.id)
+                    stored_fc = forecasts.get(r.id)
+                    if stored_fc is not None and stored_fc.problem is not None:
+                        raise ValueError(f"forecast {stored_fc.id}: {stored_fc.problem}")
                     route = RouteInput(
                         route_id=r.id,
                         name=r.name,
@@ -222,20 +217,20 @@ class GrittingEvaluator(Evaluator, OnReadings, OnLate):
                         treatment_minutes=r.treatment_minutes,
                         mobilisation_minutes=r.mobilisation_minutes,
                         stations=tuple(obs[s] for s in r.stations),
-                        forecast=_forecast(fc_row) if fc_row is not None else None,
+                        forecast=stored_fc.forecast if stored_fc is not None else None,
                     )
                     d = decide(route, now, policy, nowcast_model=model)
                 except ValueError as exc:  # a bad forecast or route: say so, keep evaluating the others
                     log.warning("route %s not evaluated: %s", r.id, exc)
                     continue
                 if material_change(r.current, d, policy):
-                    new.append(self._row(d, r, fc_row, samples, model))
+                    new.append(self._new(d, r, stored_fc, samples, model))
             with conn.transaction():  # the decisions and their notifications commit together
                 stored, skipped = store.record_decisions(conn, decisions=new, evaluated=[r.id for r in routes], at=now)
                 self._notify(conn, "gritting.decision", [did for did, _ in stored], now)
         for rid in skipped:
             log.info("route %s: its current decision changed meanwhile; it is decided again next time", rid)
-        messages = {row["route_id"]: row["message"] for row in new}
+        messages = {n.decision.route_id: n.message for n in new}
         for did, rid in stored:
             log.info("route %s: decision %d issued: %s", rid, did, messages.get(rid, ""))
         evaluated = None if route_ids is None and station_ids is None else [r.id for r in routes]
@@ -261,7 +256,7 @@ class GrittingEvaluator(Evaluator, OnReadings, OnLate):
         done = publish_pending(
             ctx.publisher,
             KIND,
-            (Pending(b["route_id"], b, (b["route_id"], int(b["id"]), str(b["status"]))) for b in pending),
+            (Pending(b.route_id, json_ready(b), (b.route_id, b.id, str(b.status))) for b in pending),
         )
         if done:
             with ctx.pool.connection() as conn:
@@ -272,37 +267,37 @@ class GrittingEvaluator(Evaluator, OnReadings, OnLate):
         """Tell the highways team about decisions that need crews, and about escalations (in the caller's
         transaction, so a decision is never recorded without its notification, nor notified twice)."""
         for d in store.decisions_by_id(conn, decision_ids):
-            if kind == "gritting.decision" and d["action"] not in TREATING:
+            if kind == "gritting.decision" and d.action not in TREATING:
                 continue
             when = "NOT ACKNOWLEDGED by its call-out time. " if kind == "gritting.escalation" else ""
-            reasons = "\n".join(f"- {r}" for r in d.get("reasons") or [])
+            reasons = "\n".join(f"- {r}" for r in d.reasons)
             notifications.enqueue(
                 conn,
                 kind=kind,
-                subject=d["route_id"],
+                subject=d.route_id,
                 audience=["team:highways"],
-                title=f"{'ESCALATED: ' if when else ''}Route {d['route_id']}: {d['message']}"[:200],
-                body=f"{when}{d['message']}\n\nCall out by {self._local(d['call_out_by'])}; start by "
-                f"{self._local(d['start_by'])}; complete by {self._local(d['complete_by'])}.\n\nWhy:\n{reasons}",
-                payload=d,
-                dedupe_key=f"{kind}:{d['id']}",
+                title=f"{'ESCALATED: ' if when else ''}Route {d.route_id}: {d.message}"[:200],
+                body=f"{when}{d.message}\n\nCall out by {self._local(d.call_out_by)}; start by "
+                f"{self._local(d.start_by)}; complete by {self._local(d.complete_by)}.\n\nWhy:\n{reasons}",
+                payload=json_ready(d),
+                dedupe_key=f"{kind}:{d.id}",
                 now=now,
             )
 
-    def _local(self, iso: str | None) -> str:
-        """An ISO time as people read it: 'Tue 24 Nov 19:00' in the council's zone."""
-        if not iso:
+    def _local(self, at: datetime | None) -> str:
+        """A time as people read it: 'Tue 24 Nov 19:00' in the council's zone."""
+        if at is None:
             return "-"
-        return datetime.fromisoformat(iso).astimezone(ZoneInfo(self.zone)).strftime("%a %d %b %H:%M")
+        return at.astimezone(ZoneInfo(self.zone)).strftime("%a %d %b %H:%M")
 
-    def _row(
+    def _new(
         self,
         d: Decision,
         r: store.RouteRow,
-        fc_row: dict[str, Any] | None,
+        fc: store.StoredForecast | None,
         samples: dict[str, list[Sample]],
         model: learned.NowcastModel | None,
-    ) -> dict[str, Any]:
+    ) -> store.NewDecision:
         """A decision as store.record_decisions takes it, with the evidence it rests on."""
         policy = self.policy
         evidence = {
@@ -326,62 +321,25 @@ class GrittingEvaluator(Evaluator, OnReadings, OnLate):
             if model is None
             else {
                 "model": "stored" if self._model_stored_at is not None else "default",
-                "fitted_at": model.fitted_at.isoformat(),
-                "trained_on": _plain(dict(model.trained_on)),
+                "fitted_at": model.fitted_at,
+                "trained_on": dict(model.trained_on),
                 "station_nights": {
                     sid: model.stations[sid].nights if sid in model.stations else 0 for sid in r.stations
                 },
             },
-            "forecast_id": fc_row["id"] if fc_row is not None else None,
-            "forecast": _plain(fc_row) if fc_row is not None else None,
+            "forecast_id": fc.id if fc is not None else None,
+            "forecast": fc.evidence() if fc is not None else None,
             "policy": self._policy_values,
             "lookback_minutes": int(self.lookback.total_seconds() // 60),
             "previous_id": r.current.id if r.current is not None else None,
         }
-        return {
-            "route_id": r.id,
-            "previous_id": r.current.id if r.current is not None else None,
-            "action": d.action,
-            "rule": d.rule,
-            "spread_rate_g_m2": d.spread_rate_g_m2,
-            "passes": d.passes,
-            "spread_type": d.spread_type,
-            "road_wetness": d.road_wetness,
-            "call_out_by": d.call_out_by,
-            "start_by": d.start_by,
-            "complete_by": d.complete_by,
-            "start_not_before": d.start_not_before,
-            "trigger_at": d.trigger_at,
-            "treat_now": d.treat_now,
-            "late": d.late,
-            "worst_station": d.worst_station,
-            "min_rst": d.min_rst,
-            "min_rst_at": d.min_rst_at,
-            "hazard": d.hazard,
-            "reasons": list(d.reasons),
-            "message": format_message([d]),
-            "confidence": d.confidence,
-            "horizon_hours": d.horizon_hours,
-            "forecast_id": fc_row["id"] if fc_row is not None else None,
-            "material_key": _plain(list(d.material_key())),
-            "evidence": evidence,
-            "issued_at": d.decided_at,
-        }
-
-
-def _forecast(row: dict[str, Any]) -> Forecast:
-    trace = tuple((datetime.fromisoformat(t), float(v)) for t, v in row.get("rst_trace") or ())
-    return Forecast(
-        issued_at=row["issued_at"],
-        min_rst=row["min_rst"],
-        min_rst_at=row["min_rst_at"],
-        precipitation=row["precipitation"],
-        precipitation_mm=row["precipitation_mm"],
-        precipitation_start=row["precipitation_start"],
-        precipitation_end=row["precipitation_end"],
-        dew_point=row["dew_point"],
-        rst_trace=trace,
-    )
+        return store.NewDecision(
+            decision=d,
+            previous_id=r.current.id if r.current is not None else None,
+            message=format_message([d]),
+            forecast_id=fc.id if fc is not None else None,
+            evidence=json_ready(evidence),
+        )
 
 
 def _station_summary(station_id: str, rows: Sequence[Sample]) -> dict[str, Any]:
@@ -393,7 +351,7 @@ def _station_summary(station_id: str, rows: Sequence[Sample]) -> dict[str, Any]:
         found = next(((r[0], r[i]) for r in reversed(rows) if r[i] is not None), None)
         if found is not None:
             latest[name] = {"ts": found[0], "value": found[1]}
-    summary: dict[str, Any] = _plain(
+    summary: dict[str, Any] = json_ready(
         {
             "station_id": station_id,
             "samples": len(rows),
@@ -406,14 +364,3 @@ def _station_summary(station_id: str, rows: Sequence[Sample]) -> dict[str, Any]:
         }
     )
     return summary
-
-
-def _plain(value: Any) -> Any:
-    """JSON-ready: datetimes as ISO 8601, tuples as lists."""
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value

@@ -51,6 +51,6 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     except store.UnknownRoutes as exc:
         print(f"{path}: refused: {exc}", file=sys.stderr)
         return 1
-    routes = sorted({r for f in stored for r in f["routes"]})
+    routes = sorted({r for f in stored for r in f.routes})
     print(f"{path}: {len(stored)} forecast(s) loaded for {len(routes)} route(s): {', '.join(routes)}")
     return 0

@@ -15,21 +15,24 @@ their status). Every change is a row in gritting_decision_events: who (a user, o
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 import psycopg
-from psycopg.rows import dict_row
+from psycopg.rows import class_row, kwargs_row
 from psycopg.types.json import Jsonb
 
 from core.gritting import lifecycle
+from core.gritting.decision import Decision
+from core.gritting.inputs import Forecast
 from core.gritting.lifecycle import Current
 from core.gritting.samples import Sample
-from core.gritting.vocab import ACTIVE, TREATING, RunStatus
+from core.gritting.vocab import ACTIVE, TREATING, CrewAction, DecisionEvent, DecisionStatus, GrittingAction, RunStatus
+from core.jsonready import json_ready
 from core.model import Principal
-from core.timeparse import utc_z_or_none
+from core.timeparse import parse_rfc3339
 from store.writer import NOTIFY_CHANNEL
 
 ROLES = ("admin", "highways")
@@ -45,6 +48,181 @@ def _jsonb(value: Any) -> Jsonb:
 
 def _scope(p: Principal) -> dict[str, Any]:
     return {"role": p.role}
+
+
+# -- the rows: frozen dataclasses, their fields the columns read (psycopg class_row) -------------------------
+# The API's response models are made from these (api.row_models): a field's description is said here, once.
+
+
+def _about(text: str) -> dict[str, str]:
+    """A field's description, for the API's schema."""
+    return {"description": text}
+
+
+def _columns(row: type, alias: str, **exprs: str) -> str:
+    """The SELECT list of a row type: `alias.field` for each field, or the SQL given for it."""
+    return ", ".join(f"{exprs[f.name]} AS {f.name}" if f.name in exprs else f"{alias}.{f.name}" for f in fields(row))
+
+
+def _values(row: Any) -> dict[str, Any]:
+    """A row's fields by name (core.gritting.lifecycle's rules read mappings)."""
+    return {f.name: getattr(row, f.name) for f in fields(row)}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunRow:
+    """A treatment run: what a crew did on the route, with the figures they reported."""
+
+    id: int
+    route_id: str
+    decision_id: int = field(metadata=_about("the decision it is recorded on now"))
+    started_under: int = field(metadata=_about("the decision that was current when it started"))
+    number: int = field(metadata=_about("1 for the first run of the decision, 2 for a second run..."))
+    discretionary: bool = field(metadata=_about("the decision did not ask for treatment: the officer's call"))
+    reason: str | None = None
+    status: RunStatus
+    started_at: datetime
+    finished_at: datetime | None = None
+    spread_rate_g_m2: float | None = field(default=None, metadata=_about("the spread rate actually used, g/m²"))
+    tonnes: float | None = field(default=None, metadata=_about("salt used, tonnes"))
+    vehicle: str | None = None
+    crew: str | None = None
+    started_by: str
+    finished_by: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "status", RunStatus(self.status))
+
+    def run(self) -> lifecycle.Run:
+        """The run as core.gritting.lifecycle's rules need it."""
+        return lifecycle.Run(self.id, self.number, self.status, self.started_at, self.finished_at)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EventRow:
+    """One step of a decision's history."""
+
+    decision_id: int | None = field(
+        default=None, metadata=_about("the decision it was recorded on (the card shows a chain)")
+    )
+    at: datetime
+    event: DecisionEvent
+    from_status: DecisionStatus | None
+    to_status: DecisionStatus
+    actor: str
+    note: str | None
+    run_id: int | None = field(default=None, metadata=_about("the treatment run the step concerns"))
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "event", DecisionEvent(self.event))
+        if self.from_status is not None:
+            object.__setattr__(self, "from_status", DecisionStatus(self.from_status))
+        object.__setattr__(self, "to_status", DecisionStatus(self.to_status))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DecisionRow:
+    """A gritting decision: what to do on a route, at what rate, when, why, and where it stands. What was decided
+    is core.gritting.Decision's fields of the same names (record_decisions stores those), issued_at its decided_at."""
+
+    id: int
+    route_id: str
+    route_name: str | None = None
+    action: GrittingAction
+    rule: str = field(metadata=_about("machine id of the rule that decided, e.g. wet_road_below_trigger"))
+    spread_rate_g_m2: float | None = field(metadata=_about("per pass; null when nothing is spread or it is escalated"))
+    passes: int
+    spread_type: str = field(metadata=_about("dry or pre-wetted"))
+    road_wetness: str | None = None
+    call_out_by: datetime | None = None
+    start_by: datetime | None = None
+    complete_by: datetime | None = None
+    start_not_before: datetime | None = field(
+        default=None, metadata=_about("rain washes salt off: not before it stops")
+    )
+    trigger_at: datetime | None = field(
+        default=None, metadata=_about("when the road surface temperature is expected to reach the trigger (T0)")
+    )
+    treat_now: bool = field(metadata=_about("conditions are on the road: call out at once"))
+    late: bool = field(metadata=_about("issued after its call-out time"))
+    worst_station: str | None = None
+    min_rst: float | None = None
+    min_rst_at: datetime | None = None
+    hazard: str | None = None
+    reasons: tuple[str, ...] = field(metadata=_about("the sentences that justify the decision"))
+    message: str = field(metadata=_about("the duty officer's one-line summary (times in Europe/London)"))
+    confidence: float
+    horizon_hours: float = field(metadata=_about("how far ahead it rests on a station nowcast; 0 on observations"))
+    forecast_id: int | None = None
+    issued_at: datetime
+    status: DecisionStatus
+    status_at: datetime
+    status_by: str = field(metadata=_about("who set the status: a user name, or 'evaluator'"))
+    escalated_at: datetime | None = None
+    previous_id: int | None = field(default=None, metadata=_about("the decision this one updates"))
+    superseded_by: int | None = field(default=None, metadata=_about("the decision that updates this one"))
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "action", GrittingAction(self.action))
+        object.__setattr__(self, "status", DecisionStatus(self.status))
+        object.__setattr__(self, "reasons", tuple(self.reasons))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DecisionCard(DecisionRow):
+    """A decision with what the crews did: its runs, its history (with that of the decisions whose
+    acknowledgement or run it carried over, oldest first) and the actions people may take now."""
+
+    runs: tuple[RunRow, ...] = ()
+    history: tuple[EventRow, ...] = ()
+    actions: tuple[CrewAction, ...] = field(default=(), metadata=_about("valid now, in the order to offer them"))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DecisionDetail(DecisionCard):
+    """A decision with its runs, history (oldest first) and the evidence it rests on."""
+
+    evidence: dict[str, Any] = field(
+        metadata=_about("inputs (station summaries, forecast), policy values, rule, reasons and confidence")
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CapDecision(DecisionRow):
+    """A decision as its CAP alert needs it: with the route's geometry and the decision it updates."""
+
+    route_geometry: dict[str, Any] | None = None
+    previous_action: str | None = None
+    previous_issued_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RouteView:
+    """A precautionary salting route with its current decision."""
+
+    id: str
+    name: str
+    priority: int
+    treatment_minutes: int
+    mobilisation_minutes: int
+    depot: str | None = None
+    domain: str | None = None
+    stations: tuple[str, ...]
+    geometry: dict[str, Any] | None = None
+    evaluated_at: datetime | None = field(default=None, metadata=_about("when the evaluator last looked at the route"))
+    decision: DecisionCard | None = field(
+        default=None, metadata=_about("the current (newest, never superseded) decision")
+    )
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "stations", tuple(self.stations))
+
+
+_DECISION = _columns(DecisionRow, "d", route_name="r.name")
+_RUN = _columns(RunRow, "g")
+_EVENT = _columns(EventRow, "e")
+# What record_decisions stores of core's Decision: its fields that are a recorded decision's too.
+_DECIDED = tuple(f.name for f in fields(Decision) if f.name in {g.name for g in fields(DecisionRow)})
 
 
 # -- what the evaluator reads ----------------------------------------------------------------------
@@ -134,18 +312,46 @@ def station_samples(
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class StoredForecast:
+    """A route's forecast as stored: core's Forecast with its id and where it came from, or, when the stored
+    values are not a forecast core takes, why not (`problem`)."""
+
+    route_id: str
+    id: int
+    source: str | None
+    domain: str | None
+    forecast: Forecast | None
+    problem: str | None = None
+
+    def evidence(self) -> dict[str, Any]:
+        """The forecast as a decision's evidence keeps it."""
+        return {"id": self.id, "source": self.source, "domain": self.domain} | (
+            json_ready(self.forecast) if self.forecast is not None else {}
+        )
+
+
+def _stored_forecast(
+    *, route_id: str, id: int, source: str | None, domain: str | None, **values: Any
+) -> StoredForecast:
+    try:
+        trace = tuple((parse_rfc3339(t), float(v)) for t, v in values.pop("rst_trace") or ())
+        forecast = Forecast(**values, rst_trace=trace)
+    except (ValueError, TypeError) as exc:
+        return StoredForecast(route_id, id, source, domain, None, str(exc))
+    return StoredForecast(route_id, id, source, domain, forecast)
+
+
 def latest_forecasts(
     conn: psycopg.Connection, *, route_ids: Sequence[str], since: datetime
-) -> dict[str, dict[str, Any]]:
+) -> dict[str, StoredForecast]:
     """The newest forecast issued since `since` for each route (one naming the route beats its domain's)."""
     if not route_ids:
         return {}
     rows = (
-        conn.cursor(row_factory=dict_row)
+        conn.cursor(row_factory=kwargs_row(_stored_forecast))
         .execute(
-            """SELECT DISTINCT ON (fr.route_id) fr.route_id, f.id, f.issued_at, f.source, f.domain, f.min_rst,
-                      f.min_rst_at, f.precipitation, f.precipitation_mm, f.precipitation_start,
-                      f.precipitation_end, f.dew_point, f.rst_trace
+            f"""SELECT DISTINCT ON (fr.route_id) fr.route_id, f.id, f.source, f.domain, {_columns(Forecast, "f")}
                FROM gritting_forecast_routes fr JOIN gritting_forecasts f ON f.id = fr.forecast_id
                WHERE fr.route_id = ANY(%s) AND fr.issued_at >= %s
                ORDER BY fr.route_id, fr.issued_at DESC, fr.by_route DESC, fr.forecast_id DESC""",
@@ -153,29 +359,45 @@ def latest_forecasts(
         )
         .fetchall()
     )
-    return {r.pop("route_id"): r for r in rows}
+    return {r.route_id: r for r in rows}
 
 
 # -- what the evaluator writes ---------------------------------------------------------------------
 
-_RECORD = """
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NewDecision:
+    """A decision for record_decisions: core's Decision with what its record adds."""
+
+    decision: Decision
+    previous_id: int | None  # the route's current decision, which this one updates
+    message: str
+    forecast_id: int | None = None
+    evidence: dict[str, Any]
+
+    def record(self) -> dict[str, Any]:
+        """The decision's columns, JSON-ready (issued_at is when it was decided)."""
+        d = self.decision
+        return json_ready(
+            {name: getattr(d, name) for name in _DECIDED}
+            | {
+                "previous_id": self.previous_id,
+                "message": self.message,
+                "forecast_id": self.forecast_id,
+                "material_key": list(d.material_key()),
+                "evidence": self.evidence,
+                "issued_at": d.decided_at,
+            }
+        )
+
+
+_STORED = (*_DECIDED, "previous_id", "message", "material_key", "evidence", "issued_at")
+_RECORD = f"""
 WITH x AS (
-  SELECT * FROM jsonb_to_recordset(%(rows)s::jsonb) AS x(
-    route_id text, previous_id bigint, action text, rule text, spread_rate_g_m2 float8, passes int,
-    spread_type text, road_wetness text, call_out_by timestamptz, start_by timestamptz, complete_by timestamptz,
-    start_not_before timestamptz, trigger_at timestamptz, treat_now boolean, late boolean, worst_station text,
-    min_rst float8, min_rst_at timestamptz, hazard text, reasons jsonb, message text, confidence float8,
-    horizon_hours float8, forecast_id bigint, material_key jsonb, evidence jsonb, issued_at timestamptz)
+  SELECT * FROM jsonb_populate_recordset(NULL::gritting_decisions, %(rows)s::jsonb)
 ), ins AS (
-  INSERT INTO gritting_decisions (
-    route_id, previous_id, action, rule, spread_rate_g_m2, passes, spread_type, road_wetness, call_out_by,
-    start_by, complete_by, start_not_before, trigger_at, treat_now, late, worst_station, min_rst, min_rst_at,
-    hazard, reasons, message, confidence, horizon_hours, forecast_id, material_key, evidence, issued_at,
-    status, status_at, status_by)
-  SELECT route_id, previous_id, action, rule, spread_rate_g_m2, passes, spread_type, road_wetness, call_out_by,
-    start_by, complete_by, start_not_before, trigger_at, treat_now, late, worst_station, min_rst, min_rst_at,
-    hazard, reasons, message, confidence, horizon_hours,
-    (SELECT f.id FROM gritting_forecasts f WHERE f.id = x.forecast_id), material_key, evidence, issued_at,
+  INSERT INTO gritting_decisions ({", ".join(_STORED)}, forecast_id, status, status_at, status_by)
+  SELECT {", ".join(_STORED)}, (SELECT f.id FROM gritting_forecasts f WHERE f.id = x.forecast_id),
     'issued', issued_at, 'evaluator'
   FROM x
   RETURNING id, route_id, previous_id, issued_at
@@ -206,7 +428,7 @@ SELECT id, route_id FROM ins ORDER BY id
 
 
 def record_decisions(
-    conn: psycopg.Connection, *, decisions: Sequence[dict[str, Any]], evaluated: Sequence[str], at: datetime
+    conn: psycopg.Connection, *, decisions: Sequence[NewDecision], evaluated: Sequence[str], at: datetime
 ) -> tuple[list[tuple[int, str]], list[str]]:
     """In one transaction: mark routes evaluated, and store new decisions, each superseding the route's
     previous one. A decision whose route's current decision is no longer its `previous_id` (someone else
@@ -225,7 +447,7 @@ def record_decisions(
             )
         if not decisions:
             return stored, skipped
-        routes = sorted({d["route_id"] for d in decisions})
+        routes = sorted({d.decision.route_id for d in decisions})
         heads: dict[str, int | None] = dict(
             conn.execute(
                 "SELECT route_id, decision_id FROM gritting_route_state WHERE route_id = ANY(%s) FOR UPDATE",
@@ -234,13 +456,16 @@ def record_decisions(
         )
         fresh = []
         for d in decisions:
-            if d["route_id"] in heads and heads[d["route_id"]] == d["previous_id"]:
+            rid = d.decision.route_id
+            if rid in heads and heads[rid] == d.previous_id:
                 fresh.append(d)
             else:
-                skipped.append(d["route_id"])
+                skipped.append(rid)
         if fresh:
-            before = _before_reissue(conn, [d["previous_id"] for d in fresh if d["previous_id"] is not None])
-            rows = conn.execute(_RECORD, {"rows": _jsonb(fresh), "active": sorted(ACTIVE)}).fetchall()
+            before = _before_reissue(conn, [d.previous_id for d in fresh if d.previous_id is not None])
+            rows = conn.execute(
+                _RECORD, {"rows": _jsonb([d.record() for d in fresh]), "active": sorted(ACTIVE)}
+            ).fetchall()
             stored = [(int(r[0]), str(r[1])) for r in rows]
             _carry_over(conn, fresh, stored, before)
     return stored, skipped
@@ -282,18 +507,12 @@ def escalate_overdue(
     return [int(r[0]) for r in rows]
 
 
-_PUBLIC = """d.id, d.route_id, r.name AS route_name, d.action, d.rule, d.spread_rate_g_m2, d.passes, d.spread_type,
-  d.road_wetness, d.call_out_by, d.start_by, d.complete_by, d.start_not_before, d.trigger_at, d.treat_now, d.late,
-  d.worst_station, d.min_rst, d.min_rst_at, d.hazard, d.reasons, d.message, d.confidence, d.horizon_hours,
-  d.forecast_id, d.issued_at, d.status, d.status_at, d.status_by, d.escalated_at, d.previous_id, d.superseded_by"""
-
-
-def pending_publications(conn: psycopg.Connection, *, route_ids: Sequence[str] | None = None) -> list[dict[str, Any]]:
+def pending_publications(conn: psycopg.Connection, *, route_ids: Sequence[str] | None = None) -> list[DecisionRow]:
     """Current decisions whose (decision, status) differs from what was last published for their route."""
-    rows = (
-        conn.cursor(row_factory=dict_row)
+    return (
+        conn.cursor(row_factory=class_row(DecisionRow))
         .execute(
-            f"""SELECT {_PUBLIC}
+            f"""SELECT {_DECISION}
                 FROM gritting_route_state st
                 JOIN gritting_decisions d ON d.id = st.decision_id
                 LEFT JOIN routes r ON r.id = d.route_id
@@ -304,7 +523,6 @@ def pending_publications(conn: psycopg.Connection, *, route_ids: Sequence[str] |
         )
         .fetchall()
     )
-    return [public(r) for r in rows]
 
 
 def mark_published(conn: psycopg.Connection, *, items: Iterable[tuple[str, int, str]], at: datetime) -> None:
@@ -338,54 +556,56 @@ def nudge(conn: psycopg.Connection, route_ids: Sequence[str]) -> None:
 # -- what the API reads and changes ----------------------------------------------------------------
 
 
-def public(row: dict[str, Any]) -> dict[str, Any]:
-    """A decision row as the API and the MQTT alert show it: times as RFC 3339 UTC strings."""
-    return {k: utc_z_or_none(v) if isinstance(v, datetime) else v for k, v in row.items()}
-
-
-def list_routes(conn: psycopg.Connection, p: Principal, *, route_id: str | None = None) -> list[dict[str, Any]]:
+def list_routes(conn: psycopg.Connection, p: Principal, *, route_id: str | None = None) -> list[RouteView]:
     """Routes p may see (one if route_id is given), each with its current decision (or None)."""
-    rows = (
-        conn.cursor(row_factory=dict_row)
+    routes = (
+        conn.cursor(row_factory=class_row(RouteView))
         .execute(
-            f"""SELECT r.id, r.name, r.priority, r.treatment_minutes, r.mobilisation_minutes, r.depot,
-                       r.properties->>'domain' AS domain, r.geometry,
-                       coalesce((SELECT array_agg(rs.device_id ORDER BY rs.device_id)
-                                 FROM route_stations rs WHERE rs.route_id = r.id), '{{}}') AS stations,
-                       st.evaluated_at, st.decision_id
-                FROM routes r LEFT JOIN gritting_route_state st ON st.route_id = r.id
+            f"""SELECT {_ROUTE} FROM routes r LEFT JOIN gritting_route_state st ON st.route_id = r.id
                 WHERE {ROUTE_SCOPE} AND (%(id)s::text IS NULL OR r.id = %(id)s)
                 ORDER BY r.priority, r.id""",
             _scope(p) | {"id": route_id},
         )
         .fetchall()
     )
-    decisions = {d["id"]: d for d in decisions_by_id(conn, [r["decision_id"] for r in rows if r["decision_id"]])}
-    for did, records in crew_records(conn, list(decisions.values())).items():
-        decisions[did] |= records
-    out = []
-    for r in rows:
-        did = r.pop("decision_id")
-        r["evaluated_at"] = utc_z_or_none(r["evaluated_at"])
-        r["decision"] = decisions.get(did)
-        out.append(r)
-    return out
+    current = (
+        conn.cursor(row_factory=class_row(DecisionCard))
+        .execute(
+            f"""SELECT {_DECISION} FROM gritting_route_state st JOIN gritting_decisions d ON d.id = st.decision_id
+                LEFT JOIN routes r ON r.id = d.route_id
+                WHERE st.route_id = ANY(%s)""",
+            ([r.id for r in routes],),
+        )
+        .fetchall()
+    )
+    cards = {d.route_id: d for d in with_crew_records(conn, current)}
+    return [replace(r, decision=cards.get(r.id)) for r in routes]
 
 
-def decisions_by_id(conn: psycopg.Connection, ids: list[int]) -> list[dict[str, Any]]:
+_ROUTE = _columns(
+    RouteView,
+    "r",
+    domain="r.properties->>'domain'",
+    stations="""coalesce((SELECT array_agg(rs.device_id ORDER BY rs.device_id)
+                          FROM route_stations rs WHERE rs.route_id = r.id), '{}')""",
+    evaluated_at="st.evaluated_at",
+    decision="NULL",
+)
+
+
+def decisions_by_id(conn: psycopg.Connection, ids: list[int]) -> list[DecisionRow]:
     """Decisions by id, as the API shows them (no scope check: for the evaluator)."""
     if not ids:
         return []
-    rows = (
-        conn.cursor(row_factory=dict_row)
+    return (
+        conn.cursor(row_factory=class_row(DecisionRow))
         .execute(
-            f"""SELECT {_PUBLIC} FROM gritting_decisions d LEFT JOIN routes r ON r.id = d.route_id
+            f"""SELECT {_DECISION} FROM gritting_decisions d LEFT JOIN routes r ON r.id = d.route_id
                 WHERE d.id = ANY(%s)""",
             (ids,),
         )
         .fetchall()
     )
-    return [public(r) for r in rows]
 
 
 def list_decisions(
@@ -398,12 +618,12 @@ def list_decisions(
     since: datetime | None = None,
     before_id: int | None = None,
     limit: int = 100,
-) -> list[dict[str, Any]]:
+) -> list[DecisionRow]:
     """Decisions p may see, newest first, filtered by route, status, action and issue time."""
-    rows = (
-        conn.cursor(row_factory=dict_row)
+    return (
+        conn.cursor(row_factory=class_row(DecisionRow))
         .execute(
-            f"""SELECT {_PUBLIC} FROM gritting_decisions d LEFT JOIN routes r ON r.id = d.route_id
+            f"""SELECT {_DECISION} FROM gritting_decisions d LEFT JOIN routes r ON r.id = d.route_id
                 WHERE {ROUTE_SCOPE}
                   AND (%(route)s::text IS NULL OR d.route_id = %(route)s)
                   AND (%(statuses)s::text[] IS NULL OR d.status = ANY(%(statuses)s))
@@ -423,28 +643,23 @@ def list_decisions(
         )
         .fetchall()
     )
-    return [public(r) for r in rows]
 
 
-def get_decision(conn: psycopg.Connection, p: Principal, decision_id: int) -> dict[str, Any] | None:
+def get_decision(conn: psycopg.Connection, p: Principal, decision_id: int) -> DecisionDetail | None:
     """One decision p may see, with its history (oldest first) and the evidence it rests on; else None."""
-    cur = conn.cursor(row_factory=dict_row)
-    row = cur.execute(
-        f"""SELECT {_PUBLIC}, d.evidence FROM gritting_decisions d LEFT JOIN routes r ON r.id = d.route_id
-            WHERE {ROUTE_SCOPE} AND d.id = %(id)s""",
-        _scope(p) | {"id": decision_id},
-    ).fetchone()
-    if row is None:
-        return None
-    out = public(row)
-    out |= crew_records(conn, [out])[decision_id]
-    return out
+    row = (
+        conn.cursor(row_factory=class_row(DecisionDetail))
+        .execute(
+            f"""SELECT {_DECISION}, d.evidence FROM gritting_decisions d LEFT JOIN routes r ON r.id = d.route_id
+                WHERE {ROUTE_SCOPE} AND d.id = %(id)s""",
+            _scope(p) | {"id": decision_id},
+        )
+        .fetchone()
+    )
+    return None if row is None else with_crew_records(conn, [row])[0]
 
 
 # -- what the crews did (core.gritting.lifecycle): runs, notes, history --------------------------------
-
-_RUN = """g.id, g.route_id, g.decision_id, g.started_under, g.number, g.discretionary, g.reason, g.status,
-  g.started_at, g.finished_at, g.spread_rate_g_m2, g.tonnes, g.vehicle, g.crew, g.started_by, g.finished_by"""
 
 
 def chains(conn: psycopg.Connection, decision_ids: Sequence[int]) -> dict[int, list[int]]:
@@ -468,40 +683,43 @@ def chains(conn: psycopg.Connection, decision_ids: Sequence[int]) -> dict[int, l
     return out
 
 
-def crew_records(conn: psycopg.Connection, decisions: Sequence[dict[str, Any]]) -> dict[int, dict[str, Any]]:
-    """For each decision (as the API shows it): its runs, its history (with those of the decisions it carried
-    over from, oldest first) and the actions people may take now."""
-    heads = chains(conn, [int(d["id"]) for d in decisions])
+Card = TypeVar("Card", bound=DecisionCard)
+
+
+def with_crew_records(conn: psycopg.Connection, decisions: Sequence[Card]) -> list[Card]:
+    """Each decision with its runs, its history (with those of the decisions it carried over from, oldest
+    first) and the actions people may take now."""
+    heads = chains(conn, [d.id for d in decisions])
     every = sorted({i for ids in heads.values() for i in ids})
-    cur = conn.cursor(row_factory=dict_row)
-    runs = cur.execute(f"SELECT {_RUN} FROM gritting_runs g WHERE g.decision_id = ANY(%s) ORDER BY g.id", (every,))
-    runs_of: dict[int, list[dict[str, Any]]] = {}
-    for r in runs.fetchall():
-        runs_of.setdefault(int(r["decision_id"]), []).append(public(r))
-    events = cur.execute(
-        """SELECT decision_id, at, event, from_status, to_status, actor, note, run_id FROM gritting_decision_events
-           WHERE decision_id = ANY(%s) ORDER BY at, id""",
-        (every,),
+    runs_of: dict[int, list[RunRow]] = {}
+    for r in _runs(conn, every):
+        runs_of.setdefault(r.decision_id, []).append(r)
+    events_of: dict[int, list[EventRow]] = {}
+    events = conn.cursor(row_factory=class_row(EventRow)).execute(
+        f"SELECT {_EVENT} FROM gritting_decision_events e WHERE e.decision_id = ANY(%s) ORDER BY e.at, e.id", (every,)
     )
-    events_of: dict[int, list[dict[str, Any]]] = {}
     for e in events.fetchall():
-        events_of.setdefault(int(e["decision_id"]), []).append(public(e))
-    out: dict[int, dict[str, Any]] = {}
+        events_of.setdefault(e.decision_id or 0, []).append(e)
+    out = []
     for d in decisions:
-        ids = heads.get(int(d["id"]), [int(d["id"])])
-        its_runs = sorted((r for i in ids for r in runs_of.get(i, [])), key=lambda r: r["id"])
-        history = sorted((e for i in ids for e in events_of.get(i, [])), key=lambda e: e["at"])
-        actions = lifecycle.available(d, [_run(r) for r in its_runs])
-        out[int(d["id"])] = {"runs": its_runs, "history": history, "actions": list(actions)}
+        ids = heads.get(d.id, [d.id])
+        runs = tuple(sorted((r for i in ids for r in runs_of.get(i, [])), key=lambda r: r.id))
+        history = tuple(sorted((e for i in ids for e in events_of.get(i, [])), key=lambda e: e.at))
+        actions = lifecycle.available(_values(d), [r.run() for r in runs])
+        out.append(replace(d, runs=runs, history=history, actions=actions))
     return out
 
 
-def _run(r: dict[str, Any]) -> lifecycle.Run:
-    def ts(v: Any) -> Any:
-        return datetime.fromisoformat(v) if isinstance(v, str) else v
-
-    return lifecycle.Run(
-        int(r["id"]), int(r["number"]), RunStatus(r["status"]), ts(r["started_at"]), ts(r["finished_at"])
+def _runs(conn: psycopg.Connection, decision_ids: Sequence[int], *, for_update: bool = False) -> list[RunRow]:
+    """The runs recorded on these decisions, oldest first."""
+    lock = " FOR UPDATE" if for_update else ""
+    return (
+        conn.cursor(row_factory=class_row(RunRow))
+        .execute(
+            f"SELECT {_RUN} FROM gritting_runs g WHERE g.decision_id = ANY(%s) ORDER BY g.id{lock}",
+            (list(decision_ids),),
+        )
+        .fetchall()
     )
 
 
@@ -530,24 +748,25 @@ def act(
     note: str | None = None,
     reason: str | None = None,
     figures: RunFigures = RunFigures(),
-) -> dict[str, Any] | None:
+) -> DecisionDetail | None:
     """Record what p did on a decision (core.gritting.lifecycle.plan says what that changes; its
     LifecycleConflict goes to the caller), with who, when and why in the history. Returns the decision as it
     now stands, or None if p may not see it."""
     with conn.transaction():
-        cur = conn.cursor(row_factory=dict_row)
-        row = cur.execute(
-            f"""SELECT d.id, d.status, d.action, d.route_id, d.superseded_by, d.issued_at FROM gritting_decisions d
-                WHERE {ROUTE_SCOPE} AND d.id = %(id)s FOR UPDATE""",
-            _scope(p) | {"id": decision_id},
-        ).fetchone()
+        row = (
+            conn.cursor(row_factory=class_row(DecisionRow))
+            .execute(
+                f"""SELECT {_DECISION} FROM gritting_decisions d LEFT JOIN routes r ON r.id = d.route_id
+                    WHERE {ROUTE_SCOPE} AND d.id = %(id)s FOR UPDATE OF d""",
+                _scope(p) | {"id": decision_id},
+            )
+            .fetchone()
+        )
         if row is None:
             return None
-        ids = chains(conn, [decision_id]).get(decision_id, [decision_id])
-        runs = cur.execute(
-            f"SELECT {_RUN} FROM gritting_runs g WHERE g.decision_id = ANY(%s) ORDER BY g.id FOR UPDATE", (ids,)
-        ).fetchall()
-        plan = lifecycle.plan(row, [_run(r) for r in runs], action, at=at, now=now, reason=reason, note=note)
+        runs = _runs(conn, chains(conn, [decision_id]).get(decision_id, [decision_id]), for_update=True)
+        decision = _values(row)
+        plan = lifecycle.plan(decision, [r.run() for r in runs], action, at=at, now=now, reason=reason, note=note)
         run_id: int | None = None
         reason = reason.strip() if reason and reason.strip() else None
         if plan.open_run:
@@ -555,7 +774,7 @@ def act(
                 """INSERT INTO gritting_runs (route_id, decision_id, started_under, number, discretionary, reason,
                      started_at, spread_rate_g_m2, tonnes, vehicle, crew, started_by)
                    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id""",
-                (row["route_id"], decision_id, decision_id, plan.run_number, plan.discretionary, reason, at,
+                (row.route_id, decision_id, decision_id, plan.run_number, plan.discretionary, reason, at,
                  figures.spread_rate_g_m2, figures.tonnes, figures.vehicle, figures.crew, p.name),
             ).fetchone()  # fmt: skip
             assert got is not None
@@ -574,10 +793,10 @@ def act(
         said = (note or "").strip() or (reason if plan.open_run else None)
         if plan.amend_run is not None:
             run_id = plan.amend_run
-            target = next(r for r in runs if r["id"] == run_id)
-            what = lifecycle.correction(int(target["number"]), target, figures.as_dict())
+            target = next(r for r in runs if r.id == run_id)
+            what = lifecycle.correction(target.number, _values(target), figures.as_dict())
             if what is None:
-                raise lifecycle.LifecycleConflict(f"those are already the figures of run {target['number']}")
+                raise lifecycle.LifecycleConflict(f"those are already the figures of run {target.number}")
             said = f"{what}; {said}" if said else what
             conn.execute(
                 """UPDATE gritting_runs SET spread_rate_g_m2 = coalesce(%s, spread_rate_g_m2),
@@ -585,38 +804,38 @@ def act(
                    WHERE id = %s""",
                 (figures.spread_rate_g_m2, figures.tonnes, figures.vehicle, figures.crew, run_id),
             )
-        if plan.to_status != row["status"]:
+        if plan.to_status != row.status:
             conn.execute(
                 "UPDATE gritting_decisions SET status = %s, status_at = %s, status_by = %s WHERE id = %s",
                 (plan.to_status, at, p.name, decision_id),
             )
-            nudge(conn, [row["route_id"]])
+            nudge(conn, [row.route_id])
         conn.execute(
             """INSERT INTO gritting_decision_events
                  (decision_id, at, event, from_status, to_status, actor, note, run_id)
                VALUES (%s, %s, %s, %s, %s, %s, %s, %s)""",
-            (decision_id, at, plan.event, row["status"], plan.to_status, p.name, said, run_id),
+            (decision_id, at, plan.event, row.status, plan.to_status, p.name, said, run_id),
         )
     return get_decision(conn, p, decision_id)
 
 
-def _carry_over(conn: psycopg.Connection, fresh: Sequence[dict[str, Any]], stored: Sequence[tuple[int, str]],
-                before: dict[int, dict[str, Any]]) -> None:  # fmt: skip
+def _carry_over(conn: psycopg.Connection, fresh: Sequence[NewDecision], stored: Sequence[tuple[int, str]],
+                before: dict[int, _Replaced]) -> None:  # fmt: skip
     """Re-issued decisions take over the acknowledgement, or the run out, of the ones they replace
     (core.gritting.lifecycle.carried_status), with an event saying so."""
     new_ids = {rid: did for did, rid in stored}
     for d in fresh:
-        did, prev = new_ids.get(d["route_id"]), d.get("previous_id")
+        did, prev = new_ids.get(d.decision.route_id), d.previous_id
         if did is None or prev is None or prev not in before:
             continue
         previous = before[prev]
-        status = lifecycle.carried_status(previous, d, run_out=previous["run_out"] is not None)
+        status = lifecycle.carried_status(_values(previous), _values(d.decision), run_out=previous.run_out is not None)
         if status is None:
             continue
-        if previous["run_out"] is not None:
-            note = f"run {previous['run_out']} is still out: it carries on under this decision"
+        if previous.run_out is not None:
+            note = f"run {previous.run_out} is still out: it carries on under this decision"
         else:
-            note = f"acknowledged by {previous['status_by']} on the previous decision, which asked for the same"
+            note = f"acknowledged by {previous.status_by} on the previous decision, which asked for the same"
         conn.execute(
             """WITH upd AS (
                  UPDATE gritting_decisions SET status = %(status)s, carried_over = true WHERE id = %(id)s RETURNING id),
@@ -624,27 +843,39 @@ def _carry_over(conn: psycopg.Connection, fresh: Sequence[dict[str, Any]], store
                  UPDATE gritting_runs SET decision_id = %(id)s WHERE decision_id = %(prev)s AND status = 'in_progress')
                INSERT INTO gritting_decision_events (decision_id, at, event, from_status, to_status, actor, note)
                SELECT id, %(at)s, 'carried_over', 'issued', %(status)s, 'evaluator', %(note)s FROM upd""",
-            {"status": status, "id": did, "prev": prev, "at": d["issued_at"], "note": note},
+            {"status": status, "id": did, "prev": prev, "at": d.decision.decided_at, "note": note},
         )
 
 
-def _before_reissue(conn: psycopg.Connection, previous_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
-    """What re-issuing needs of the decisions about to be replaced: their status and treatment, and the run out."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Replaced:
+    """What re-issuing needs of a decision about to be replaced: its status and treatment, and the run out."""
+
+    id: int
+    status: str
+    status_by: str
+    action: str
+    spread_rate_g_m2: float | None
+    passes: int
+    spread_type: str
+    call_out_by: datetime | None
+    run_out: int | None  # the number of its run still out on the road
+
+
+def _before_reissue(conn: psycopg.Connection, previous_ids: Sequence[int]) -> dict[int, _Replaced]:
+    """The decisions about to be replaced, by id."""
     if not previous_ids:
         return {}
+    run_out = "(SELECT g.number FROM gritting_runs g WHERE g.decision_id = d.id AND g.status = 'in_progress' LIMIT 1)"
     rows = (
-        conn.cursor(row_factory=dict_row)
+        conn.cursor(row_factory=class_row(_Replaced))
         .execute(
-            """SELECT d.id, d.status, d.status_by, d.action, d.spread_rate_g_m2, d.passes, d.spread_type,
-                      d.call_out_by,
-                      (SELECT g.number FROM gritting_runs g WHERE g.decision_id = d.id AND g.status = 'in_progress'
-                       LIMIT 1) AS run_out
-               FROM gritting_decisions d WHERE d.id = ANY(%s)""",
+            f"SELECT {_columns(_Replaced, 'd', run_out=run_out)} FROM gritting_decisions d WHERE d.id = ANY(%s)",
             (list(previous_ids),),
         )
         .fetchall()
     )
-    return {int(r["id"]): r for r in rows}
+    return {r.id: r for r in rows}
 
 
 @dataclass(frozen=True, slots=True)
@@ -669,12 +900,20 @@ class UnknownRoutes(LookupError):
     """A forecast names routes, or a domain, that the registry does not have."""
 
 
+@dataclass(frozen=True, slots=True)
+class LoadedForecast:
+    """A forecast stored by load_forecasts, and the routes it was attached to."""
+
+    id: int
+    routes: tuple[str, ...]
+
+
 def load_forecasts(
     conn: psycopg.Connection, items: Sequence[ForecastInput], *, loaded_by: str | None
-) -> list[dict[str, Any]]:
+) -> list[LoadedForecast]:
     """Store forecasts and attach each to its routes, all or nothing; then ask the scheduler to re-evaluate
-    them. Raises UnknownRoutes naming what is missing. Returns [{"id", "routes"}] per item."""
-    out: list[dict[str, Any]] = []
+    them. Raises UnknownRoutes naming what is missing."""
+    out: list[LoadedForecast] = []
     with conn.transaction():
         known = {r[0]: r[1] for r in conn.execute("SELECT id, properties->>'domain' FROM routes")}
         touched: set[str] = set()
@@ -704,7 +943,7 @@ def load_forecasts(
                     f.precipitation_start,
                     f.precipitation_end,
                     f.dew_point,
-                    _jsonb([[utc_z_or_none(t), v] for t, v in f.rst_trace]),
+                    _jsonb(json_ready(f.rst_trace)),
                 ),
             ).fetchone()
             assert row is not None
@@ -715,12 +954,12 @@ def load_forecasts(
                 (routes, fid, f.issued_at, f.domain is None),
             )
             touched.update(routes)
-            out.append({"id": fid, "routes": routes})
+            out.append(LoadedForecast(fid, tuple(routes)))
         nudge(conn, sorted(touched))
     return out
 
 
-def cap_decisions(conn: psycopg.Connection, p: Principal, *, decision_id: int | None = None) -> list[dict[str, Any]]:
+def cap_decisions(conn: psycopg.Connection, p: Principal, *, decision_id: int | None = None) -> list[CapDecision]:
     """Every route's current decision (or the one decision asked for) with the route's name and geometry
     and the previous decision's action and issue time (for CAP's msgType and references)."""
     source = (
@@ -728,11 +967,10 @@ def cap_decisions(conn: psycopg.Connection, p: Principal, *, decision_id: int | 
         if decision_id is None
         else "gritting_decisions d"
     )
-    rows = (
-        conn.cursor(row_factory=dict_row)
+    return (
+        conn.cursor(row_factory=class_row(CapDecision))
         .execute(
-            f"""SELECT {_PUBLIC}, r.geometry AS route_geometry,
-                       prev.action AS previous_action, prev.issued_at AS previous_issued_at
+            f"""SELECT {_CAP}
                 FROM {source}
                 LEFT JOIN routes r ON r.id = d.route_id
                 LEFT JOIN gritting_decisions prev ON prev.id = d.previous_id
@@ -742,4 +980,13 @@ def cap_decisions(conn: psycopg.Connection, p: Principal, *, decision_id: int | 
         )
         .fetchall()
     )
-    return [public(r) for r in rows]
+
+
+_CAP = _columns(
+    CapDecision,
+    "d",
+    route_name="r.name",
+    route_geometry="r.geometry",
+    previous_action="prev.action",
+    previous_issued_at="prev.issued_at",
+)

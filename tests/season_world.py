@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
+from core.gritting import Decision
 from core.model import Reading
 from core.season import route_length_m
 from core.workdays import add_working_days
@@ -46,45 +47,29 @@ def route_feature(rid: str, stations: list[str], coords: list[list[float]]) -> d
     }
 
 
-def decision_row(rid: str, previous: int | None, action: str, issued: datetime, **kw: Any) -> dict[str, Any]:
+def decision_row(rid: str, previous: int | None, action: str, issued: datetime, **kw: Any) -> grit_store.NewDecision:
     """A decision as alerts.gritting hands it to store.record_decisions."""
     rate = kw.get("rate")
-    row = {
-        "route_id": rid,
-        "previous_id": previous,
-        "action": action,
-        "rule": "seeded_for_the_season_report",
-        "spread_rate_g_m2": rate,
-        "passes": 1,
-        "spread_type": "dry",
-        "road_wetness": "dry",
-        "call_out_by": kw.get("call_out_by"),
-        "start_by": None,
-        "complete_by": None,
-        "start_not_before": None,
-        "trigger_at": None,
-        "treat_now": False,
-        "late": False,
-        "worst_station": None,
-        "min_rst": None,
-        "min_rst_at": None,
-        "hazard": None,
-        "reasons": ["seeded"],
-        "message": f"{action} on {rid}",
-        "confidence": 0.9,
-        "horizon_hours": 0,
-        "forecast_id": None,
-        "material_key": [action, rate],
-        "evidence": {"seeded": True},
-        "issued_at": issued,
-    }
-    return row
+    decision = Decision(
+        route_id=rid,
+        action=action,  # type: ignore[arg-type]
+        rule="seeded_for_the_season_report",
+        decided_at=issued,
+        spread_rate_g_m2=rate,
+        road_wetness="dry",  # type: ignore[arg-type]
+        call_out_by=kw.get("call_out_by"),
+        reasons=("seeded",),
+        confidence=0.9,
+    )
+    return grit_store.NewDecision(
+        decision=decision, previous_id=previous, message=f"{action} on {rid}", evidence={"seeded": True}
+    )
 
 
-def record(dsn: str, row: dict[str, Any]) -> int:
+def record(dsn: str, row: grit_store.NewDecision) -> int:
     with connect(dsn) as conn:
         stored, skipped = grit_store.record_decisions(
-            conn, decisions=[row], evaluated=[row["route_id"]], at=row["issued_at"]
+            conn, decisions=[row], evaluated=[row.decision.route_id], at=row.decision.decided_at
         )
         conn.commit()
     assert not skipped, skipped
@@ -227,5 +212,3 @@ def season(database_url: str, api_url: str, make_user: Any, token_for: Any) -> I
     assert length is not None
     yield Season(uid, {"a": ra, "b": rb}, d, patch, officer, c, length, [sa, sb, room])
     forget_readings(database_url, [sa, sb, room])
-
-

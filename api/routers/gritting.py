@@ -6,6 +6,7 @@ Officers and tenants get 403 on every endpoint here (and the store's queries ret
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -16,9 +17,10 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 
 from alerts import cap
 from api.deps import Conn, require
+from api.row_models import RowModels
 from core.gritting import Forecast
 from core.gritting.lifecycle import LifecycleConflict, figures_refusal
-from core.gritting.vocab import CrewAction, DecisionEvent, DecisionStatus, GrittingAction, RunStatus
+from core.gritting.vocab import CrewAction, DecisionStatus, GrittingAction
 from core.model import Principal
 from core.timeparse import parse_any
 from store import gritting as store
@@ -29,110 +31,26 @@ Highways = Annotated[Principal, Depends(require("admin", "highways"))]
 Precipitation = Literal["none", "rain", "sleet", "snow", "freezing_rain"]
 
 
-class DecisionOut(BaseModel):
-    """A gritting decision: what to do on a route, at what rate, when, why, and where it stands."""
-
-    id: int
-    route_id: str
-    route_name: str | None = None
-    action: GrittingAction
-    rule: str = Field(description="machine id of the rule that decided, e.g. wet_road_below_trigger")
-    spread_rate_g_m2: float | None = Field(description="per pass; null when nothing is spread or it is escalated")
-    passes: int
-    spread_type: str = Field(description="dry or pre-wetted")
-    road_wetness: str | None = None
-    call_out_by: datetime | None = None
-    start_by: datetime | None = None
-    complete_by: datetime | None = None
-    start_not_before: datetime | None = Field(None, description="rain washes salt off: not before it stops")
-    trigger_at: datetime | None = Field(
-        None, description="when the road surface temperature is expected to reach the trigger (T0)"
-    )
-    treat_now: bool = Field(description="conditions are on the road: call out at once")
-    late: bool = Field(description="issued after its call-out time")
-    worst_station: str | None = None
-    min_rst: float | None = None
-    min_rst_at: datetime | None = None
-    hazard: str | None = None
-    reasons: list[str] = Field(description="the sentences that justify the decision")
-    message: str = Field(description="the duty officer's one-line summary (times in Europe/London)")
-    confidence: float
-    horizon_hours: float = Field(description="how far ahead it rests on a station nowcast; 0 on observations")
-    forecast_id: int | None = None
-    issued_at: datetime
-    status: DecisionStatus
-    status_at: datetime
-    status_by: str = Field(description="who set the status: a user name, or 'evaluator'")
-    escalated_at: datetime | None = None
-    previous_id: int | None = Field(None, description="the decision this one updates")
-    superseded_by: int | None = Field(None, description="the decision that updates this one")
-
-
-class EventOut(BaseModel):
-    """One step of a decision's history."""
-
-    decision_id: int | None = Field(None, description="the decision it was recorded on (the card shows a chain)")
-    at: datetime
-    event: DecisionEvent
-    from_status: DecisionStatus | None
-    to_status: DecisionStatus
-    actor: str
-    note: str | None
-    run_id: int | None = Field(None, description="the treatment run the step concerns")
-
-
-class RunOut(BaseModel):
-    """A treatment run: what a crew did on the route, with the figures they reported."""
-
-    id: int
-    route_id: str
-    decision_id: int = Field(description="the decision it is recorded on now")
-    started_under: int = Field(description="the decision that was current when it started")
-    number: int = Field(description="1 for the first run of the decision, 2 for a second run...")
-    discretionary: bool = Field(description="the decision did not ask for treatment: the officer's call")
-    reason: str | None = None
-    status: RunStatus
-    started_at: datetime
-    finished_at: datetime | None = None
-    spread_rate_g_m2: float | None = Field(None, description="the spread rate actually used, g/m²")
-    tonnes: float | None = Field(None, description="salt used, tonnes")
-    vehicle: str | None = None
-    crew: str | None = None
-    started_by: str
-    finished_by: str | None = None
-
-
-class CurrentDecision(DecisionOut):
-    """A decision with what the crews did: its runs, its history (with that of the decisions whose
-    acknowledgement or run it carried over, oldest first) and the actions people may take now."""
-
-    runs: list[RunOut] = Field(default_factory=list)
-    history: list[EventOut] = Field(default_factory=list)
-    actions: list[CrewAction] = Field(default_factory=list, description="valid now, in the order to offer them")
-
-
-class DecisionDetail(CurrentDecision):
-    """A decision with its runs, history (oldest first) and the evidence it rests on."""
-
-    evidence: dict[str, Any] = Field(
-        description="inputs (station summaries, forecast), policy values, rule, reasons and confidence"
-    )
-
-
-class RouteOut(BaseModel):
-    """A precautionary salting route with its current decision."""
-
-    id: str
-    name: str
-    priority: int
-    treatment_minutes: int
-    mobilisation_minutes: int
-    depot: str | None = None
-    domain: str | None = None
-    stations: list[str]
-    geometry: dict[str, Any] | None = None
-    evaluated_at: datetime | None = Field(None, description="when the evaluator last looked at the route")
-    decision: CurrentDecision | None = Field(None, description="the current (newest, never superseded) decision")
+# The answers are the store's rows (store.gritting), each said once there; these are their models, under the
+# names the OpenAPI schema has always given them.
+MODELS = RowModels(
+    {
+        store.DecisionRow: "DecisionOut",
+        store.DecisionCard: "CurrentDecision",
+        store.DecisionDetail: "DecisionDetail",
+        store.RunRow: "RunOut",
+        store.EventRow: "EventOut",
+        store.RouteView: "RouteOut",
+        store.LoadedForecast: "LoadedForecast",
+    }
+)
+DecisionOut = MODELS[store.DecisionRow]
+CurrentDecision = MODELS[store.DecisionCard]
+DecisionDetail = MODELS[store.DecisionDetail]
+RunOut = MODELS[store.RunRow]
+EventOut = MODELS[store.EventRow]
+RouteOut = MODELS[store.RouteView]
+LoadedForecastOut = MODELS[store.LoadedForecast]
 
 
 class ActionBody(BaseModel):
@@ -201,7 +119,7 @@ class ForecastLoaded(BaseModel):
     """What a forecast load stored."""
 
     loaded: int
-    forecasts: list[dict[str, Any]] = Field(description='[{"id": forecast id, "routes": [route ids]}]')
+    forecasts: list[LoadedForecastOut]  # type: ignore[valid-type]
     routes: list[str]
 
 
@@ -248,13 +166,13 @@ def forecast_inputs(load: ForecastLoad) -> list[store.ForecastInput]:
 
 
 @router.get("/routes", summary="Routes with their current gritting decision", response_model=list[RouteOut])
-def list_routes(user: Highways, conn: Conn) -> list[dict[str, Any]]:
+def list_routes(user: Highways, conn: Conn) -> list[store.RouteView]:
     """Every route, highest priority first, each with its current decision (null before the first)."""
     return store.list_routes(conn, user)
 
 
 @router.get("/routes/{route_id:path}", summary="One route with its current gritting decision", response_model=RouteOut)
-def get_route(route_id: str, user: Highways, conn: Conn) -> dict[str, Any]:
+def get_route(route_id: str, user: Highways, conn: Conn) -> store.RouteView:
     """One route, else 404."""
     rows = store.list_routes(conn, user, route_id=route_id)
     if not rows:
@@ -290,7 +208,7 @@ def list_decisions(
     since: Annotated[str | None, Query(description="issued at or after (RFC 3339 or epoch ms)")] = None,
     before_id: Annotated[int | None, Query(description="page on: decisions with a smaller id")] = None,
     limit: Annotated[int, Query(ge=1, le=5000)] = 200,
-) -> list[dict[str, Any]]:
+) -> list[store.DecisionRow]:
     """Decisions the caller may see."""
     since_ts = None
     if since:
@@ -311,7 +229,7 @@ def list_decisions(
 
 
 @router.get("/gritting/decisions/{decision_id}", summary="One decision with its history", response_model=DecisionDetail)
-def get_decision(decision_id: int, user: Highways, conn: Conn) -> dict[str, Any]:
+def get_decision(decision_id: int, user: Highways, conn: Conn) -> store.DecisionDetail:
     """One decision with its history and evidence, else 404."""
     row = store.get_decision(conn, user, decision_id)
     if row is None:
@@ -323,7 +241,9 @@ _FIGURES = ("spread_rate_g_m2", "tonnes", "vehicle", "crew")
 _FUTURE_SLACK = timedelta(minutes=2)
 
 
-def _act(decision_id: int, action: CrewAction, user: Principal, conn: Any, body: ActionBody | None) -> dict[str, Any]:
+def _act(
+    decision_id: int, action: CrewAction, user: Principal, conn: Any, body: ActionBody | None
+) -> store.DecisionDetail:
     body = body or ActionBody()
     now = datetime.now(UTC)
     at = body.at.astimezone(UTC) if body.at is not None else now
@@ -379,7 +299,7 @@ ACTIONS: dict[str, tuple[CrewAction, str]] = {
 
 
 def _action_handler(action: CrewAction) -> Any:
-    def handler(decision_id: int, user: Highways, conn: Conn, body: ActionBody | None = None) -> dict[str, Any]:
+    def handler(decision_id: int, user: Highways, conn: Conn, body: ActionBody | None = None) -> store.DecisionDetail:
         return _act(decision_id, action, user, conn, body)
 
     handler.__name__ = action.value
@@ -413,7 +333,7 @@ def put_forecast(load: ForecastLoad, user: Highways, conn: Conn) -> dict[str, An
         raise HTTPException(422, detail=str(exc)) from None
     except ValueError as exc:
         raise HTTPException(422, detail=str(exc)) from None
-    routes = sorted({r for f in stored for r in f["routes"]})
+    routes = sorted({r for f in stored for r in f.routes})
     return {"loaded": len(stored), "forecasts": stored, "routes": routes}
 
 
@@ -434,7 +354,8 @@ def cap_feed(request: Request, user: Highways, conn: Conn) -> Response:
     """One entry per route whose current decision is active (or recently cancelled or cleared)."""
     now = datetime.now(UTC)
     sender = _sender(request)
-    body = cap.feed_xml(store.cap_decisions(conn, user), sender=sender, now=now, feed_id=f"{sender},gritting-decisions")
+    rows = [asdict(d) for d in store.cap_decisions(conn, user)]
+    body = cap.feed_xml(rows, sender=sender, now=now, feed_id=f"{sender},gritting-decisions")
     return Response(body, media_type="application/xml")
 
 
@@ -449,5 +370,5 @@ def cap_alert(decision_id: int, request: Request, user: Highways, conn: Conn) ->
     rows = store.cap_decisions(conn, user, decision_id=decision_id)
     if not rows:
         raise HTTPException(404, detail=f"no gritting decision {decision_id}")
-    body = cap.alert_xml(rows[0], sender=_sender(request), now=datetime.now(UTC))
+    body = cap.alert_xml(asdict(rows[0]), sender=_sender(request), now=datetime.now(UTC))
     return Response(body, media_type="application/cap+xml")

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from core.gritting.policy import SpreadType
 from core.gritting.vocab import SEVERITY, Action
+from core.jsonready import json_ready
 
 # The words are core.gritting.vocab's; Action and SEVERITY are named here too for the modules that import them
 # with Decision.
@@ -65,15 +66,8 @@ class Decision:
         return (self.route_id, self.action, self.spread_rate_g_m2, self.passes, self.spread_type, *times)
 
     def as_dict(self) -> dict[str, object]:
-        """JSON-ready values: ISO 8601 strings for times, lists for tuples."""
-        out: dict[str, object] = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if isinstance(value, datetime):
-                value = value.isoformat()
-            elif isinstance(value, tuple):
-                value = list(value)
-            out[f.name] = value
+        """JSON-ready values: times as core.timeparse.utc_z writes them, lists for tuples."""
+        out: dict[str, object] = json_ready(self)
         return out
 
 

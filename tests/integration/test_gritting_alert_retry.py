@@ -38,7 +38,7 @@ def test_a_gritting_alert_not_published_while_the_broker_is_away_is_published_ne
         stored = evaluator.evaluate(broker.ctx, [rid])  # the decision is stored; its alert cannot be published
         assert len(stored) == 1
         pending = gritting_store.pending_publications(db, route_ids=[rid])
-        assert [p["id"] for p in pending] == stored, "the unpublished alert must stay pending"
+        assert [p.id for p in pending] == stored, "the unpublished alert must stay pending"
 
         broker.back()
         assert evaluator.escalate(broker.ctx, [rid]) == []  # nothing to escalate or decide: only the retry publishes

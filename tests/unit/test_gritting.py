@@ -509,7 +509,7 @@ def test_as_dict_is_json_ready() -> None:
 
     d = decide(route(steady_station(rst=2.5, state="wet"), fc=forecast(-2.0, trace=TRACE)), NOW, POLICY)
     data = d.as_dict()
-    assert data["call_out_by"] == "2026-01-15T18:30:00+00:00"
+    assert data["call_out_by"] == "2026-01-15T18:30:00Z"  # core.timeparse.utc_z, as every response
     assert isinstance(data["reasons"], list)
     assert json.loads(json.dumps(data))["action"] == "precautionary_salt"
 

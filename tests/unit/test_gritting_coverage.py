@@ -100,7 +100,7 @@ def test_station_data_alone_in_the_evening_is_monitor_not_no_action() -> None:
     # The "stays above the trigger" sentence no longer ends in a verdict it does not keep.
     assert "no action" not in text(d)
     assert "stays more than 2 °C above the trigger +0.5 °C." in text(d)
-    assert d.as_dict()["covered_until"] == "2026-01-15T22:00:00+00:00"  # the evidence says it too
+    assert d.as_dict()["covered_until"] == "2026-01-15T22:00:00Z"  # the evidence says it too
 
 
 def test_station_data_that_reaches_the_night_end_still_says_no_action() -> None:
