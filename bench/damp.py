@@ -322,10 +322,27 @@ class BackendCpu:
                     return
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a process (from /proc)."""
+def cpu_seconds(pid: int, *, reaped_children: bool = False) -> float:
+    """User + system CPU seconds of a process (from /proc); with `reaped_children`, of its children that it has
+    waited for too."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    ticks = int(fields[11]) + int(fields[12]) + (int(fields[13]) + int(fields[14]) if reaped_children else 0)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu() -> dict[int, float]:
+    """CPU seconds of each living child of this process, with the children it has waited for: the sweep's workers
+    are forked from a fork server (alerts.damp._worker_context), a child of ours, not children of ours."""
+    out: dict[int, float] = {}
+    me = str(os.getpid())
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if stat.read_text().rsplit(")", 1)[1].split()[1] == me:
+                pid = int(stat.parent.name)
+                out[pid] = cpu_seconds(pid, reaped_children=True)
+        except (OSError, IndexError, ValueError):
+            pass  # gone meanwhile
+    return out
 
 
 def sweep(dsn: str, dbname: str, workers: int, chunk: int, sweeps: int) -> list[dict[str, Any]]:
@@ -340,6 +357,7 @@ def sweep(dsn: str, dbname: str, workers: int, chunk: int, sweeps: int) -> list[
         for _ in range(sweeps):
             children0 = resource.getrusage(resource.RUSAGE_CHILDREN)
             self0 = resource.getrusage(resource.RUSAGE_SELF)
+            living0 = children_cpu()
             load = os.getloadavg()[0]
             with BackendCpu(dsn, dbname) as server:
                 t0 = time.perf_counter()
@@ -347,8 +365,10 @@ def sweep(dsn: str, dbname: str, workers: int, chunk: int, sweeps: int) -> list[
                 seconds = time.perf_counter() - t0
             children1 = resource.getrusage(resource.RUSAGE_CHILDREN)
             self1 = resource.getrusage(resource.RUSAGE_SELF)
-            python_cpu = (children1.ru_utime + children1.ru_stime - children0.ru_utime - children0.ru_stime) + (
-                self1.ru_utime + self1.ru_stime - self0.ru_utime - self0.ru_stime
+            python_cpu = (
+                (children1.ru_utime + children1.ru_stime - children0.ru_utime - children0.ru_stime)
+                + (self1.ru_utime + self1.ru_stime - self0.ru_utime - self0.ru_stime)
+                + sum(cpu - living0.get(pid, 0.0) for pid, cpu in children_cpu().items())
             )
             out.append(
                 (evaluator.last_sweep or {})
@@ -452,9 +472,9 @@ def run(args: argparse.Namespace, engine: str, admin: str) -> dict[str, Any]:
             server = r["server_cpu_s"]
             cpu = r["python_cpu_s"] + (server or 0.0)
             print(
-                f"  CPU: {r['python_cpu_s']:.0f} s in Python (evaluator processes), "
-                + (f"{server:.0f} s in PostgreSQL; " if server is not None else "PostgreSQL not measured; ")
-                + f"{cpu / r['homes'] * 1000:.2f} ms of CPU a home; {cpu / 2:.0f} s on 2 otherwise idle cores"
+                f"  CPU: {r['python_cpu_s']:.1f} s in Python (evaluator processes), "
+                + (f"{server:.1f} s in PostgreSQL; " if server is not None else "PostgreSQL not measured; ")
+                + f"{cpu / r['homes'] * 1000:.2f} ms of CPU a home; {cpu / 2:.1f} s on 2 otherwise idle cores"
             )
             if r.get("worker_peak_rss_mb"):
                 print(f"  peak RSS of a worker process: {r['worker_peak_rss_mb']:.0f} MB")
