@@ -15,6 +15,10 @@ publish), with readings arriving through Mosquitto and through the NATS cluster,
     python -m bench.cluster [--messages 50000] [--devices 1000] [--iterations 30]
 
 Run one benchmark at a time (flock /tmp/pw-bench.lock): on 2 cores the brokers, PostgreSQL and ingest share them.
+
+It compares transports, not engines: the backlog's database is plain PostgreSQL, asked for explicitly
+(PLACEWATCH_TIMESCALEDB=off) even on a server that offers TimescaleDB; the latency runs migrate as bench.decisions
+does. bench.ingest, bench.queries and bench.damp compare the engines.
 """
 
 from __future__ import annotations
@@ -323,7 +327,7 @@ def main(argv: list[str] | None = None) -> list[Figure]:
         cluster.wait_ready()
         with fresh_database() as dsn:
             with connect(dsn) as conn:
-                migrate(conn)
+                migrate(conn, timescaledb="off")  # plain PostgreSQL, whatever the server offers (see the docstring)
             assert mosquitto.proc is not None
             figures += backlog(dsn, mosquitto.url, mosquitto.proc.pid, cluster, a)
         if not a.skip_latency:

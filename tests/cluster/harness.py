@@ -42,7 +42,7 @@ from store.migrate import migrate
 from tests.cluster.services import NatsCluster, PostgresPair
 from tests.faults.harness import Plan, PrivateMosquitto, Result, _count, _measure
 from tests.helpers import load, route, station
-from tests.services import Proc, fresh_database, start_service
+from tests.services import TIMESCALEDB_SETTING, Proc, fresh_database, start_service
 
 SECRET = "cluster-run-secret-key-that-is-long-enough"
 
@@ -183,6 +183,7 @@ def run_nats(
     seed: int | None = None,
     keep: bool = False,
     kill_leader: bool = False,
+    engine: str = "native",
     say: Callable[[str], None] = print,
 ) -> Result:
     """Kill a NATS node that does not lead the stream (`kill_leader`: the one that does) and one of two ingest
@@ -191,7 +192,10 @@ def run_nats(
     The stream's leader is not the default victim: with it killed, readings that NATS's MQTT listeners had
     acknowledged to the devices while the stream elected a new leader never reached the stream, whatever ingest
     did (measured here on a busy 2-core machine: 1,505 to 6,941 of 30,000 readings in four of five runs, none on
-    a quiet one; README, Scaling out). That is NATS's to answer, not ingest's."""
+    a quiet one; README, Scaling out). That is NATS's to answer, not ingest's.
+
+    `engine` ('native' or 'timescale', as PLACEWATCH_TEST_ENGINE) is asked of the migration explicitly: a server
+    without TimescaleDB refuses 'timescale'."""
     run = Run.begin("pw-cluster-", devices, per_device, seed)
     rng, root, plan, seed, started = run.rng, run.root, run.plan, run.seed, run.started
     result = Result(expected=plan.total, seed=seed)
@@ -200,8 +204,8 @@ def run_nats(
     worker_kill_at = rng.uniform(0.5, 0.7) * seconds
     victim_words = "stream leader" if kill_leader else "a NATS node (not the stream leader)"
     say(
-        f"cluster run: seed={seed}, {plan.total} readings from {devices} devices over {seconds:.0f} s, in {root}; "
-        f"{victim_words} SIGKILLed at {node_kill_at:.1f} s for {node_down_s:.1f} s, an ingest worker at "
+        f"cluster run ({engine}): seed={seed}, {plan.total} readings from {devices} devices over {seconds:.0f} s, "
+        f"in {root}; {victim_words} SIGKILLed at {node_kill_at:.1f} s for {node_down_s:.1f} s, an ingest worker at "
         f"{worker_kill_at:.1f} s"
     )
     cluster = NatsCluster(root / "nats")
@@ -212,7 +216,7 @@ def run_nats(
         cluster.wait_ready()
         with fresh_database() as dsn:
             with connect(dsn) as conn:
-                migrate(conn)
+                migrate(conn, timescaledb=TIMESCALEDB_SETTING[engine])
             load(dsn, *[station(d) for d in plan.device_ids()])
             env = {
                 "PLACEWATCH_DATABASE_URL": dsn,
@@ -388,20 +392,24 @@ def run_failover(
     synchronous: bool = True,
     seed: int | None = None,
     keep: bool = False,
+    engine: str = "native",
     say: Callable[[str], None] = print,
 ) -> FailoverResult:
-    """SIGKILL the primary mid-stream and promote the standby; count readings and decisions afterwards."""
+    """SIGKILL the primary mid-stream and promote the standby; count readings and decisions afterwards.
+
+    engine="timescale": the pair runs PLACEWATCH_TEST_PG_BINDIR's PostgreSQL with TimescaleDB preloaded, and the
+    migration is asked for TimescaleDB explicitly (PostgresPair)."""
     run = Run.begin("pw-failover-", devices, per_device, seed)
     rng, root, plan, seed, started = run.rng, run.root, run.plan, run.seed, run.started
     result = FailoverResult(expected=plan.total, seed=seed)
     kill_at = rng.uniform(0.35, 0.55) * seconds
     promote_after = rng.uniform(2.0, 5.0)  # an operator's (or Patroni's) reaction time
     say(
-        f"failover run: seed={seed}, {plan.total} readings over {seconds:.0f} s, "
+        f"failover run ({engine}): seed={seed}, {plan.total} readings over {seconds:.0f} s, "
         f"{'synchronous' if synchronous else 'asynchronous'} standby; primary SIGKILLed at {kill_at:.1f} s, "
         f"standby promoted {promote_after:.1f} s later; in {root}"
     )
-    pair = PostgresPair(root / "pg", synchronous=synchronous)
+    pair = PostgresPair(root / "pg", synchronous=synchronous, engine=engine)
     broker = PrivateMosquitto(root)
     procs: list[Proc] = []
     publishing = Publishing()
@@ -411,7 +419,7 @@ def run_failover(
             conn.execute("CREATE DATABASE placewatch")
         dsn = pair.url
         with connect(dsn) as conn:
-            migrate(conn)
+            migrate(conn, timescaledb=TIMESCALEDB_SETTING[engine])
         load(
             dsn,
             *[station(d) for d in plan.device_ids()],
@@ -506,7 +514,8 @@ def run_failover(
         result.log_tail = "\n".join(p.log() for p in procs)
         with connect(dsn, autocommit=True) as conn:  # the routes' stations are counted as decisions, not here
             fo = "SELECT id FROM series WHERE device_id LIKE 'fo-station-%'"
-            conn.execute(f"DELETE FROM readings_hourly WHERE series_id IN ({fo})")
+            if engine == "native":  # on TimescaleDB readings_hourly is a view over the readings (migration 0015)
+                conn.execute(f"DELETE FROM readings_hourly WHERE series_id IN ({fo})")
             conn.execute(f"DELETE FROM readings WHERE series_id IN ({fo})")
         _measure(dsn, plan, result)
     finally:

@@ -3,7 +3,8 @@
 - NatsCluster: N nats-server nodes joined by routes, each with JetStream and an MQTT listener; a node can
   be SIGKILLed and started again on the same ports and data.
 - PostgresPair: a primary and a streaming standby made with pg_basebackup, synchronous replication
-  (synchronous_standby_names) as in production; the primary can be SIGKILLed and the standby promoted.
+  (synchronous_standby_names) as in production; the primary can be SIGKILLed and the standby promoted. With
+  engine="timescale" both run the PostgreSQL in PLACEWATCH_TEST_PG_BINDIR with TimescaleDB preloaded.
 """
 
 from __future__ import annotations
@@ -173,21 +174,40 @@ def _replication_bin() -> Path:
     raise RuntimeError("no pg_basebackup beside pg_ctl: install PostgreSQL's server binaries")
 
 
-class PostgresPair:
-    """A primary and a streaming standby on loopback; synchronous replication unless synchronous=False."""
+def _timescale_bin() -> Path:
+    """PLACEWATCH_TEST_PG_BINDIR: the bin directory of a PostgreSQL with TimescaleDB installed."""
+    given = os.environ.get("PLACEWATCH_TEST_PG_BINDIR")
+    if not given or not (Path(given) / "pg_basebackup").exists():
+        raise RuntimeError(
+            "PLACEWATCH_TEST_ENGINE=timescale: the failover pair needs PLACEWATCH_TEST_PG_BINDIR, the bin directory "
+            f"of a PostgreSQL with TimescaleDB installed (with pg_ctl and pg_basebackup); got {given!r}"
+        )
+    return Path(given)
 
-    def __init__(self, root: Path, *, synchronous: bool = True) -> None:
+
+class PostgresPair:
+    """A primary and a streaming standby on loopback; synchronous replication unless synchronous=False.
+
+    engine="timescale": PLACEWATCH_TEST_PG_BINDIR's PostgreSQL with shared_preload_libraries = 'timescaledb'."""
+
+    def __init__(self, root: Path, *, synchronous: bool = True, engine: str = "native") -> None:
         (root / "primary").mkdir(parents=True)
         for d in (root.parent, root):  # PostgreSQL runs as the OS user postgres when we are root: let it in
             os.chmod(d, 0o755)
         self.primary = PrivatePostgres(root / "primary")
-        self.primary.bin = _replication_bin()
+        self.primary.bin = _timescale_bin() if engine == "timescale" else _replication_bin()
         self.synchronous = synchronous
         conf = self.primary.data / "postgresql.conf"
         with conf.open("a") as f:
             f.write(
                 "\nwal_level = replica\nmax_wal_senders = 5\nwal_keep_size = '256MB'\nhot_standby = on\n"
                 + ("synchronous_standby_names = 'FIRST 1 (standby)'\nsynchronous_commit = on\n" if synchronous else "")
+                # as docker-compose.yml runs it
+                + (
+                    "shared_preload_libraries = 'timescaledb'\ntimescaledb.telemetry_level = off\n"
+                    if engine == "timescale"
+                    else ""
+                )
             )
         with (self.primary.data / "pg_hba.conf").open("a") as f:
             f.write("host replication all 127.0.0.1/32 trust\n")

@@ -27,7 +27,7 @@ from tests.cluster.harness import FailoverResult, run_failover, run_nats
 from tests.cluster.services import NATS_SERVER, NatsCluster
 from tests.faults.harness import Result
 from tests.helpers import load, station
-from tests.services import fresh_database, start_service
+from tests.services import TIMESCALEDB_SETTING, fresh_database, start_service
 
 pytestmark = pytest.mark.cluster
 
@@ -55,18 +55,18 @@ def _assert_exact(result: Result) -> None:
 
 
 @pytest.mark.timeout(1200)
-def test_nats_node_and_ingest_worker_killed_mid_stream_every_reading_stored_once(capsys):
+def test_nats_node_and_ingest_worker_killed_mid_stream_every_reading_stored_once(capsys, engine: str):
     with capsys.disabled():
-        result = run_nats(say=lambda line: print(line, flush=True))
+        result = run_nats(engine=engine, say=lambda line: print(line, flush=True))
         print(_lines(result), flush=True)
     assert result.kills == 1 and result.broker_restarts == 1
     _assert_exact(result)
 
 
 @pytest.mark.timeout(1200)
-def test_primary_killed_and_standby_promoted_nothing_lost_and_one_decision_per_change(capsys):
+def test_primary_killed_and_standby_promoted_nothing_lost_and_one_decision_per_change(capsys, engine: str):
     with capsys.disabled():
-        result: FailoverResult = run_failover(say=lambda line: print(line, flush=True))
+        result: FailoverResult = run_failover(engine=engine, say=lambda line: print(line, flush=True))
         print(_lines(result), flush=True)
         print(result.decisions_summary(), flush=True)
     _assert_exact(result)
@@ -117,13 +117,13 @@ def _publish(url: str, topic: str, payload: bytes, timeout: float = 3.0) -> bool
 
 
 @pytest.mark.timeout(300)
-def test_device_ids_with_slashes_and_colons_round_trip_through_nats(cluster: NatsCluster):
+def test_device_ids_with_slashes_and_colons_round_trip_through_nats(cluster: NatsCluster, engine: str):
     ids = ["urn:dev:ow:10e2073a01080063", "gw-7/kitchen", "gw-7//hall", "/leading", "trailing/", "semi;colon~1"]
     dotted = "sensor.v2"  # nats-server 2.10+ carries '.' as '//'; 2.9 refuses it
     spaced = "kitchen sensor"  # refused by every nats-server: no encoding for a space
     with fresh_database() as dsn:
         with connect(dsn) as conn:
-            migrate(conn)
+            migrate(conn, timescaledb=TIMESCALEDB_SETTING[engine])
         load(dsn, *[station(d) for d in [*ids, dotted, spaced]])
         env = {
             "PLACEWATCH_DATABASE_URL": dsn,
@@ -164,11 +164,11 @@ def test_device_ids_with_slashes_and_colons_round_trip_through_nats(cluster: Nat
 
 
 @pytest.mark.timeout(300)
-def test_redelivered_messages_are_stored_once_and_a_second_worker_takes_over(cluster: NatsCluster):
+def test_redelivered_messages_are_stored_once_and_a_second_worker_takes_over(cluster: NatsCluster, engine: str):
     """A worker killed holding unacknowledged messages: the other gets them after the ack wait; stored once."""
     with fresh_database() as dsn:
         with connect(dsn) as conn:
-            migrate(conn)
+            migrate(conn, timescaledb=TIMESCALEDB_SETTING[engine])
         devices = [f"redeliver-{i}" for i in range(10)]
         load(dsn, *[station(d) for d in devices])
         stream = f"PW_REDELIVER_{uuid.uuid4().hex[:6]}"
