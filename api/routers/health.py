@@ -5,8 +5,7 @@ from __future__ import annotations
 import time
 from typing import Literal
 
-from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
 
 from placewatch.mqttclient import probe
@@ -37,7 +36,7 @@ class Live(BaseModel):
     responses={503: {"model": Health, "description": "the database or the broker is unreachable"}},
     summary="200 when the database and the broker are reachable",
 )
-def health(request: Request) -> JSONResponse:
+def health(request: Request, response: Response) -> Health:
     """Readiness: checks PostgreSQL and the MQTT broker (the broker result is cached a few seconds)."""
     state = request.app.state
     settings = state.settings
@@ -61,7 +60,8 @@ def health(request: Request) -> JSONResponse:
         broker="ok" if broker_ok else "unreachable",
         version=request.app.version,
     )
-    return JSONResponse(body.model_dump(), status_code=200 if db_ok and broker_ok else 503)
+    response.status_code = 200 if db_ok and broker_ok else 503
+    return body
 
 
 @router.get("/live", response_model=Live, summary="200 while the API process is serving")
