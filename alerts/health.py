@@ -18,10 +18,17 @@ log = logging.getLogger("placewatch.alerts.health")
 KIND = "device"  # placewatch/v1/alerts/device/{device_id}
 
 
-def _notify_opened(conn: Any, problems: dict[str, list[dict[str, Any]]], teams: dict[str, str], now: datetime) -> None:
+def problem_json(p: health.OpenProblem) -> dict[str, Any]:
+    """A device problem as JSON carries it: in the device's alert, its device.problem notification and the API."""
+    return {"code": p.code, "message": p.message, "team": p.team, "opened_at": utc_z(p.opened_at)}
+
+
+def _notify_opened(
+    conn: Any, problems: dict[str, list[health.OpenProblem]], teams: dict[str, str], now: datetime
+) -> None:
     """One device.problem notification per device with problems opened in this sweep, to its owning team."""
     for dev, probs in sorted(problems.items()):
-        new = [p for p in probs if datetime.fromisoformat(p["opened_at"]) == now]
+        new = [p for p in probs if p.opened_at == now]
         if not new:
             continue
         team = teams.get(dev, "admin")
@@ -30,14 +37,14 @@ def _notify_opened(conn: Any, problems: dict[str, list[dict[str, Any]]], teams: 
             kind="device.problem",
             subject=dev,
             audience=[team_audience(team)],
-            title=f"Device {dev}: {'; '.join(p['message'] for p in new)}"[:200],
+            title=f"Device {dev}: {'; '.join(p.message for p in new)}"[:200],
             body="\n".join(
                 [f"Device {dev} has {'a new problem' if len(new) == 1 else 'new problems'}:"]
-                + [f"- {p['message']}" for p in new]
+                + [f"- {p.message}" for p in new]
                 + ["", f"Opened {now.isoformat(timespec='minutes')} (UTC); looked after by {team}."]
             ),
-            payload={"device_id": dev, "team": team, "problems": new},
-            dedupe_key=f"device.problem:{dev}:{','.join(sorted(p['code'] for p in new))}:{utc_z(now)}",
+            payload={"device_id": dev, "team": team, "problems": [problem_json(p) for p in new]},
+            dedupe_key=f"device.problem:{dev}:{','.join(sorted(p.code for p in new))}:{utc_z(now)}",
             now=now,
         )
 
@@ -79,7 +86,7 @@ class DeviceHealthEvaluator(Evaluator):
         self,
         ctx: AlertContext,
         pending: dict[str, list[int]],
-        problems: dict[str, list[dict[str, Any]]],
+        problems: dict[str, list[health.OpenProblem]],
         teams: dict[str, str],
         now: datetime,
     ) -> None:
@@ -89,7 +96,7 @@ class DeviceHealthEvaluator(Evaluator):
             """The device's retained alert: its open problems, or None to clear it."""
             if not ids:
                 return None
-            probs = problems.get(dev, [])
+            probs = [problem_json(p) for p in problems.get(dev, [])]
             return {"device_id": dev, "team": teams.get(dev, "admin"), "problems": probs, "updated_at": utc_z(now)}
 
         items = (Pending(dev, alert(dev, ids), (dev, ids)) for dev, ids in pending.items())

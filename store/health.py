@@ -4,13 +4,28 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 import psycopg
 
-from core.health import DeviceFacts, HealthPolicy, Problem
-from core.timeparse import utc_z
+from core.health import DeviceFacts, HealthPolicy, Problem, ProblemCode
+from store.rows import typed
+
+
+@dataclass(frozen=True, slots=True)
+class OpenProblem:
+    """An open problem of a device: its code, the sentence people read, the team that looks after the device, and
+    since when."""
+
+    device_id: str
+    code: ProblemCode
+    message: str
+    team: str
+    opened_at: datetime
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "code", ProblemCode(self.code))
 
 
 def gather(conn: psycopg.Connection, policy: HealthPolicy, now: datetime) -> list[DeviceFacts]:
@@ -49,14 +64,14 @@ def gather(conn: psycopg.Connection, policy: HealthPolicy, now: datetime) -> lis
             {"a": a, "b": b, "w": policy.pair_window},
         ):
             pairs[dev][(a, b)] = (int(equal), int(total))
-    rejected = dict(
+    rejected: dict[str, int] = dict(
         conn.execute(
             """SELECT device_id, count(*) FROM dead_letters
                WHERE received_at > %s - interval '1 hour' AND device_id IS NOT NULL GROUP BY device_id""",
             (now,),
         ).fetchall()
     )
-    accepted = (
+    accepted: dict[str, int] = (
         dict(
             conn.execute(
                 """SELECT s.device_id, count(DISTINCT r.ts) FROM series s
@@ -119,15 +134,16 @@ def sync(conn: psycopg.Connection, found: dict[str, list[Problem]], teams: dict[
     return changed
 
 
-def open_problems(conn: psycopg.Connection, device_ids: list[str] | None) -> dict[str, list[dict[str, Any]]]:
-    """Open problems per device, of these devices (None: of every device; callers pick what they show)."""
-    out: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for dev, code, message, team, opened in conn.execute(
+def open_problems(conn: psycopg.Connection, device_ids: list[str] | None) -> dict[str, list[OpenProblem]]:
+    """Open problems per device, oldest first, of these devices (None: of every device; callers pick what they
+    show)."""
+    out: dict[str, list[OpenProblem]] = defaultdict(list)
+    for p in typed(conn, OpenProblem).execute(
         """SELECT device_id, code, message, team, opened_at FROM device_problems
            WHERE closed_at IS NULL AND (%s::text[] IS NULL OR device_id = ANY(%s)) ORDER BY opened_at""",
         (device_ids, device_ids),
     ):
-        out[dev].append({"code": code, "message": message, "team": team, "opened_at": utc_z(opened)})
+        out[p.device_id].append(p)
     return out
 
 

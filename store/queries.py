@@ -117,6 +117,19 @@ def raw_points(
     ).fetchall()
 
 
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    """One bucket of a series' readings: its start, mean, lowest, highest and how many (for a categorical metric
+    no figures, and the commonest label)."""
+
+    ts: datetime
+    avg: float | None
+    min: float | None
+    max: float | None
+    count: int
+    mode: str | None = None
+
+
 def bucket_points(
     conn: psycopg.Connection,
     series_id: int,
@@ -126,8 +139,8 @@ def bucket_points(
     *,
     zone: str,
     categorical: bool,
-) -> list[tuple[Any, ...]]:
-    """(bucket start, avg, min, max, count[, mode]) for one series; day buckets are local days in `zone`.
+) -> list[Bucket]:
+    """The buckets of one series with readings, oldest first; day buckets are local days in `zone`.
 
     Whole-hour buckets over hour-aligned ranges read the hourly rollup (on TimescaleDB too: readings_hourly is
     current there, see migration 0015), day buckets only where the zone is a whole number of hours from UTC
@@ -140,10 +153,11 @@ def bucket_points(
     else:
         key = "date_bin(%(b)s, ts, '2000-01-03 00:00+00')"
     params = {"sid": series_id, "start": start, "end": end, "b": bucket, "z": zone}
+    cur = typed(conn, Bucket)
     if categorical:
-        return conn.execute(
-            f"""SELECT k, NULL::float8, NULL::float8, NULL::float8, count(*),
-                       mode() WITHIN GROUP (ORDER BY label)
+        return cur.execute(
+            f"""SELECT k AS ts, NULL::float8 AS avg, NULL::float8 AS min, NULL::float8 AS max, count(*) AS count,
+                       mode() WITHIN GROUP (ORDER BY label) AS mode
                 FROM (SELECT {key} AS k, label FROM readings
                       WHERE series_id = %(sid)s AND ts >= %(start)s AND ts < %(end)s) x
                 GROUP BY k ORDER BY k""",
@@ -154,15 +168,16 @@ def bucket_points(
         hourly = _whole_hours_from_utc(zone, start, end)
     if hourly:
         hkey = key.replace("ts", "hour")
-        return conn.execute(
-            f"""SELECT k, sum(total) / nullif(sum(n), 0), min(vmin), max(vmax), sum(n)::bigint
+        return cur.execute(
+            f"""SELECT k AS ts, sum(total) / nullif(sum(n), 0) AS avg, min(vmin) AS min, max(vmax) AS max,
+                       sum(n)::bigint AS count
                 FROM (SELECT {hkey} AS k, n, total, vmin, vmax FROM readings_hourly
                       WHERE series_id = %(sid)s AND hour >= %(start)s AND hour < %(end)s) x
                 GROUP BY k HAVING sum(n) > 0 ORDER BY k""",
             params,
         ).fetchall()
-    return conn.execute(
-        f"""SELECT k, avg(value), min(value), max(value), count(value)
+    return cur.execute(
+        f"""SELECT k AS ts, avg(value) AS avg, min(value) AS min, max(value) AS max, count(value) AS count
             FROM (SELECT {key} AS k, value FROM readings
                   WHERE series_id = %(sid)s AND ts >= %(start)s AND ts < %(end)s) x
             GROUP BY k ORDER BY k""",

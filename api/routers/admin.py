@@ -270,7 +270,7 @@ def admin_devices(
                 last_seen=utc_z_or_none(r.last_seen),
                 expected_interval_s=r.expected_interval_s,
                 battery=_battery(r.latest),
-                problems=[ProblemView(code=p["code"], message=p["message"], opened_at=p["opened_at"]) for p in probs],
+                problems=[ProblemView(code=p.code, message=p.message, opened_at=utc_z(p.opened_at)) for p in probs],
             )
         )
     order = {DeviceStatus.OFFLINE: 0, DeviceStatus.STALE: 1, DeviceStatus.ONLINE: 2}

@@ -12,6 +12,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
+from alerts.health import problem_json
 from api.deps import Conn, SettingsDep, User
 from api.routers.admin import ProblemView
 from core.devices import DeviceStatus, device_status, parse_bucket
@@ -75,7 +76,7 @@ class Readings(BaseModel):
 
 
 def _device_view(
-    row: queries.DeviceRow, settings: Any, now: datetime, problems: list[dict[str, Any]]
+    row: queries.DeviceRow, settings: Any, now: datetime, problems: list[health.OpenProblem]
 ) -> dict[str, Any]:
     status = device_status(
         row.reported_status,
@@ -99,7 +100,7 @@ def _device_view(
         "status": status,
         "reported_status": row.reported_status,
         "latest": row.latest,
-        "problems": problems,
+        "problems": [problem_json(p) for p in problems],
         "geometry": row.geometry,
     }
 
@@ -201,13 +202,13 @@ def readings(
         truncated = len(rows) > limit
         points = [{"ts": utc_z(ts), "value": label if categorical else value} for ts, value, label in rows[:limit]]
     elif s is not None and width is not None:
-        rows = queries.bucket_points(
+        buckets = queries.bucket_points(
             conn, s.id, t_start, t_end, width, zone=settings.local_zone, categorical=categorical
         )
-        for r in rows:
-            p = {"ts": utc_z(r[0]), "avg": r[1], "min": r[2], "max": r[3], "count": int(r[4])}
+        for b in buckets:
+            p = {"ts": utc_z(b.ts), "avg": b.avg, "min": b.min, "max": b.max, "count": b.count}
             if categorical:
-                p["mode"] = r[5]
+                p["mode"] = b.mode
             points.append(p)
     body = {
         "device_id": device_id,

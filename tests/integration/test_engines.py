@@ -183,9 +183,9 @@ def test_every_bucket_size_answers_as_the_raw_readings_say(db, uid, database_url
         for lo, hi in ((start, end), (start + 5 * HOUR, end - 7 * HOUR), (start + timedelta(minutes=30), end)):
             got = queries.bucket_points(db, sid, lo, hi, bucket, zone=zone, categorical=False)
             want = _raw_buckets(db, sid, lo, hi, bucket, zone)
-            assert [(r[0], r[4]) for r in got] == [(w[0], w[4]) for w in want], (bucket, lo, hi)
+            assert [(g.ts, g.count) for g in got] == [(w[0], w[4]) for w in want], (bucket, lo, hi)
             for g, w in zip(got, want, strict=True):
-                assert math.isclose(g[1], w[1], abs_tol=1e-9) and (g[2], g[3]) == (w[2], w[3]), (bucket, g, w)
+                assert math.isclose(g.avg, w[1], abs_tol=1e-9) and (g.min, g.max) == (w[2], w[3]), (bucket, g, w)
 
 
 def test_on_refuses_a_server_without_timescaledb_and_auto_uses_plain_postgresql():
