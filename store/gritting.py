@@ -15,13 +15,13 @@ their status). Every change is a row in gritting_decision_events: who (a user, o
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import datetime
 from typing import Any, TypeVar
 
 import orjson
 import psycopg
-from psycopg.rows import class_row, kwargs_row
+from psycopg.rows import kwargs_row
 from psycopg.types.json import Jsonb
 
 from core.gritting import lifecycle
@@ -33,6 +33,7 @@ from core.gritting.vocab import ACTIVE, TREATING, CrewAction, DecisionEvent, Dec
 from core.jsonready import json_ready
 from core.model import Principal
 from core.timeparse import parse_rfc3339
+from store.rows import MappingRow, typed, typed_with
 from store.writer import NOTIFY_CHANNEL
 
 ROLES = ("admin", "highways")
@@ -50,7 +51,7 @@ def _scope(p: Principal) -> dict[str, Any]:
     return {"role": p.role}
 
 
-# -- the rows: frozen dataclasses, their fields the columns read (psycopg class_row) -------------------------
+# -- the rows: frozen dataclasses, their fields the columns read (store.rows.typed) --------------------------
 # The API's response models are made from these (api.row_models): a field's description is said here, once.
 
 
@@ -59,19 +60,19 @@ def _about(text: str) -> dict[str, str]:
     return {"description": text}
 
 
-def _columns(row: type, alias: str, **exprs: str) -> str:
-    """The SELECT list of a row type: `alias.field` for each field, or the SQL given for it."""
-    return ", ".join(f"{exprs[f.name]} AS {f.name}" if f.name in exprs else f"{alias}.{f.name}" for f in fields(row))
-
-
-def _values(row: Any) -> dict[str, Any]:
-    """A row's fields by name (core.gritting.lifecycle's rules read mappings)."""
-    return {f.name: getattr(row, f.name) for f in fields(row)}
+def _columns(row: type, alias: str, *, skip: tuple[str, ...] = (), **exprs: str) -> str:
+    """The SELECT list of a row type: `alias.field` for each field (but those skipped), or the SQL given for it."""
+    return ", ".join(
+        f"{exprs[f.name]} AS {f.name}" if f.name in exprs else f"{alias}.{f.name}"
+        for f in fields(row)
+        if f.name not in skip
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class RunRow:
-    """A treatment run: what a crew did on the route, with the figures they reported."""
+class RunRow(MappingRow):
+    """A treatment run: what a crew did on the route, with the figures they reported (core.gritting.lifecycle
+    reads it as a mapping)."""
 
     id: int
     route_id: str
@@ -121,9 +122,10 @@ class EventRow:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class DecisionRow:
+class DecisionRow(MappingRow):
     """A gritting decision: what to do on a route, at what rate, when, why, and where it stands. What was decided
-    is core.gritting.Decision's fields of the same names (record_decisions stores those), issued_at its decided_at."""
+    is core.gritting.Decision's fields of the same names (record_decisions stores those), issued_at its decided_at.
+    core.gritting.lifecycle reads it as a mapping."""
 
     id: int
     route_id: str
@@ -241,41 +243,53 @@ class RouteRow:
     stations: tuple[str, ...]
     current: Current | None
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "stations", tuple(self.stations))
+
+
+_STATIONS = """coalesce((SELECT array_agg(rs.device_id ORDER BY rs.device_id)
+                        FROM route_stations rs WHERE rs.route_id = r.id), '{}')"""
+_TO_EVALUATE = ", ".join(
+    [
+        _columns(
+            RouteRow,
+            "r",
+            treatment_minutes="CASE WHEN jsonb_typeof(r.properties->'treatment_minutes') = 'number' "
+            "THEN r.treatment_minutes END",
+            mobilisation_minutes="CASE WHEN jsonb_typeof(r.properties->'mobilisation_minutes') = 'number' "
+            "THEN r.mobilisation_minutes ELSE dp.mobilisation_minutes END",
+            domain="r.properties->>'domain'",
+            stations=_STATIONS,
+            skip=("current",),
+        ),
+        *(f"d.{f.name} AS current_{f.name}" for f in fields(Current)),
+    ]
+)
+
 
 def routes_to_evaluate(
     conn: psycopg.Connection, *, route_ids: Sequence[str] | None = None, station_ids: Sequence[str] | None = None
 ) -> list[RouteRow]:
     """Routes (all, these ids, or those represented by these stations) with their current decision."""
-    rows = conn.execute(
-        """SELECT r.id, r.name, r.priority,
-                  CASE WHEN jsonb_typeof(r.properties->'treatment_minutes') = 'number' THEN r.treatment_minutes END,
-                  CASE WHEN jsonb_typeof(r.properties->'mobilisation_minutes') = 'number' THEN r.mobilisation_minutes
-                       ELSE dp.mobilisation_minutes END,
-                  r.properties->>'domain',
-                  coalesce((SELECT array_agg(rs.device_id ORDER BY rs.device_id)
-                            FROM route_stations rs WHERE rs.route_id = r.id), '{}'),
-                  d.id, d.action, d.spread_rate_g_m2, d.passes, d.spread_type, d.call_out_by, d.start_by,
-                  d.complete_by, d.treat_now, d.status
-           FROM routes r
-           LEFT JOIN depots dp ON dp.id = r.depot
-           LEFT JOIN gritting_route_state st ON st.route_id = r.id
-           LEFT JOIN gritting_decisions d ON d.id = st.decision_id
-           WHERE (%(ids)s::text[] IS NULL OR r.id = ANY(%(ids)s))
-             AND (%(stations)s::text[] IS NULL
-                  OR r.id IN (SELECT route_id FROM route_stations WHERE device_id = ANY(%(stations)s)))
-           ORDER BY r.id""",
-        {
-            "ids": None if route_ids is None else list(route_ids),
-            "stations": None if station_ids is None else list(station_ids),
-        },
-    ).fetchall()
-    out = []
-    for r in rows:
-        current = None
-        if r[7] is not None:
-            current = Current(r[7], r[8], r[9], r[10], r[11], r[12], r[13], r[14], r[15], r[16])
-        out.append(RouteRow(r[0], r[1], r[2], r[3], r[4], r[5], tuple(r[6]), current))
-    return out
+    return (
+        typed_with(conn, RouteRow, "current", Current, "current_")
+        .execute(
+            f"""SELECT {_TO_EVALUATE}
+               FROM routes r
+               LEFT JOIN depots dp ON dp.id = r.depot
+               LEFT JOIN gritting_route_state st ON st.route_id = r.id
+               LEFT JOIN gritting_decisions d ON d.id = st.decision_id
+               WHERE (%(ids)s::text[] IS NULL OR r.id = ANY(%(ids)s))
+                 AND (%(stations)s::text[] IS NULL
+                      OR r.id IN (SELECT route_id FROM route_stations WHERE device_id = ANY(%(stations)s)))
+               ORDER BY r.id""",
+            {
+                "ids": None if route_ids is None else list(route_ids),
+                "stations": None if station_ids is None else list(station_ids),
+            },
+        )
+        .fetchall()
+    )
 
 
 def station_names(conn: psycopg.Connection, station_ids: Sequence[str]) -> dict[str, str]:
@@ -510,7 +524,7 @@ def escalate_overdue(
 def pending_publications(conn: psycopg.Connection, *, route_ids: Sequence[str] | None = None) -> list[DecisionRow]:
     """Current decisions whose (decision, status) differs from what was last published for their route."""
     return (
-        conn.cursor(row_factory=class_row(DecisionRow))
+        typed(conn, DecisionRow)
         .execute(
             f"""SELECT {_DECISION}
                 FROM gritting_route_state st
@@ -559,7 +573,7 @@ def nudge(conn: psycopg.Connection, route_ids: Sequence[str]) -> None:
 def list_routes(conn: psycopg.Connection, p: Principal, *, route_id: str | None = None) -> list[RouteView]:
     """Routes p may see (one if route_id is given), each with its current decision (or None)."""
     routes = (
-        conn.cursor(row_factory=class_row(RouteView))
+        typed(conn, RouteView)
         .execute(
             f"""SELECT {_ROUTE} FROM routes r LEFT JOIN gritting_route_state st ON st.route_id = r.id
                 WHERE {ROUTE_SCOPE} AND (%(id)s::text IS NULL OR r.id = %(id)s)
@@ -569,7 +583,7 @@ def list_routes(conn: psycopg.Connection, p: Principal, *, route_id: str | None 
         .fetchall()
     )
     current = (
-        conn.cursor(row_factory=class_row(DecisionCard))
+        typed(conn, DecisionCard)
         .execute(
             f"""SELECT {_DECISION} FROM gritting_route_state st JOIN gritting_decisions d ON d.id = st.decision_id
                 LEFT JOIN routes r ON r.id = d.route_id
@@ -586,8 +600,7 @@ _ROUTE = _columns(
     RouteView,
     "r",
     domain="r.properties->>'domain'",
-    stations="""coalesce((SELECT array_agg(rs.device_id ORDER BY rs.device_id)
-                          FROM route_stations rs WHERE rs.route_id = r.id), '{}')""",
+    stations=_STATIONS,
     evaluated_at="st.evaluated_at",
     decision="NULL",
 )
@@ -598,7 +611,7 @@ def decisions_by_id(conn: psycopg.Connection, ids: list[int]) -> list[DecisionRo
     if not ids:
         return []
     return (
-        conn.cursor(row_factory=class_row(DecisionRow))
+        typed(conn, DecisionRow)
         .execute(
             f"""SELECT {_DECISION} FROM gritting_decisions d LEFT JOIN routes r ON r.id = d.route_id
                 WHERE d.id = ANY(%s)""",
@@ -621,7 +634,7 @@ def list_decisions(
 ) -> list[DecisionRow]:
     """Decisions p may see, newest first, filtered by route, status, action and issue time."""
     return (
-        conn.cursor(row_factory=class_row(DecisionRow))
+        typed(conn, DecisionRow)
         .execute(
             f"""SELECT {_DECISION} FROM gritting_decisions d LEFT JOIN routes r ON r.id = d.route_id
                 WHERE {ROUTE_SCOPE}
@@ -648,7 +661,7 @@ def list_decisions(
 def get_decision(conn: psycopg.Connection, p: Principal, decision_id: int) -> DecisionDetail | None:
     """One decision p may see, with its history (oldest first) and the evidence it rests on; else None."""
     row = (
-        conn.cursor(row_factory=class_row(DecisionDetail))
+        typed(conn, DecisionDetail)
         .execute(
             f"""SELECT {_DECISION}, d.evidence FROM gritting_decisions d LEFT JOIN routes r ON r.id = d.route_id
                 WHERE {ROUTE_SCOPE} AND d.id = %(id)s""",
@@ -695,7 +708,7 @@ def with_crew_records(conn: psycopg.Connection, decisions: Sequence[Card]) -> li
     for r in _runs(conn, every):
         runs_of.setdefault(r.decision_id, []).append(r)
     events_of: dict[int, list[EventRow]] = {}
-    events = conn.cursor(row_factory=class_row(EventRow)).execute(
+    events = typed(conn, EventRow).execute(
         f"SELECT {_EVENT} FROM gritting_decision_events e WHERE e.decision_id = ANY(%s) ORDER BY e.at, e.id", (every,)
     )
     for e in events.fetchall():
@@ -705,7 +718,7 @@ def with_crew_records(conn: psycopg.Connection, decisions: Sequence[Card]) -> li
         ids = heads.get(d.id, [d.id])
         runs = tuple(sorted((r for i in ids for r in runs_of.get(i, [])), key=lambda r: r.id))
         history = tuple(sorted((e for i in ids for e in events_of.get(i, [])), key=lambda e: e.at))
-        actions = lifecycle.available(_values(d), [r.run() for r in runs])
+        actions = lifecycle.available(d, [r.run() for r in runs])
         out.append(replace(d, runs=runs, history=history, actions=actions))
     return out
 
@@ -714,7 +727,7 @@ def _runs(conn: psycopg.Connection, decision_ids: Sequence[int], *, for_update: 
     """The runs recorded on these decisions, oldest first."""
     lock = " FOR UPDATE" if for_update else ""
     return (
-        conn.cursor(row_factory=class_row(RunRow))
+        typed(conn, RunRow)
         .execute(
             f"SELECT {_RUN} FROM gritting_runs g WHERE g.decision_id = ANY(%s) ORDER BY g.id{lock}",
             (list(decision_ids),),
@@ -754,7 +767,7 @@ def act(
     now stands, or None if p may not see it."""
     with conn.transaction():
         row = (
-            conn.cursor(row_factory=class_row(DecisionRow))
+            typed(conn, DecisionRow)
             .execute(
                 f"""SELECT {_DECISION} FROM gritting_decisions d LEFT JOIN routes r ON r.id = d.route_id
                     WHERE {ROUTE_SCOPE} AND d.id = %(id)s FOR UPDATE OF d""",
@@ -765,8 +778,7 @@ def act(
         if row is None:
             return None
         runs = _runs(conn, chains(conn, [decision_id]).get(decision_id, [decision_id]), for_update=True)
-        decision = _values(row)
-        plan = lifecycle.plan(decision, [r.run() for r in runs], action, at=at, now=now, reason=reason, note=note)
+        plan = lifecycle.plan(row, [r.run() for r in runs], action, at=at, now=now, reason=reason, note=note)
         run_id: int | None = None
         reason = reason.strip() if reason and reason.strip() else None
         if plan.open_run:
@@ -794,7 +806,7 @@ def act(
         if plan.amend_run is not None:
             run_id = plan.amend_run
             target = next(r for r in runs if r.id == run_id)
-            what = lifecycle.correction(target.number, _values(target), figures.as_dict())
+            what = lifecycle.correction(target.number, target, figures.as_dict())
             if what is None:
                 raise lifecycle.LifecycleConflict(f"those are already the figures of run {target.number}")
             said = f"{what}; {said}" if said else what
@@ -829,7 +841,7 @@ def _carry_over(conn: psycopg.Connection, fresh: Sequence[NewDecision], stored: 
         if did is None or prev is None or prev not in before:
             continue
         previous = before[prev]
-        status = lifecycle.carried_status(_values(previous), _values(d.decision), run_out=previous.run_out is not None)
+        status = lifecycle.carried_status(previous, asdict(d.decision), run_out=previous.run_out is not None)
         if status is None:
             continue
         if previous.run_out is not None:
@@ -848,7 +860,7 @@ def _carry_over(conn: psycopg.Connection, fresh: Sequence[NewDecision], stored: 
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class _Replaced:
+class _Replaced(MappingRow):
     """What re-issuing needs of a decision about to be replaced: its status and treatment, and the run out."""
 
     id: int
@@ -868,7 +880,7 @@ def _before_reissue(conn: psycopg.Connection, previous_ids: Sequence[int]) -> di
         return {}
     run_out = "(SELECT g.number FROM gritting_runs g WHERE g.decision_id = d.id AND g.status = 'in_progress' LIMIT 1)"
     rows = (
-        conn.cursor(row_factory=class_row(_Replaced))
+        typed(conn, _Replaced)
         .execute(
             f"SELECT {_columns(_Replaced, 'd', run_out=run_out)} FROM gritting_decisions d WHERE d.id = ANY(%s)",
             (list(previous_ids),),
@@ -968,7 +980,7 @@ def cap_decisions(conn: psycopg.Connection, p: Principal, *, decision_id: int | 
         else "gritting_decisions d"
     )
     return (
-        conn.cursor(row_factory=class_row(CapDecision))
+        typed(conn, CapDecision)
         .execute(
             f"""SELECT {_CAP}
                 FROM {source}

@@ -6,7 +6,6 @@ Officers and tenants get 403 on every endpoint here (and the store's queries ret
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -354,8 +353,7 @@ def cap_feed(request: Request, user: Highways, conn: Conn) -> Response:
     """One entry per route whose current decision is active (or recently cancelled or cleared)."""
     now = datetime.now(UTC)
     sender = _sender(request)
-    rows = [asdict(d) for d in store.cap_decisions(conn, user)]
-    body = cap.feed_xml(rows, sender=sender, now=now, feed_id=f"{sender},gritting-decisions")
+    body = cap.feed_xml(store.cap_decisions(conn, user), sender=sender, now=now, feed_id=f"{sender},gritting-decisions")
     return Response(body, media_type="application/xml")
 
 
@@ -370,5 +368,5 @@ def cap_alert(decision_id: int, request: Request, user: Highways, conn: Conn) ->
     rows = store.cap_decisions(conn, user, decision_id=decision_id)
     if not rows:
         raise HTTPException(404, detail=f"no gritting decision {decision_id}")
-    body = cap.alert_xml(asdict(rows[0]), sender=_sender(request), now=datetime.now(UTC))
+    body = cap.alert_xml(rows[0], sender=_sender(request), now=datetime.now(UTC))
     return Response(body, media_type="application/cap+xml")
