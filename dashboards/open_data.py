@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from api.deps import Conn
-from api.times import UtcTime
+from api.row_models import UtcTime
 from core.timeparse import utc_z_or_none
 from store import open_data as store
 

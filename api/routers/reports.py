@@ -25,7 +25,7 @@ from pydantic import BaseModel, Field
 from alerts import whatif as whatif_job
 from alerts.nowcast_backtest import FIRST_DATE, LAST_DATE, policy_in_force
 from api.deps import Conn, SettingsDep, require
-from api.times import UtcTime
+from api.row_models import UtcTime
 from core import season
 from core.gritting.policy import GrittingPolicy
 from core.model import Principal
