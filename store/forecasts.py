@@ -6,18 +6,18 @@ as every forecast is."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
 import psycopg
-from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from core.gritting.road_from_air import HourlyWeather, OffsetCell, RoadOffsets
 from core.model import Principal
 from store.gritting import ROUTE_SCOPE
+from store.rows import MappingRow, typed
 
 POOLED = "*"
 
@@ -177,17 +177,55 @@ def record_attempt(
         )
 
 
-def provider_status(conn: psycopg.Connection) -> list[dict[str, Any]]:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProviderStatus(MappingRow):
+    """A forecast provider's last fetch (forecast_provider_status; /metrics reads it as a mapping)."""
+
+    provider: str
+    last_attempt_at: datetime
+    last_success_at: datetime | None
+    last_error: str | None = field(
+        metadata={"description": "why the last fetch failed, or which stations it could not serve"}
+    )
+    last_error_at: datetime | None
+    consecutive_failures: int
+    attempts: int
+    failures: int
+    stations: int
+    stations_failed: int
+    routes: int = field(metadata={"description": "routes the last good fetch gave a forecast"})
+    last_issued_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RouteForecast(MappingRow):
+    """A route's newest forecast, from a provider, a file or the API (or none)."""
+
+    route_id: str
+    name: str
+    forecast_id: int | None
+    issued_at: datetime | None
+    source: str | None
+    loaded_by: str | None
+    min_rst: float | None
+    min_rst_at: datetime | None
+    precipitation: str | None
+
+
+def provider_status(conn: psycopg.Connection) -> list[ProviderStatus]:
     """Every provider that has been tried, by name."""
-    return list(
-        conn.cursor(row_factory=dict_row).execute("SELECT * FROM forecast_provider_status ORDER BY provider").fetchall()
+    columns = ", ".join(f.name for f in fields(ProviderStatus))
+    return (
+        typed(conn, ProviderStatus)
+        .execute(f"SELECT {columns} FROM forecast_provider_status ORDER BY provider")
+        .fetchall()
     )
 
 
-def route_forecasts(conn: psycopg.Connection, p: Principal) -> list[dict[str, Any]]:
+def route_forecasts(conn: psycopg.Connection, p: Principal) -> list[RouteForecast]:
     """Each route p may see with its newest forecast (or None): id, issued_at, source, loaded_by, min_rst(_at)."""
-    rows = (
-        conn.cursor(row_factory=dict_row)
+    return (
+        typed(conn, RouteForecast)
         .execute(
             f"""SELECT r.id AS route_id, r.name, f.id AS forecast_id, f.issued_at, f.source, f.loaded_by, f.min_rst,
                        f.min_rst_at, f.precipitation
@@ -202,7 +240,6 @@ def route_forecasts(conn: psycopg.Connection, p: Principal) -> list[dict[str, An
         )
         .fetchall()
     )
-    return list(rows)
 
 
 def forecast_figures(conn: psycopg.Connection, *, now: datetime, max_age_hours: float) -> dict[str, Any]:
@@ -222,6 +259,8 @@ def forecast_figures(conn: psycopg.Connection, *, now: datetime, max_age_hours: 
 
 __all__: Sequence[str] = (
     "POOLED",
+    "ProviderStatus",
+    "RouteForecast",
     "StationPlace",
     "forecast_figures",
     "load_offsets",

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from alerts.forecast_fetch import PROVIDER_NAMES, forecast_limits
 from api.deps import Conn, SettingsDep, require
+from api.row_models import RowModels
 from core.model import Principal
 from store import forecasts as store
 
@@ -18,41 +19,24 @@ router = APIRouter(tags=["gritting"])
 Highways = Annotated[Principal, Depends(require("admin", "highways"))]
 
 
-class ProviderState(BaseModel):
+# The rows are store.forecasts'; the answers add what is worked out from them here.
+MODELS = RowModels({store.ProviderStatus: "ProviderRow", store.RouteForecast: "RouteForecastRow"})
+
+
+class ProviderState(MODELS[store.ProviderStatus]):  # type: ignore[misc]
     """A forecast provider's last fetch."""
 
-    provider: str
     name: str
     state: Literal["ok", "partial", "failing"] = Field(
         description="ok; partial (some stations had no usable forecast); failing (the last fetch gave nothing)"
     )
-    last_attempt_at: datetime
-    last_success_at: datetime | None
-    last_error: str | None = Field(description="why the last fetch failed, or which stations it could not serve")
-    last_error_at: datetime | None
-    consecutive_failures: int
-    attempts: int
-    failures: int
-    stations: int
-    stations_failed: int
-    routes: int = Field(description="routes the last good fetch gave a forecast")
-    last_issued_at: datetime | None
 
 
-class RouteForecast(BaseModel):
+class RouteForecast(MODELS[store.RouteForecast]):  # type: ignore[misc]
     """A route's newest forecast, from a provider, a file or the API (or none)."""
 
-    route_id: str
-    name: str
-    forecast_id: int | None
-    issued_at: datetime | None
-    source: str | None
-    loaded_by: str | None
     age_hours: float | None
     usable: bool = Field(description="young enough for decisions to use (age at most max_age_hours)")
-    min_rst: float | None
-    min_rst_at: datetime | None
-    precipitation: str | None
 
 
 class ForecastStatus(BaseModel):
@@ -73,11 +57,11 @@ def forecast_status(user: Highways, conn: Conn, settings: SettingsDep) -> Foreca
     limits = forecast_limits(settings)
     providers = []
     for p in store.provider_status(conn):
-        state = "failing" if p["consecutive_failures"] else ("partial" if p["stations_failed"] else "ok")
-        providers.append(ProviderState(**p, name=PROVIDER_NAMES.get(p["provider"], p["provider"]), state=state))
+        state = "failing" if p.consecutive_failures else ("partial" if p.stations_failed else "ok")
+        providers.append(ProviderState(**p, name=PROVIDER_NAMES.get(p.provider, p.provider), state=state))
     routes = []
     for r in store.route_forecasts(conn, user):
-        age = None if r["issued_at"] is None else round((now - r["issued_at"]).total_seconds() / 3600.0, 2)
+        age = None if r.issued_at is None else round((now - r.issued_at).total_seconds() / 3600.0, 2)
         routes.append(RouteForecast(**r, age_hours=age, usable=age is not None and age <= limits["max_age_hours"]))
     return ForecastStatus(
         configured_provider=settings.forecast_provider or None, providers=providers, routes=routes, **limits
