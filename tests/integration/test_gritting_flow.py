@@ -160,6 +160,41 @@ def one_station_route(database_url: str, uid: str, tag: str, **props: Any) -> tu
     return dev, rid
 
 
+# First of the module: it runs the evaluator itself, and the module's scheduler (the alerts fixture, started by the
+# first test that asks for it and running on until the module ends) would decide its route from the same readings,
+# often while this evaluation runs (then this one's decision is not stored: "its current decision changed meanwhile").
+def test_the_evaluator_keeps_the_model_in_force_until_a_newer_fit_and_uses_each_stations_nights(
+    database_url, mqtt_broker, db, ingest, publisher, api_url, token_for, uid, tonight, monkeypatch
+):
+    dev, rid = one_station_route(database_url, uid, "learn")
+    ingest()
+    headers = token_for("highways")
+    real = now_s()
+    newer = dataclasses.replace(learned.load_default(), fitted_at=real + timedelta(days=400))  # newest of the run
+    try:
+        replay(publisher, dev, "freezes_at_0200", sim(14, 21), real)
+        wait_until(lambda: stored_readings(db, dev) > 30)
+        with in_process(database_url, mqtt_broker, tonight) as (settings, pool, pub):
+            ev = GrittingEvaluator(settings)
+            with pool.connection() as conn:
+                before = ev.nowcast_model(conn)
+                nowcast_store.save_model(conn, newer)
+                own = learned.StationLearning(23, tuple(0.0 for _ in newer.horizons))
+                nowcast_store.save_stations(conn, {dev: own}, fitted_at=real, model_fitted_at=newer.fitted_at)
+                assert ev.nowcast_model(conn) is before  # checked at most every MODEL_CHECK_S: still in force
+                monkeypatch.setattr(ev.model_check, "every_s", 0.0)  # MODEL_CHECK_S has passed
+                assert ev.nowcast_model(conn).fitted_at == newer.fitted_at
+            [did] = ev.evaluate(AlertContext(settings=settings, pool=pool, publisher=pub, now=lambda: real), [rid])
+        d = httpx.get(f"{api_url}/api/v1/gritting/decisions/{did}", headers=headers).json()
+        assert d["evidence"]["nowcast"]["model"] == "stored"
+        assert datetime.fromisoformat(d["evidence"]["nowcast"]["fitted_at"]) == newer.fitted_at
+        assert d["evidence"]["nowcast"]["station_nights"] == {dev: 23}
+        assert any(r.startswith(f"Learned from 23 nights at station {dev} and ") for r in d["reasons"]), d["reasons"]
+    finally:
+        db.execute("DELETE FROM nowcast_models WHERE fitted_at = %s", (newer.fitted_at,))
+        db.execute("DELETE FROM nowcast_stations WHERE station_id = %s", (dev,))
+
+
 def test_wet_road_cooling_toward_frost_gets_precautionary_salt_before_call_out_and_one_alert(
     database_url, mqtt_broker, alerts, ingest, publisher, api_url, token_for, uid
 ):
@@ -497,35 +532,3 @@ def test_a_treating_decision_and_its_escalation_notify_the_highways_team_once_ea
             ("gritting.escalation", ["team:highways"]),
         ]
         assert events[1][2].startswith("ESCALATED: ")
-
-
-def test_the_evaluator_keeps_the_model_in_force_until_a_newer_fit_and_uses_each_stations_nights(
-    database_url, mqtt_broker, db, ingest, publisher, api_url, token_for, uid, tonight, monkeypatch
-):
-    dev, rid = one_station_route(database_url, uid, "learn")
-    ingest()
-    headers = token_for("highways")
-    real = now_s()
-    newer = dataclasses.replace(learned.load_default(), fitted_at=real + timedelta(days=400))  # newest of the run
-    try:
-        replay(publisher, dev, "freezes_at_0200", sim(14, 21), real)
-        wait_until(lambda: stored_readings(db, dev) > 30)
-        with in_process(database_url, mqtt_broker, tonight) as (settings, pool, pub):
-            ev = GrittingEvaluator(settings)
-            with pool.connection() as conn:
-                before = ev.nowcast_model(conn)
-                nowcast_store.save_model(conn, newer)
-                own = learned.StationLearning(23, tuple(0.0 for _ in newer.horizons))
-                nowcast_store.save_stations(conn, {dev: own}, fitted_at=real, model_fitted_at=newer.fitted_at)
-                assert ev.nowcast_model(conn) is before  # checked at most every MODEL_CHECK_S: still in force
-                monkeypatch.setattr(ev.model_check, "every_s", 0.0)  # MODEL_CHECK_S has passed
-                assert ev.nowcast_model(conn).fitted_at == newer.fitted_at
-            [did] = ev.evaluate(AlertContext(settings=settings, pool=pool, publisher=pub, now=lambda: real), [rid])
-        d = httpx.get(f"{api_url}/api/v1/gritting/decisions/{did}", headers=headers).json()
-        assert d["evidence"]["nowcast"]["model"] == "stored"
-        assert datetime.fromisoformat(d["evidence"]["nowcast"]["fitted_at"]) == newer.fitted_at
-        assert d["evidence"]["nowcast"]["station_nights"] == {dev: 23}
-        assert any(r.startswith(f"Learned from 23 nights at station {dev} and ") for r in d["reasons"]), d["reasons"]
-    finally:
-        db.execute("DELETE FROM nowcast_models WHERE fitted_at = %s", (newer.fitted_at,))
-        db.execute("DELETE FROM nowcast_stations WHERE station_id = %s", (dev,))
