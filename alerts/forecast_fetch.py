@@ -179,21 +179,7 @@ class ForecastFetcher(Evaluator):
             )
             if fc is None:
                 continue
-            items.append(
-                gritting_store.ForecastInput(
-                    issued_at=fc.issued_at,
-                    route_ids=(rid,),
-                    source=source,
-                    min_rst=fc.min_rst,
-                    min_rst_at=fc.min_rst_at,
-                    precipitation=fc.precipitation,
-                    precipitation_mm=fc.precipitation_mm,
-                    precipitation_start=fc.precipitation_start,
-                    precipitation_end=fc.precipitation_end,
-                    dew_point=fc.dew_point,
-                    rst_trace=fc.rst_trace,
-                )
-            )
+            items.append(gritting_store.ForecastInput(forecast=fc, route_ids=(rid,), source=source))
         partial = None
         if failed:
             some = "; ".join(f"{sid}: {why}" for sid, why in sorted(failed.items())[:3])

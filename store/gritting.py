@@ -890,22 +890,14 @@ def _before_reissue(conn: psycopg.Connection, previous_ids: Sequence[int]) -> di
     return {r.id: r for r in rows}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ForecastInput:
-    """One forecast to load: for these routes, or for every route of a domain."""
+    """One forecast to load (core's Forecast, checked there): for these routes, or for every route of a domain."""
 
-    issued_at: datetime
+    forecast: Forecast
     route_ids: tuple[str, ...] = ()
     domain: str | None = None
     source: str | None = None
-    min_rst: float | None = None
-    min_rst_at: datetime | None = None
-    precipitation: str = "none"
-    precipitation_mm: float | None = None
-    precipitation_start: datetime | None = None
-    precipitation_end: datetime | None = None
-    dew_point: float | None = None
-    rst_trace: tuple[tuple[datetime, float], ...] = ()
 
 
 class UnknownRoutes(LookupError):
@@ -939,31 +931,19 @@ def load_forecasts(
                 if missing:
                     raise UnknownRoutes(f"forecasts[{i}]: unknown route(s) {', '.join(map(repr, missing))}")
                 routes = sorted(set(f.route_ids))
+            values = json_ready(f.forecast) | {"source": f.source, "domain": f.domain, "loaded_by": loaded_by}
             row = conn.execute(
-                """INSERT INTO gritting_forecasts (issued_at, loaded_by, source, domain, min_rst, min_rst_at,
-                     precipitation, precipitation_mm, precipitation_start, precipitation_end, dew_point, rst_trace)
-                   VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id""",
-                (
-                    f.issued_at,
-                    loaded_by,
-                    f.source,
-                    f.domain,
-                    f.min_rst,
-                    f.min_rst_at,
-                    f.precipitation,
-                    f.precipitation_mm,
-                    f.precipitation_start,
-                    f.precipitation_end,
-                    f.dew_point,
-                    _jsonb(json_ready(f.rst_trace)),
-                ),
+                f"""INSERT INTO gritting_forecasts ({", ".join(values)})
+                    SELECT {", ".join(values)} FROM jsonb_populate_record(NULL::gritting_forecasts, %s::jsonb)
+                    RETURNING id""",
+                (_jsonb(values),),
             ).fetchone()
             assert row is not None
             fid = int(row[0])
             conn.execute(
                 """INSERT INTO gritting_forecast_routes (route_id, forecast_id, issued_at, by_route)
                    SELECT unnest(%s::text[]), %s, %s, %s""",
-                (routes, fid, f.issued_at, f.domain is None),
+                (routes, fid, f.forecast.issued_at, f.domain is None),
             )
             touched.update(routes)
             out.append(LoadedForecast(fid, tuple(routes)))

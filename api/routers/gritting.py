@@ -129,7 +129,7 @@ def forecast_inputs(load: ForecastLoad) -> list[store.ForecastInput]:
         issued = (item.issued_at or load.issued_at).astimezone(UTC)
         trace = tuple((p.ts.astimezone(UTC), p.rst) for p in item.rst_trace)
         try:
-            Forecast(
+            forecast = Forecast(
                 issued_at=issued,
                 min_rst=item.min_rst,
                 min_rst_at=item.min_rst_at,
@@ -144,18 +144,7 @@ def forecast_inputs(load: ForecastLoad) -> list[store.ForecastInput]:
             raise ValueError(f"forecasts[{i}]: {exc}") from None
         out.append(
             store.ForecastInput(
-                issued_at=issued,
-                route_ids=tuple(item.route_ids or ()),
-                domain=item.domain,
-                source=load.source,
-                min_rst=item.min_rst,
-                min_rst_at=item.min_rst_at,
-                precipitation=item.precipitation,
-                precipitation_mm=item.precipitation_mm,
-                precipitation_start=item.precipitation_start,
-                precipitation_end=item.precipitation_end,
-                dew_point=item.dew_point,
-                rst_trace=trace,
+                forecast=forecast, route_ids=tuple(item.route_ids or ()), domain=item.domain, source=load.source
             )
         )
     return out

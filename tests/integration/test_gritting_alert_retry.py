@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from alerts.gritting import GrittingEvaluator
+from core.gritting import Forecast
 from store import gritting as gritting_store
 from tests.alert_retry import away_broker
 from tests.helpers import load, route
@@ -25,11 +26,10 @@ def test_a_gritting_alert_not_published_while_the_broker_is_away_is_published_ne
     load(database_url, route(rid, [], treatment_minutes=None))  # no stations: the forecast alone decides
     now = datetime.now(UTC)
     forecast = gritting_store.ForecastInput(
-        issued_at=now - timedelta(minutes=10),
+        forecast=Forecast(
+            issued_at=now - timedelta(minutes=10), min_rst=-3.0, min_rst_at=now + timedelta(hours=8), dew_point=-2.0
+        ),
         route_ids=(rid,),
-        min_rst=-3.0,
-        min_rst_at=now + timedelta(hours=8),
-        dew_point=-2.0,
     )
     gritting_store.load_forecasts(db, [forecast], loaded_by="test")
     with away_broker(database_url, tmp_path) as broker:
