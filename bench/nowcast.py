@@ -30,6 +30,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import numpy as np
+import yaml
 
 from bench.common import ROOT, Figure, load_now, print_table
 from core import history
@@ -38,18 +39,27 @@ from core.gritting import learned as L
 
 DATA = ROOT.parent / "shared" / "data" / "colorado-rwis-2025-autumn" / "cotrip_rwis_2025-09-15_to_2025-10-27.csv"
 TZ = ZoneInfo("America/Denver")
+# Another network, climate and season, read through the product's own mapping: 8 City of Seattle stations over
+# two February days (1-minute readings, degrees F, local times without a zone).
+SEATTLE = ROOT.parent / "shared" / "data" / "seattle-road-weather-2020-02.csv"
+SEATTLE_MAPPING = ROOT / "registry" / "mappings" / "seattle.yaml"
 METRIC = {"road_surface_temperature": "rst", "air_temperature": "air", "dew_point": "dew"}
 
 
 def read_cotrip(path: Path) -> list[L.Series]:
     """Each station's series, read as `placewatch history import --format cotrip` reads the file."""
-    mapping = history.parse_mapping(history.COTRIP)
+    return read_history(path, history.COTRIP)
+
+
+def read_history(path: Path, mapping_doc: object) -> list[L.Series]:
+    """Each station's series, read as `placewatch history import --format csv --mapping` reads the file."""
+    mapping = history.parse_mapping(mapping_doc)
     cols: dict[str, dict[str, tuple[list[float], list[float]]]] = defaultdict(
         lambda: {k: ([], []) for k in ("rst", "air", "dew")}
     )
     pos: dict[str, tuple[float, float]] = {}
-    with path.open(newline="", encoding="utf-8") as f:
-        rows = csv.reader(f)
+    with path.open(newline="", encoding=mapping.encoding) as f:
+        rows = csv.reader(f, delimiter=mapping.delimiter)
         reader = history.RowReader(mapping, next(rows), now=datetime.now(UTC))
         for fields in rows:
             row = reader.parse(fields)
@@ -129,6 +139,24 @@ def in_sample(stations: list[L.Series], horizons: tuple[int, ...]) -> list[tuple
         proj = score.rst[:, None] - L.pooled_drop(model, score.x)
         for j, h in enumerate(horizons):
             out.append((label, h, B.contingency(proj[:, j], score.observed_min[:, j], 0.5)))
+    return out
+
+
+def out_of_network(path: Path, mapping: Path, horizons: tuple[int, ...]) -> list[tuple[str, int, dict]]:
+    """The shipped default (fitted on the Colorado stations) on another network's stations at every hour of the
+    day, as the product would use it there on its first days: nothing of these stations learned yet."""
+    stations = read_history(path, yaml.safe_load(mapping.read_text(encoding="utf-8")))
+    tz = ZoneInfo(str(yaml.safe_load(mapping.read_text(encoding="utf-8"))["time"]["zone"]))
+    lo = min(int(s.rst_t[0]) for s in stations)
+    hi = max(int(s.rst_t[-1]) for s in stations)
+    first, last = datetime.fromtimestamp(lo, tz).date(), datetime.fromtimestamp(hi, tz).date()
+    r = B.replay(stations, start=first, end=last, horizons=horizons, issue_hours=range(24), tz=tz,
+                 default=L.load_default())  # fmt: skip
+    ev = B.evaluation(r, 0.5)
+    out = []
+    for row in ev["horizons"]:
+        out.append(("nowcast", row["hours"], row))
+        out += [(name, row["hours"], row["baselines"][name]) for name in ("persistence", "linear_trend")]
     return out
 
 
@@ -216,6 +244,15 @@ def main(argv: list[str] | None = None) -> list[Figure]:
         counts = f"{c['hits']:>5} {c['misses']:>5} {c['false_alarms']:>5}"
         rates = f"{c['pod']:>5.2f} {c['far']:>5.2f} {c['csi']:>5.2f}"
         print(f"{h:>5} h {label:<15} {c['n']:>6} {c['mae_c']:>6.2f} {c['bias_c']:>+6.2f} {counts} {rates}")
+
+    if SEATTLE.exists():
+        print(
+            "\nanother network: the shipped default on 8 City of Seattle stations, 24-25 February 2020, issue times "
+            "every hour of the day (America/Los_Angeles), nothing of these stations learned yet"
+        )
+        for label, h, c in out_of_network(SEATTLE, SEATTLE_MAPPING, horizons):
+            counts = f"{c['hits']:>5} {c['misses']:>5} {c['false_alarms']:>5}"
+            print(f"{h:>5} h {label:<15} {c['n']:>6} {c['mae_c']:>6.2f} {c['bias_c']:>+6.2f} {counts}")
 
     if a.winter_stations:
         many = winter(stations, a.winter_stations)

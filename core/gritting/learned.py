@@ -55,14 +55,17 @@ MAX_DROP_C = 15.0
 MAX_RISE_C = 1.0
 # Plausible values: sentinels (-99.6, 88.9 on CoTrip feeds) and broken sensors fall outside and are dropped.
 PLAUSIBLE = {"rst": (-45.0, 75.0), "air": (-50.0, 50.0), "dew": (-60.0, 35.0)}
-LEARN_HOURS = (15, 16, 17, 18, 19, 20, 21, 22, 23, 0, 1, 2, 3, 4, 5, 6)  # local issue hours the trees learn from
-LEARN_FROM_SOLAR_H, LEARN_UNTIL_SOLAR_H = 14.0, 6.0  # the same hours in solar time, where the model speaks
+# Local issue hours the trees learn from: every hour of the day, so that they know the sun warming the road as
+# well as the night cooling it, and speak at any hour (trained on evenings and nights only, they laid a night's
+# fall onto the morning and were worse than persistence by day). The sun features tell the hours apart.
+LEARN_HOURS = tuple(range(24))
 CORRECTION_HOURS = (16, 17, 18, 19, 20, 21, 22, 23)  # a station's correction: the evenings, when call-outs are made
 LEARN_NIGHTS = 60  # a station's correction is its mean error over the examples of the last 60 days
 SHRINK_NIGHTS = 5.0  # a station's own mean error counts half once it has this many nights
 MEMORY_NIGHTS = 60  # nights a station remembers for its reasons ("on 14 evenings like this one ...")
+N_TREES, DEPTH = 150, 3  # per horizon: 300 x 4 scored alike leave-stations-out (bench.nowcast) at four times the cost
 DEFAULT_PATH = Path(__file__).with_name("nowcast_default.json")
-MODEL_VERSION = 1
+MODEL_VERSION = 2  # 2: learned from every hour of the day (1: 15:00 to 06:59 only)
 
 
 # ---------------------------------------------------------------------------------------------- station series
@@ -604,7 +607,13 @@ def night_of(t: I64) -> I64:
 
 
 def fit(
-    ex: Examples, *, fitted_at: datetime, n_trees: int = 150, depth: int = 3, seed: int = 0, max_examples: int = 20_000
+    ex: Examples,
+    *,
+    fitted_at: datetime,
+    n_trees: int = N_TREES,
+    depth: int = DEPTH,
+    seed: int = 0,
+    max_examples: int = 20_000,
 ) -> NowcastModel:
     """Pooled trees per horizon from examples of all stations; bands and MAE from a fifth of the nights held
     out of the fit (whole nights, so that a night's hours do not vouch for each other)."""
@@ -750,20 +759,6 @@ def project_many(model: NowcastModel, ex: Examples) -> F64:
         proj = np.minimum(proj, ex.rst[:, None] + MAX_RISE_C)
         proj = np.minimum.accumulate(proj, axis=1)
     return proj
-
-
-def learned_hour(at: datetime, lon: float | None, tz: Any) -> bool:
-    """True when `at` is at an hour of the day the trees learned from. They learned from the local hours
-    LEARN_HOURS (15:00 to 06:59) of the shared stations, in solar time about 14:00 to 06:00 (Colorado lies about
-    an hour behind its clock in summer time): with the station's longitude, its solar time says; without it, the
-    council's clock (`tz`). Outside them (the morning and the middle of the day, when the sun warms the road)
-    the trees never saw an example and would project a night's fall onto the day: the decision then takes the
-    physics nowcast instead."""
-    if lon is None or not math.isfinite(lon):
-        return at.astimezone(tz).hour in LEARN_HOURS
-    u = at.astimezone(UTC)
-    solar = (u.hour + u.minute / 60 + lon / 15.0) % 24.0
-    return solar >= LEARN_FROM_SOLAR_H or solar < LEARN_UNTIL_SOLAR_H
 
 
 def project(model: NowcastModel, s: Series, at: datetime) -> Projection | None:

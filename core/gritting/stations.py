@@ -92,12 +92,7 @@ def station_view(
         name=station.name,
         # The learned projection needs one road reading in the 3 h before (as it was trained): a station whose
         # feed is sparse or broken by a gap is still projected from its last reading and the hour, not held.
-        # Only at the hours it learned from (learned.learned_hour, the station's solar time): by day, the physics.
-        learned=(
-            _learned(station, now, model)
-            if model is not None and rst is not None and learned.learned_hour(now, station.lon, LONDON)
-            else None
-        ),
+        learned=_learned(station, now, model) if model is not None and rst is not None else None,
     )
 
 

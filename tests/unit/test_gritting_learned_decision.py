@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from core.gritting import Decision, GrittingPolicy, RouteInput, StationObs, StationSample, decide, learned
-from core.gritting._text import LONDON
 from core.gritting.stations import learned_confidence
 
 POLICY = GrittingPolicy()
@@ -123,27 +122,26 @@ def test_a_station_with_its_own_nights_says_so_and_what_like_evenings_did() -> N
 
 def test_beyond_the_models_fifteen_hours_the_coverage_rule_holds_no_action() -> None:
     now = at(16)  # 16 h to 08:00 tomorrow; the model looks 15 h ahead, to 07:00
-    d = decide(route(station(now, 9.0, 0.0)), now, POLICY, nowcast_model=MODEL)
+    d = decide(route(station(now, 15.0, 0.0)), now, POLICY, nowcast_model=MODEL)
     assert d.action == "monitor" and d.rule == "data_ends_before_night_end"
     assert d.covered_until == now + timedelta(hours=15)
     assert "learned nowcast" in text(d)
     assert "Station readings cover until 07:00; the night runs to 08:00" in text(d)
 
 
-def test_by_day_the_learned_model_is_not_used_outside_the_hours_it_learned_from() -> None:
-    # At 10:00 the trees never saw an example (they learned from 15:00 to 06:59): they would project a night's
-    # fall onto the morning. The physics nowcast decides, and the coverage rule still holds no action.
+def test_by_day_the_learned_model_speaks_too_it_learned_every_hour_of_the_day() -> None:
+    # Learned from evenings and nights only, the trees laid a night's fall onto the morning and were worse than
+    # persistence by day; learned from every hour (learned.LEARN_HOURS), they know the sun warms the road. At
+    # 10:00 a warm road is projected to stay warm through the day, and the coverage rule still holds no action.
+    assert learned.LEARN_HOURS == tuple(range(24))
     now = at(10)
-    assert not learned.learned_hour(now, None, LONDON) and learned.learned_hour(at(15), None, LONDON)
-    # With a longitude, the station's solar time: 10:00 UTC is 17:00 solar at 105 °E, 03:00 at 105 °W (both
-    # learned), 07:00 at 45 °W (not).
-    assert learned.learned_hour(now, 105.0, LONDON) and learned.learned_hour(now, -105.0, LONDON)
-    assert not learned.learned_hour(now, -45.0, LONDON)
-    assert not learned.learned_hour(at(13), -2.0, LONDON) and learned.learned_hour(at(15), -2.0, LONDON)
-    d = decide(route(station(now, 9.0, 0.0)), now, POLICY, nowcast_model=MODEL)
-    assert "learned" not in text(d).lower()
-    assert d.action == "monitor" and d.rule == "data_ends_before_night_end"
-    assert d.covered_until is not None and d.covered_until < now + timedelta(hours=15)
+    obs = station(now, 9.0, 0.0)
+    p = curve(obs, now, MODEL)
+    assert min(p.min_c[: p.horizons.index(6) + 1]) > 5.0  # no night's fall before 16:00
+    d = decide(route(obs), now, POLICY, nowcast_model=MODEL)
+    assert "learned nowcast" in text(d)
+    # 15 h ahead reaches 01:00, short of the night's end: never "no action" on it
+    assert d.covered_until == now + timedelta(hours=15) and d.action == "monitor"
 
 
 @pytest.mark.parametrize("model", [MODEL, None], ids=["learned", "physics"])
