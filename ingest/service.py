@@ -101,8 +101,8 @@ class IngestService:
             max_bytes=settings.ingest_queue_bytes, max_items=2 * settings.ingest_max_inflight
         )
         self._session = 0  # bumped when the broker starts us a new session: older mids must not be acked
-        self._known: set[str] = set()
-        self._known_at = 0.0
+        self._known: set[str] = set()  # registered devices, kept until a device or series is deleted
+        self._deletions: int | None = None  # the store's deletion count when _known was last valid
         self._auto_filters = [t.strip() for t in settings.auto_register_topics.split(",") if t.strip()]
         self._max_future = timedelta(minutes=settings.max_future_minutes)
         self._writer: Writer | None = None
@@ -438,9 +438,16 @@ class IngestService:
     def _resolve_devices(self, items: list[Incoming]) -> set[str]:
         """Known device ids among those the batch names; auto-registers where the council allows it."""
         assert self._writer is not None
-        if time.monotonic() - self._known_at > 60:
-            self._known.clear()  # pick up registry changes (devices are never deleted, only added)
-            self._known_at = time.monotonic()
+        # Devices are only added while ingest runs, except when the registry prunes them: a known device stays
+        # known, and its series keep their ids, until the store's deletion count moves (read once a batch: one
+        # sequence read). Emptying the cache every minute instead, as before, looked up every message's device on
+        # a stream where each device sends every few minutes, and went on writing a deleted device's readings, under
+        # series ids that no longer existed, for up to a minute.
+        deletions = self._writer.deletions()
+        if deletions != self._deletions:
+            self._known.clear()
+            self._writer.forget_series()
+            self._deletions = deletions
         named: dict[str, Incoming] = {}
         known = self._known
         for it in items:

@@ -173,6 +173,16 @@ class Writer:
             self.conn.execute("SET enable_hashjoin = off")
             self.conn.execute("SET enable_mergejoin = off")
 
+    def deletions(self) -> int:
+        """A count that moves whenever devices or series are deleted (migration 0022): a cache of known devices or
+        series ids taken before it moved may name what no longer exists. One sequence read, no lock."""
+        row = self.conn.execute("SELECT coalesce(pg_sequence_last_value('pw_deletions'), 0)").fetchone()
+        return int(row[0]) if row is not None else 0
+
+    def forget_series(self) -> None:
+        """Empty the cache of series ids (after deletions): they are looked up again as they come."""
+        self._series.clear()
+
     def known_devices(self, ids: Iterable[str]) -> set[str]:
         """Which of these device ids are registered."""
         # An id with a NUL (a hostile SenML name or DevEUI) cannot be registered, since PostgreSQL text cannot

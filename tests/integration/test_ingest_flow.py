@@ -209,3 +209,33 @@ def test_health_reports_database_and_broker(api_url):
     r = httpx.get(f"{api_url}/api/v1/health")
     assert r.status_code == 200
     assert r.json()["status"] == "ok" and r.json()["database"] == "ok" and r.json()["broker"] == "ok"
+
+
+def test_a_deleted_device_is_unknown_to_ingest_at_once_and_comes_back_with_new_series(
+    database_url, db, ingest, publisher, uid
+):
+    # Ingest caches registered devices and series ids; a deletion (a registry prune) must empty those caches,
+    # or a deleted device's readings would be stored under a series id that no longer exists.
+    dev = f"gone-{uid}"
+    load(database_url, station(dev))
+    ingest()
+    topic = f"placewatch/v1/devices/{dev}/readings"
+    base = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=30)
+
+    def send(minutes: int) -> None:
+        ts = (base + timedelta(minutes=minutes)).isoformat().replace("+00:00", "Z")
+        publisher.publish(topic, json.dumps({"ts": ts, "values": {"road_surface_temperature": 1.5}}))
+
+    send(0)
+    wait_until(lambda: _count(db, dev) == 1)
+    db.execute("DELETE FROM readings WHERE series_id IN (SELECT id FROM series WHERE device_id = %s)", (dev,))
+    db.execute("DELETE FROM devices WHERE id = %s", (dev,))
+    send(1)
+    reason = wait_until(
+        lambda: db.execute("SELECT reason FROM dead_letters WHERE device_id = %s", (dev,)).fetchone(), timeout=10
+    )[0]
+    assert "unknown device" in reason
+    assert db.execute("SELECT count(*) FROM readings WHERE series_id NOT IN (SELECT id FROM series)").fetchone()[0] == 0
+    load(database_url, station(dev))  # registered again: new series
+    send(2)
+    wait_until(lambda: _count(db, dev) == 1, timeout=10)
