@@ -128,7 +128,7 @@ def measure(admin: str | None, eng: str, a: argparse.Namespace) -> dict[str, flo
         end = YEAR_START + timedelta(days=365)
         with connect(dsn, autocommit=True) as conn:
 
-            def year_hourly() -> list[tuple[object, ...]]:
+            def year_hourly() -> list[queries.Bucket]:
                 return queries.bucket_points(
                     conn, sid, YEAR_START, end, timedelta(hours=1), zone="Europe/London", categorical=False
                 )
@@ -172,13 +172,13 @@ def _late_reading(conn: psycopg.Connection, sid: int, year_hourly, runs: int) ->
     """A late reading into a materialised (and compressed) hour mid-year: the year's hourly query read back at
     once (the hour from raw readings) against refreshing the aggregate for that hour, the other way to show it."""
     hour = YEAR_START + timedelta(days=180, hours=5)
-    before = {r[0]: r for r in year_hourly()}[hour]
+    before = {b.ts: b for b in year_hourly()}[hour]
     conn.execute(
         "INSERT INTO readings (series_id, ts, value) VALUES (%s, %s, 99.0)", (sid, hour + timedelta(seconds=30))
     )
     pending = _timed(year_hourly, runs)
-    after = {r[0]: r for r in year_hourly()}[hour]
-    if (after[4], after[3]) != (before[4] + 1, 99.0):
+    after = {b.ts: b for b in year_hourly()}[hour]
+    if (after.count, after.max) != (before.count + 1, 99.0):
         raise AssertionError(f"the late reading is not read back at once: {before} -> {after}")
     t0 = time.perf_counter()
     refresh_hourly(conn, hour, hour + timedelta(hours=1))
