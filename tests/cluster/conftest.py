@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.services import test_engines
+from tests.faults.conftest import engine  # noqa: F401  # the engine fixture, shared
 
 HERE = Path(__file__).resolve().parent
 
@@ -27,9 +27,3 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if HERE in Path(str(item.fspath)).resolve().parents:
             item.add_marker(skip)
-
-
-@pytest.fixture(params=test_engines() if len(test_engines()) > 1 else None)
-def engine(request: pytest.FixtureRequest) -> str:
-    """The engine this run's databases are migrated for: 'native' or 'timescale' (PLACEWATCH_TEST_ENGINE)."""
-    return str(getattr(request, "param", test_engines()[0]))

@@ -23,7 +23,7 @@ import psycopg
 
 from placewatch.embedded import free_port
 from placewatch.mqttclient import probe
-from tests.faults.harness import PrivatePostgres, _pg_bin
+from tests.faults.harness import PrivatePostgres, _pg_bin, preload_timescaledb
 
 NATS_SERVER = shutil.which("nats-server") or "/usr/sbin/nats-server"
 
@@ -174,40 +174,26 @@ def _replication_bin() -> Path:
     raise RuntimeError("no pg_basebackup beside pg_ctl: install PostgreSQL's server binaries")
 
 
-def _timescale_bin() -> Path:
-    """PLACEWATCH_TEST_PG_BINDIR: the bin directory of a PostgreSQL with TimescaleDB installed."""
-    given = os.environ.get("PLACEWATCH_TEST_PG_BINDIR")
-    if not given or not (Path(given) / "pg_basebackup").exists():
-        raise RuntimeError(
-            "PLACEWATCH_TEST_ENGINE=timescale: the failover pair needs PLACEWATCH_TEST_PG_BINDIR, the bin directory "
-            f"of a PostgreSQL with TimescaleDB installed (with pg_ctl and pg_basebackup); got {given!r}"
-        )
-    return Path(given)
-
-
 class PostgresPair:
     """A primary and a streaming standby on loopback; synchronous replication unless synchronous=False.
 
-    engine="timescale": PLACEWATCH_TEST_PG_BINDIR's PostgreSQL with shared_preload_libraries = 'timescaledb'."""
+    engine="timescale": PLACEWATCH_TEST_PG_BINDIR's PostgreSQL with TimescaleDB preloaded (preload_timescaledb)."""
 
     def __init__(self, root: Path, *, synchronous: bool = True, engine: str = "native") -> None:
         (root / "primary").mkdir(parents=True)
         for d in (root.parent, root):  # PostgreSQL runs as the OS user postgres when we are root: let it in
             os.chmod(d, 0o755)
         self.primary = PrivatePostgres(root / "primary")
-        self.primary.bin = _timescale_bin() if engine == "timescale" else _replication_bin()
+        if engine == "timescale":
+            preload_timescaledb(self.primary)  # the standby is cloned from it: same binaries and settings
+        else:
+            self.primary.bin = _replication_bin()
         self.synchronous = synchronous
         conf = self.primary.data / "postgresql.conf"
         with conf.open("a") as f:
             f.write(
                 "\nwal_level = replica\nmax_wal_senders = 5\nwal_keep_size = '256MB'\nhot_standby = on\n"
                 + ("synchronous_standby_names = 'FIRST 1 (standby)'\nsynchronous_commit = on\n" if synchronous else "")
-                # as docker-compose.yml runs it
-                + (
-                    "shared_preload_libraries = 'timescaledb'\ntimescaledb.telemetry_level = off\n"
-                    if engine == "timescale"
-                    else ""
-                )
             )
         with (self.primary.data / "pg_hba.conf").open("a") as f:
             f.write("host replication all 127.0.0.1/32 trust\n")

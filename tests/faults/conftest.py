@@ -1,4 +1,5 @@
-"""The fault suite stops and restarts services and takes minutes: it runs only when PLACEWATCH_FAULTS=1."""
+"""The fault suite stops and restarts services and takes minutes: it runs only when PLACEWATCH_FAULTS=1. Its
+database takes the engine PLACEWATCH_TEST_ENGINE chooses, as tests/conftest.py's do (each in turn with `both`)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import os
 from pathlib import Path
 
 import pytest
+
+from tests.services import test_engines
 
 HERE = Path(__file__).resolve().parent
 
@@ -23,3 +26,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if HERE in Path(str(item.fspath)).resolve().parents:
             item.add_marker(skip)
+
+
+@pytest.fixture(params=test_engines() if len(test_engines()) > 1 else None)
+def engine(request: pytest.FixtureRequest) -> str:
+    """The engine a run's database is migrated for: 'native' or 'timescale' (PLACEWATCH_TEST_ENGINE)."""
+    return str(getattr(request, "param", test_engines()[0]))

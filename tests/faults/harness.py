@@ -38,7 +38,7 @@ from placewatch.mqttclient import probe
 from store.db import connect
 from store.migrate import migrate
 from tests.helpers import load, station
-from tests.services import Proc, start_service
+from tests.services import TIMESCALEDB_SETTING, Proc, start_service
 
 METRIC = "air_temperature"
 CLIENT_ID = "pw-faults-ingest"  # every ingest process resumes the same persistent session
@@ -64,6 +64,21 @@ def _pg_bin() -> Path:
     except ImportError:
         pass
     raise RuntimeError("no PostgreSQL binaries (initdb, pg_ctl): set PLACEWATCH_PG_BIN")
+
+
+def preload_timescaledb(pg: PrivatePostgres) -> None:
+    """Make a private PostgreSQL, before it starts, a TimescaleDB server: the binaries in PLACEWATCH_TEST_PG_BINDIR
+    (a PostgreSQL with TimescaleDB installed, pg_basebackup too for a standby) and the extension preloaded, its
+    telemetry off, as docker-compose.yml runs it."""
+    given = os.environ.get("PLACEWATCH_TEST_PG_BINDIR")
+    if not given or not (Path(given) / "pg_ctl").exists():
+        raise RuntimeError(
+            "PLACEWATCH_TEST_ENGINE=timescale: a private PostgreSQL needs PLACEWATCH_TEST_PG_BINDIR, the bin directory "
+            f"of a PostgreSQL with TimescaleDB installed; got {given!r}"
+        )
+    pg.bin = Path(given)
+    with (pg.data / "postgresql.conf").open("a") as f:
+        f.write("\nshared_preload_libraries = 'timescaledb'\ntimescaledb.telemetry_level = off\n")
 
 
 class PrivatePostgres:
@@ -433,9 +448,11 @@ def run(
     seed: int | None = None,
     settle_timeout: float = 300.0,
     keep: bool = False,
+    engine: str = "native",
     say: Callable[[str], None] = print,
 ) -> Result:
-    """Run the whole fault schedule and count what the store holds."""
+    """Run the whole fault schedule and count what the store holds; `engine` ('native' or 'timescale', as
+    PLACEWATCH_TEST_ENGINE) is asked of the migration explicitly (timescale: preload_timescaledb)."""
     seed = random.randrange(1_000_000) if seed is None else seed
     rng = random.Random(seed)
     started = time.monotonic()
@@ -444,9 +461,12 @@ def run(
     plan = Plan(devices=devices, per_device=per_device, start_ms=now_ms - (per_device + 10) * 60_000)
     result = Result(expected=plan.total, seed=seed)
     events = schedule(rng, seconds=seconds, kills=kills, db_down=db_down)
-    say(f"fault run: seed={seed}, {plan.total} readings from {devices} devices over {seconds:.0f} s, in {root}")
+    say(f"fault run ({engine}): seed={seed}, {plan.total} readings from {devices} devices over {seconds:.0f} s")
+    say(f"in {root}")
     say("schedule: " + ", ".join(f"{e.action}@{e.at:.1f}s" for e in events))
     pg = PrivatePostgres(root)
+    if engine == "timescale":
+        preload_timescaledb(pg)
     broker = PrivateMosquitto(root)
     procs: list[Proc] = []
     pub_proc = None
@@ -456,7 +476,7 @@ def run(
             conn.execute("CREATE DATABASE placewatch")
         dsn = pg.url.rsplit("/", 1)[0] + "/placewatch"
         with connect(dsn) as conn:
-            migrate(conn)
+            migrate(conn, timescaledb=TIMESCALEDB_SETTING[engine])
         load(dsn, *[station(d) for d in plan.device_ids()])
         broker.start()
         env = {

@@ -10,9 +10,9 @@ pytestmark = pytest.mark.faults
 
 
 @pytest.mark.timeout(1800)
-def test_every_reading_is_stored_exactly_once_through_kills_outage_and_broker_restart(capsys):
+def test_every_reading_is_stored_exactly_once_through_kills_outage_and_broker_restart(capsys, engine: str):
     with capsys.disabled():
-        result = run(say=lambda line: print(line, flush=True))
+        result = run(engine=engine, say=lambda line: print(line, flush=True))
         print(result.summary(), flush=True)
     assert not result.unexpected_exits, "ingest exited by itself:\n" + "\n".join(result.unexpected_exits)
     assert result.publisher.get("acked") == result.expected, result.summary()
