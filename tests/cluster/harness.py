@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import json
 import multiprocessing as mp
 import queue
 import random
@@ -309,14 +310,11 @@ ROUTES = 12
 STEP = timedelta(minutes=10)
 
 
-def _wet(rst: float) -> dict[str, object]:
-    return {"road_surface_temperature": rst, "air_temperature": 2.0, "dew_point": 0.0, "surface_state": "wet"}
-
-
-def _midday_lon() -> float:
-    """The longitude where the local solar time is noon now."""
-    now = datetime.now(UTC)
-    return round(((12.0 - now.hour - now.minute / 60) * 15.0 + 180.0) % 360.0 - 180.0, 3)
+def _wet(rst: float | None) -> dict[str, object]:
+    """A wet road at `rst`; None: the station reports its wet surface but no road temperature (monitor: cannot
+    judge the frost risk), so the scenario's first decision does not depend on what the nowcast projects."""
+    values: dict[str, object] = {"air_temperature": 2.0, "dew_point": 0.0, "surface_state": "wet"}
+    return values if rst is None else {"road_surface_temperature": rst, **values}
 
 
 def _route_ids() -> list[tuple[str, str]]:
@@ -358,7 +356,7 @@ def _decisions(dsn: str) -> dict[str, list[str]]:
     return out
 
 
-def _publish_phase(url: str, rst: float, times: list[datetime]) -> None:
+def _publish_phase(url: str, rst: float | None, times: list[datetime]) -> None:
     """Every failover route's station reports a wet road at `rst` at each of `times`."""
     from simulators.publisher import payload_of, readings_topic
     from tests.services import Publisher
@@ -423,17 +421,17 @@ def run_failover(
         load(
             dsn,
             *[station(d) for d in plan.device_ids()],
-            # The routes' stations where the sun is at midday now: the decisions rest on the physics nowcast
-            # (the learned one speaks only from afternoon to dawn, core.gritting.learned.learned_hour), so the
-            # scenario's monitor -> precautionary salt holds at any hour the suite runs.
-            *[station(s, lon=_midday_lon()) for _, s in _route_ids()],
+            *[station(s) for _, s in _route_ids()],
             *[route(r, [s]) for r, s in _route_ids()],
         )
         with connect(dsn, autocommit=True) as conn:
             users.add_user(conn, name="fo-duty", password_hash=hash_password("fo-password"), role="highways")
         broker.start()
+        policy = root / "policy.json"
+        policy.write_text(json.dumps({"escalate_at_or_below_c": -30.0}), encoding="utf-8")
         env = {
             "PLACEWATCH_DATABASE_URL": dsn,
+            "PLACEWATCH_GRITTING_POLICY_FILE": str(policy),
             "PLACEWATCH_MQTT_URL": broker.url,
             "PLACEWATCH_MQTT_PROTOCOL": "5",
             "PLACEWATCH_MQTT_SHARED_GROUP": "ingest",
@@ -455,9 +453,12 @@ def run_failover(
         token = api.post("/api/v1/auth/token", data={"username": "fo-duty", "password": "fo-password"})
         api.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
 
-        # Before: every route has an hour of a wet road at +1.2 C (monitor).
+        # Before: every route's station has reported a wet road for an hour but no road temperature (monitor:
+        # cannot judge). Then +0.3 C on the wet road, below the trigger: precautionary salt whatever the nowcast
+        # projects (the policy escalates only below -30 C: a deep projected fall does not make it 'escalate').
+        # Neither decision rests on the hour or the season the suite runs in.
         now = datetime.now(UTC).replace(microsecond=0)
-        _publish_phase(broker.url, 1.2, [now - k * STEP for k in range(6, 0, -1)])
+        _publish_phase(broker.url, None, [now - k * STEP for k in range(6, 0, -1)])
         if not _wait_actions(dsn, "monitor", 90):
             raise RuntimeError(f"no monitor decisions before the failover: {_decisions(dsn)}")
         publishing.start([broker.url, broker.url], "5", plan, seconds)
