@@ -215,6 +215,15 @@ export function degrees(x) {
   return x === null || x === undefined ? '–' : `${Number(x).toFixed(1).replace('-', '−')} °C`;
 }
 
+// A road temperature as core.gritting._text.temp writes it in the reasons beside it: always signed near 0 °C,
+// where the sign is the decision ('+0.4 °C', '−1.2 °C', '0.0 °C').
+export function roadDegrees(x) {
+  if (x === null || x === undefined) return '–';
+  const v = Number(x);
+  if (Math.abs(v) < 0.05) return '0.0 °C';
+  return `${v > 0 ? '+' : '−'}${Math.abs(v).toFixed(1)} °C`;
+}
+
 export function percent(x, digits = 0) {
   return x === null || x === undefined ? '–' : `${Number(x).toFixed(digits)} %`;
 }

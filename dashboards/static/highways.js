@@ -3,8 +3,8 @@
 // acknowledge / start / complete buttons (each recorded by the API with the user's name).
 
 import {
-  ACTIONS, ACTIVE, actionBadge, announce, api, ApiError, clock, degrees, el, EVENT_LABELS, failed, requireUser,
-  RUN_ACTIONS, STATUSES, statusBadge, TREATING, when, ago,
+  ACTIONS, ACTIVE, actionBadge, announce, api, ApiError, clock, el, EVENT_LABELS, failed, requireUser,
+  roadDegrees, RUN_ACTIONS, STATUSES, statusBadge, TREATING, when, ago,
 } from './common.js';
 import { showEmpty, timeChart } from './charts.js';
 import { routeMap } from './map.js';
@@ -91,7 +91,7 @@ function routeCard(route) {
     if (d.complete_by) facts.append(...fact('Complete by', when(d.complete_by)));
     if (d.min_rst !== null && d.min_rst !== undefined) {
       const worst = d.worst_station ? ((state.stations.get(d.worst_station) || {}).name || d.worst_station) : null;
-      facts.append(...fact('Lowest road surface temperature', `${degrees(d.min_rst)}${d.min_rst_at ? ` at ${when(d.min_rst_at)}` : ''}`, worst ? ` (${worst})` : ''));
+      facts.append(...fact('Lowest road surface temperature', `${roadDegrees(d.min_rst)}${d.min_rst_at ? ` at ${when(d.min_rst_at)}` : ''}`, worst ? ` (${worst})` : ''));
     }
     facts.append(...fact('Issued', when(d.issued_at)));
     facts.append(
@@ -331,7 +331,7 @@ async function drawStation(stationId, device, chart, caption, name) {
     .filter((s) => s.points.length);
   const rst = device && device.latest && device.latest.road_surface_temperature;
   caption.textContent = rst
-    ? `${name}: road surface ${degrees(rst.value)} at ${when(rst.ts)} (${ago(rst.ts)}). Dotted line: 0 °C.`
+    ? `${name}: road surface ${roadDegrees(rst.value)} at ${when(rst.ts)} (${ago(rst.ts)}). Dotted line: 0 °C.`
     : `${name}: no road surface temperature yet.`;
   if (!series.length) {
     showEmpty(chart, 'No readings in the last 24 hours.');

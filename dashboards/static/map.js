@@ -6,7 +6,7 @@
 // would overlap are moved round their dot, or hidden until there is room (zoom in); popups say it all by name.
 
 import './vendor/leaflet/leaflet.js'; // Leaflet 1.9.4: sets window.L (see vendor/leaflet/VENDOR.md)
-import { ACTIONS, degrees, el, STATUSES, when } from './common.js';
+import { ACTIONS, el, roadDegrees, STATUSES, when } from './common.js';
 
 export const LEAFLET_VERSION = '1.9.4';
 const L = window.L;
@@ -15,9 +15,9 @@ const DASH = { solid: null, dash: '14 9', dot: '2 9', dashdot: '12 7 2 7', longd
 const LABEL_DIRECTIONS = ['right', 'left', 'top', 'bottom'];
 const TILE_FAILURES_TO_REPORT = 4;
 const READINGS = [
-  ['road_surface_temperature', 'Road surface temperature', degrees],
-  ['air_temperature', 'Air temperature', degrees],
-  ['dew_point', 'Dew point', degrees],
+  ['road_surface_temperature', 'Road surface temperature', roadDegrees],
+  ['air_temperature', 'Air temperature', roadDegrees],
+  ['dew_point', 'Dew point', roadDegrees],
   ['surface_state', 'Road surface', (v) => v],
 ];
 
@@ -96,7 +96,7 @@ function shortName(r) {
 // A station's label: its name and road surface temperature; on a narrow map (a phone) the temperature alone.
 function stationLabel(s, narrow) {
   const r = s.latest && s.latest.road_surface_temperature;
-  const value = r && typeof r.value === 'number' ? degrees(r.value) : 'no reading';
+  const value = r && typeof r.value === 'number' ? roadDegrees(r.value) : 'no reading';
   return narrow ? value : `${s.name || s.id}: ${value}`;
 }
 

@@ -1,7 +1,7 @@
 // Open data, for anyone: road temperatures and gritting on a map and in tables, and homes only as totals by
 // area (the server withholds small areas). Reads only /open-data/*, never the token-protected API.
 
-import { actionBadge, ago, degrees, el, failed, optionalUser, percent, TREATING, when } from './common.js';
+import { actionBadge, ago, degrees, el, failed, optionalUser, percent, roadDegrees, TREATING, when } from './common.js';
 import { routeMap } from './map.js';
 
 async function get(path) {
@@ -44,9 +44,9 @@ function drawRoads(roads, gritting) {
   const tbody = document.getElementById('stations');
   tbody.replaceChildren(...roads.features.map(({ properties: s }) => el('tr', {},
     el('th', { scope: 'row' }, s.name || s.id, s.name ? el('span', { class: 'small' }, s.id) : null),
-    td('Road surface', { class: 'num' }, degrees(s.road_surface_temperature)),
+    td('Road surface', { class: 'num' }, roadDegrees(s.road_surface_temperature)),
     td('Surface', {}, s.surface_state || '–'),
-    td('Air', { class: 'num' }, degrees(s.air_temperature)),
+    td('Air', { class: 'num' }, roadDegrees(s.air_temperature)),
     td('Measured', {}, s.road_surface_temperature_at ? [when(s.road_surface_temperature_at), el('span', { class: 'small' }, ago(s.road_surface_temperature_at))] : '–'),
     td('Routes', {}, s.routes.join(', ') || '–'))));
   if (!roads.features.length) tbody.append(el('tr', {}, el('td', { colspan: '6' }, 'No road stations yet.')));
