@@ -1,5 +1,8 @@
-"""Typed rows: each query names the frozen dataclass its rows are made into (psycopg's class_row), so callers read
-attributes mypy knows rather than dictionary keys.
+"""Typed rows: each query names the frozen dataclass its rows are made into (as psycopg's class_row does), so
+callers read attributes mypy knows rather than dictionary keys.
+
+A query that selects the row's fields in their order has its rows made positionally, which costs less than
+class_row's keyword arguments (about 30 % of a frozen row's making); any other is made by name, as class_row does.
 
 core's case rules (core.cases, core.season) read a case, a user or a notice as a Mapping[str, Any]; the rows they
 are handed subclass MappingRow, which is a frozen dataclass that can also be read as a read-only mapping of its
@@ -11,10 +14,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import fields
 from functools import cache
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import psycopg
-from psycopg.rows import RowMaker, class_row
+from psycopg.rows import RowMaker
 
 T = TypeVar("T")
 
@@ -38,13 +41,40 @@ class MappingRow(Mapping[str, Any]):
 
 
 @cache
+def _positional(cls: type) -> tuple[str, ...] | None:
+    """The fields a row type takes positionally, in order (None: it takes keywords only)."""
+    if hasattr(cls, "_fields"):
+        return _names(cls)
+    return None if any(f.kw_only or not f.init for f in fields(cls)) else _names(cls)
+
+
+@cache
 def _names(cls: type) -> tuple[str, ...]:
-    return tuple(f.name for f in fields(cls))
+    """The fields of a row type in order: a dataclass's, or a named tuple's."""
+    named: tuple[str, ...] | None = getattr(cls, "_fields", None)
+    return named if named is not None else tuple(f.name for f in fields(cls))
 
 
 def typed(conn: psycopg.Connection, row: type[T]) -> psycopg.Cursor[T]:
-    """A cursor whose rows are made into `row` (a dataclass whose fields are the query's columns, by name)."""
-    return conn.cursor(row_factory=class_row(row))
+    """A cursor whose rows are made into `row`: a dataclass (or, for a read of many thousands of rows, a named
+    tuple) whose fields are the query's columns, by name (those the query leaves out need defaults)."""
+
+    def factory(cursor: psycopg.Cursor[Any]) -> RowMaker[T]:
+        names = tuple(c.name for c in cursor.description or ())
+        order = _positional(cast(type, row))
+        if order is not None and order[: len(names)] == names:  # the fields in order: made positionally
+
+            def positional(values: Sequence[Any]) -> T:
+                return row(*values)
+
+            return positional
+
+        def by_name(values: Sequence[Any]) -> T:
+            return row(**dict(zip(names, values, strict=True)))
+
+        return by_name
+
+    return conn.cursor(row_factory=factory)
 
 
 def typed_with(
