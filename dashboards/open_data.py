@@ -320,8 +320,8 @@ def gritting_csv(conn: Conn) -> Response:
         r = route.model_dump(mode="json")
         d = r["decision"] or {}
         rows.append(
-            {k: r[k] for k in ("id", "name", "priority", "evaluated_at")}
-            | {k: d[k] for k in GRITTING_COLUMNS if k in d}  # the decision's id, when there is one, is the row's id
+            {k: d[k] for k in GRITTING_COLUMNS if k in d}
+            | {k: r[k] for k in ("id", "name", "priority", "evaluated_at")}  # the route's: a row is a route
             | {"stations": ";".join(route.stations)}
         )
     return _csv("placewatch-gritting.csv", GRITTING_COLUMNS, rows)

@@ -168,8 +168,9 @@ def test_gritting_keeps_its_keys_columns_and_z_times_and_names_no_staff(api_url:
 
     header, rows = _csv(httpx.get(api_url + "/open-data/gritting.csv"))
     assert header == GRITTING_COLUMNS
-    # Found by name: the id column holds the decision's id when the route has one (as it always has; reported).
-    (row,) = [x for x in rows if x["name"] == r["name"]]
+    # A row is a route: its id is the route's, not its decision's (it was the decision's until December 2026).
+    (row,) = [x for x in rows if x["id"] == town["route"]]
+    assert row["name"] == r["name"]
     assert row["action"] == "precautionary_salt" and row["issued_at"] == d["issued_at"]
     assert row["stations"] == town["station"] and row["evaluated_at"] == r["evaluated_at"]
 
