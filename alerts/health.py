@@ -8,6 +8,7 @@ from typing import Any
 
 from alerts.context import AlertContext, Evaluator
 from alerts.publisher import Pending, publish_pending
+from core.cases import when
 from core.health import HealthPolicy, check
 from core.notifications import team_audience
 from core.timeparse import utc_z
@@ -41,7 +42,7 @@ def _notify_opened(
             body="\n".join(
                 [f"Device {dev} has {'a new problem' if len(new) == 1 else 'new problems'}:"]
                 + [f"- {p.message}" for p in new]
-                + ["", f"Opened {now.isoformat(timespec='minutes')} (UTC); looked after by {team}."]
+                + ["", f"Opened {when(now, clock=True)} (UK time); looked after by {team}."]
             ),
             payload={"device_id": dev, "team": team, "problems": [problem_json(p) for p in new]},
             dedupe_key=f"device.problem:{dev}:{','.join(sorted(p.code for p in new))}:{utc_z(now)}",
