@@ -8,6 +8,7 @@ CPU (this thread: packing the rows) and its PostgreSQL backend's (from /proc), p
 cores and the load; then EXPLAIN (ANALYZE, BUFFERS) of one more batch's statements, statement by statement.
 
     python -m bench.ingest_writer [--devices 50000] [--batch 1000] [--rounds 2] [--explain]
+    python -m bench.ingest_writer --devices 20000 --compare   # the price of last_seen and of the rollup
 """
 
 from __future__ import annotations
@@ -97,6 +98,48 @@ def measure(dsn: str, ids: list[str], *, batch: int, rounds: int, explain: bool)
     return {"client": client * k, "pg": pg * k, "msgs_s": messages / wall, "messages": messages}
 
 
+def _variants(conn) -> dict[str, Writer]:  # type: ignore[no-untyped-def]
+    """The writer as shipped and without each piece of per-message state, to price those pieces."""
+    from store import writer as w
+
+    shipped = Writer(conn, engine="native")
+    no_seen = Writer(conn, engine="native")
+    no_seen._write_seen = lambda seen: None  # type: ignore[method-assign]
+    no_rollup = Writer(conn, engine="native")
+    no_rollup._fast_after = w._FAST_AFTER.format(rollup=w._STALE, devices="NULL")
+    return {
+        "as shipped": shipped,
+        "without the devices' last_seen update": no_seen,
+        "without the hourly rollup upsert": no_rollup,
+    }
+
+
+def compare(dsn: str, ids: list[str], *, batch: int, rounds: int) -> dict[str, list[float]]:
+    """Each variant of _variants on the same database, rounds interleaved (order reversed every other round, so
+    none is always measured first): PostgreSQL core-ms per 1,000 messages of each round, per variant."""
+    conn = connect(dsn, autocommit=True)
+    writers = _variants(conn)
+    backend = int(conn.execute("SELECT pg_backend_pid()").fetchone()[0])  # type: ignore[index]
+    interval = 10.0
+    total = 1 + rounds * len(writers)
+    now_us = (datetime.now(UTC) - _UNIX) // timedelta(microseconds=1) - int((total + 3) * interval * 1e6)
+    for b in stream_batches(ids, batch=batch, start_us=now_us, interval_s=interval):  # the warm-up
+        writers["as shipped"].write(b)
+    out: dict[str, list[float]] = {name: [] for name in writers}
+    r = 1
+    for k in range(rounds):
+        order = list(writers.items())
+        for name, writer in order if k % 2 == 0 else reversed(order):
+            work = stream_batches(ids, batch=batch, start_us=now_us + int(r * interval * 1e6), interval_s=interval)
+            r += 1
+            pg0 = cpu_seconds(backend)
+            for b in work:
+                writer.write(b)
+            out[name].append((cpu_seconds(backend) - pg0) * 1e6 / sum(len(b.fast) for b in work))
+    conn.close()
+    return out
+
+
 def _explain(conn, ids: list[str], *, batch: int, start_us: int) -> None:  # type: ignore[no-untyped-def]
     """Each statement of one more batch, as auto_explain reports it (ANALYZE, BUFFERS), sent to us as notices."""
     b = stream_batches(ids, batch=batch, start_us=start_us, interval_s=10.0)[0]
@@ -180,6 +223,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--explain", action="store_true")
     ap.add_argument("--copy-packing", action="store_true", help="issue 15: hand-packed COPY rows vs write_row")
+    ap.add_argument("--compare", action="store_true", help="the writer with and without last_seen, the rollup")
     a = ap.parse_args(argv)
     with fresh_database() as dsn:
         ids = prepare(dsn, a.devices)
@@ -191,6 +235,17 @@ def main(argv: list[str] | None = None) -> None:
                 f" set_types/write_row: {lib:.2f} ({lib / hand:.2f} times); {os.cpu_count()} cores,"
                 f" load {load_now():.1f}"
             )
+            return
+        if a.compare:
+            import statistics
+
+            print(f"writer variants, rounds interleaved ({a.devices:,} devices, batches of {a.batch:,} messages):")
+            for name, per in compare(dsn, ids, batch=a.batch, rounds=max(a.rounds, 4)).items():
+                print(
+                    f"  {name:<40} PostgreSQL {statistics.median(per):5.1f} core-ms per 1,000 messages (median of"
+                    f" {len(per)} rounds, {min(per):.1f} to {max(per):.1f})"
+                )
+            print(f"  {os.cpu_count()} cores, load {load_now():.1f}", flush=True)
             return
         got = measure(dsn, ids, batch=a.batch, rounds=a.rounds, explain=a.explain)
     print(
