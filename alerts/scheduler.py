@@ -138,7 +138,7 @@ class Scheduler:
                         # Listening again after a lost connection (a database restart or failover): what ingest
                         # committed meanwhile was notified to nobody, so every evaluator hears "all changed".
                         log.info("listening again for new readings: re-evaluating everything once")
-                        self._note("*")
+                        self._note_all()
                     listening.set()
                     while not (stop.is_set() or lead_over.is_set()):
                         for note in conn.notifies(timeout=1.0):
@@ -148,15 +148,22 @@ class Scheduler:
                 stop.wait(2)
 
     def _note(self, payload: str) -> None:
+        """Ingest's notification: a JSON list of the device ids a commit touched; anything else means all."""
         try:
             ids = orjson.loads(payload)
         except orjson.JSONDecodeError:
-            ids = "*"
+            ids = None
+        if not isinstance(ids, list):
+            self._note_all()
+            return
         with self._pending_lock:
-            if ids == "*" or not isinstance(ids, list):
-                self._pending_all = True
-            else:
-                self._pending.update(str(i) for i in ids)
+            self._pending.update(str(i) for i in ids)
+        self._wake.set()
+
+    def _note_all(self) -> None:
+        """Every evaluator re-evaluates everything once."""
+        with self._pending_lock:
+            self._pending_all = True
         self._wake.set()
 
     def _dispatch(self, ctx: AlertContext) -> None:
