@@ -246,7 +246,14 @@ def main(argv: list[str] | None = None) -> int:
             )
             return 2
         settings = found
-    return int(args.fn(settings, args))
+    import psycopg
+
+    try:
+        return int(args.fn(settings, args))
+    except psycopg.OperationalError as exc:  # the database is down or unreachable: say so, not a traceback
+        reason = " ".join(str(exc).split())
+        print(f"placewatch: cannot reach the database (PLACEWATCH_DATABASE_URL): {reason}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -101,6 +101,16 @@ def test_a_bad_setting_stops_start_up_naming_it():
     assert r.returncode == 2 and "PLACEWATCH_SECRET_KEY" in r.stderr
 
 
+def test_a_database_that_does_not_answer_is_one_clear_line_not_a_traceback(tmp_path):
+    # Port 9 on loopback: nothing listens (the discard port), so the connection is refused at once.
+    url = "postgresql://postgres@127.0.0.1:9/placewatch"
+    env = {"PLACEWATCH_DATABASE_URL": url, "PLACEWATCH_DATA_DIR": str(tmp_path)}
+    for args in (("backtest", "gritting", "--start", "2025-10-01", "--end", "2025-10-02"), ("migrate",)):
+        r = _cli(*args, env=env)
+        assert r.returncode == 2, (args, r.stdout, r.stderr)
+        assert "cannot reach the database (PLACEWATCH_DATABASE_URL)" in r.stderr and "Traceback" not in r.stderr
+
+
 def test_users_add_reads_the_password_from_stdin_and_the_token_works(database_url, api_url, uid):
     import httpx
 
