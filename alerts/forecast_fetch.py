@@ -33,6 +33,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from alerts.context import AlertContext, Evaluator
+from core.gritting import learned
 from core.gritting.providers import (
     ProviderError,
     met_office_query,
@@ -302,7 +303,7 @@ class ForecastFetcher(Evaluator):
 def forecast_limits(settings: Settings) -> dict[str, float]:
     """How old a forecast may be before decisions stop using it (PLACEWATCH_FORECAST_MAX_AGE_HOURS, else the
     policy's forecast_max_age_hours), and how far a station-only nowcast reaches (the policy's credible and
-    degraded hours): what the highways page and /metrics tell people."""
+    degraded hours, and the learned nowcast's longest horizon): what the highways page and /metrics tell people."""
     from alerts.gritting import load_policy
     from core.gritting import GrittingPolicy
 
@@ -315,4 +316,5 @@ def forecast_limits(settings: Settings) -> dict[str, float]:
         "max_age_hours": float(max_age),
         "nowcast_credible_hours": float(policy.nowcast_credible_hours),
         "nowcast_degraded_hours": float(policy.nowcast_degraded_hours),
+        "learned_nowcast_hours": float(learned.HORIZONS[-1]),
     }

@@ -47,6 +47,9 @@ class ForecastStatus(BaseModel):
     max_age_hours: float = Field(description="a forecast older than this is no longer used")
     nowcast_credible_hours: float = Field(description="without a forecast, decisions are credible this far ahead")
     nowcast_degraded_hours: float = Field(description="...and degraded up to this far; beyond it nothing is claimed")
+    learned_nowcast_hours: float = Field(
+        description="the nowcast learned from stations' days and nights projects this far ahead, with a band"
+    )
     routes: list[RouteForecast]
 
 

@@ -13,8 +13,10 @@ function ageText(hours) {
 }
 
 function withoutForecast(s) {
-  return `decisions rest on the stations' own readings: credible up to ${hoursText(s.nowcast_credible_hours)} ahead, `
-    + `degraded up to ${hoursText(s.nowcast_degraded_hours)}, and nothing is claimed beyond that`;
+  return `decisions rest on the stations' own readings and the nowcast learned from stations' days and nights: `
+    + `projected up to ${hoursText(s.learned_nowcast_hours)} ahead with a band, and never "no action" beyond what `
+    + `that covers. A station without a road temperature in the last 3 h is projected from its trend alone: `
+    + `credible up to ${hoursText(s.nowcast_credible_hours)}, degraded up to ${hoursText(s.nowcast_degraded_hours)}`;
 }
 
 function providerLine(p, s) {

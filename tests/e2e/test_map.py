@@ -251,7 +251,8 @@ def test_the_forecast_status_says_plainly_what_decisions_rest_on(page_for, world
     page.wait_for_selector("#no-forecast")
     text = page.locator("#forecast-status").inner_text()
     assert "No forecast is loaded." in text
-    assert "credible up to 3 h ahead, degraded up to 6 h" in text
+    assert "learned from stations' days and nights: projected up to 15 h ahead with a band" in text
+    assert "credible up to 3 h, degraded up to 6 h" in text
     assert "PLACEWATCH_FORECAST_PROVIDER" in text
     shoot_part(page, "forecast-none", "#forecast-panel")
 
