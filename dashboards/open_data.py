@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from api.deps import Conn
-from api.row_models import UtcTime
+from api.row_models import RowModels, UtcTime
 from core.timeparse import utc_z_or_none
 from store import open_data as store
 
@@ -204,24 +204,8 @@ def roads_geojson(conn: Conn, response: Response) -> FeatureCollection[StationPr
 # -- gritting ---------------------------------------------------------------------------------------
 
 
-class DecisionNow(BaseModel):
-    """A route's current gritting decision: action, rate, times and status (no names of staff)."""
-
-    id: int
-    action: str
-    spread_rate_g_m2: float | None
-    passes: int
-    spread_type: str
-    treat_now: bool
-    call_out_by: UtcTime | None
-    start_by: UtcTime | None
-    complete_by: UtcTime | None
-    min_rst: float | None
-    min_rst_at: UtcTime | None
-    issued_at: UtcTime
-    status: str
-    status_at: UtcTime
-    reasons: list[str]
+# The decision as the open data gives it is the store's row (the fields it may publish, no names of staff).
+DecisionNow = RowModels({store.CurrentDecision: "DecisionNow"})[store.CurrentDecision]
 
 
 class RouteNow(BaseModel):
@@ -232,7 +216,7 @@ class RouteNow(BaseModel):
     priority: int
     stations: list[str]
     evaluated_at: UtcTime | None
-    decision: DecisionNow | None
+    decision: DecisionNow | None  # type: ignore[valid-type]
 
 
 class Gritting(BaseModel):
@@ -242,44 +226,9 @@ class Gritting(BaseModel):
     routes: list[RouteNow]
 
 
-def _decision(d: store.CurrentDecision | None) -> DecisionNow | None:
-    if d is None:
-        return None
-    return DecisionNow(
-        id=d.id,
-        action=d.action,
-        spread_rate_g_m2=d.spread_rate_g_m2,
-        passes=d.passes,
-        spread_type=d.spread_type,
-        treat_now=d.treat_now,
-        call_out_by=d.call_out_by,
-        start_by=d.start_by,
-        complete_by=d.complete_by,
-        min_rst=_round(d.min_rst, 2),
-        min_rst_at=d.min_rst_at,
-        issued_at=d.issued_at,
-        status=d.status,
-        status_at=d.status_at,
-        reasons=d.reasons,
-    )
-
-
 def _routes(conn: Any) -> list[tuple[RouteNow, dict[str, Any] | None]]:
     """Each route as the open data gives it, with its geometry."""
-    return [
-        (
-            RouteNow(
-                id=r.id,
-                name=r.name,
-                priority=r.priority,
-                stations=r.stations,
-                evaluated_at=r.evaluated_at,
-                decision=_decision(r.decision),
-            ),
-            r.geometry,
-        )
-        for r in store.gritting_status(conn)
-    ]
+    return [(RouteNow.model_validate(r, from_attributes=True), r.geometry) for r in store.gritting_status(conn)]
 
 
 GRITTING_COLUMNS = [

@@ -38,7 +38,8 @@ class RoadStation:
 
 @dataclass(frozen=True, slots=True)
 class CurrentDecision:
-    """What the open data gives of a route's current decision (no names of staff)."""
+    """A route's current gritting decision: action, rate, times and status. Only what the open data may publish
+    of store.gritting's decision: no names of staff (status_by, the history)."""
 
     id: int
     action: str
