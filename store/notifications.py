@@ -7,7 +7,7 @@ exists exactly when the change does. alerts/notify.py fans events out into deliv
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
@@ -75,7 +75,9 @@ class DeliveryRow:
     idempotency_key: str
     status: DeliveryStatus
     attempts: int
-    next_attempt_at: datetime
+    next_attempt_at: datetime | None = field(
+        metadata={"description": "while pending or sending: when it is tried next"}
+    )
     last_error: str | None
     created_at: datetime
     updated_at: datetime
@@ -304,7 +306,9 @@ def deliveries(
     return list(
         typed(conn, DeliveryRow).execute(
             """SELECT d.id, d.event_id, e.kind, e.subject, e.title, e.audience, e.dedupe_key, d.channel, d.target,
-                      d.rule, d.idempotency_key, d.status, d.attempts, d.next_attempt_at, d.last_error,
+                      d.rule, d.idempotency_key, d.status, d.attempts,
+                      CASE WHEN d.status IN ('pending', 'sending') THEN d.next_attempt_at END AS next_attempt_at,
+                      d.last_error,
                       d.created_at, d.updated_at, d.sent_at, d.reported_at
                FROM notification_deliveries d JOIN notification_events e ON e.id = d.event_id
                WHERE (%(status)s::text IS NULL OR d.status = %(status)s)

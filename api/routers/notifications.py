@@ -10,8 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from alerts.notify import effective_rules, load_rules
 from api.deps import Admin, Conn, SettingsDep
+from api.row_models import RowModels
 from core.notifications import BACKOFF, check_audience, check_kind, route
-from core.timeparse import utc_z, utc_z_or_none
 from store import notifications as store
 
 router = APIRouter(prefix="/notifications", tags=["notifications"])
@@ -25,26 +25,8 @@ def _file_rules(settings: Any) -> list[Any]:
         raise HTTPException(500, detail=f"the notifications file is refused: {exc}") from None
 
 
-class Delivery(BaseModel):
-    """A notification's delivery to one target."""
-
-    id: int
-    event_id: int
-    kind: str
-    subject: str
-    title: str
-    audience: list[str]
-    channel: str
-    target: str
-    rule: str
-    idempotency_key: str
-    status: Status
-    attempts: int
-    next_attempt_at: str | None = Field(description="while pending or sending: when it is tried next")
-    last_error: str | None
-    created_at: str
-    sent_at: str | None
-    reported_at: str | None
+# A delivery as the admins' list shows it: the store's row (times through utc_z).
+Delivery = RowModels({store.DeliveryRow: "Delivery"})[store.DeliveryRow]
 
 
 class RuleView(BaseModel):
@@ -117,31 +99,9 @@ def deliveries(
     event_id: int | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     before_id: int | None = None,
-) -> list[Delivery]:
+) -> list[store.DeliveryRow]:
     """Filter by status (pending, sending, delivered, failed) and event kind; page with before_id."""
-    rows = store.deliveries(conn, status=status, kind=kind, event_id=event_id, limit=limit, before_id=before_id)
-    return [
-        Delivery(
-            id=r.id,
-            event_id=r.event_id,
-            kind=r.kind,
-            subject=r.subject,
-            title=r.title,
-            audience=r.audience,
-            channel=r.channel,
-            target=r.target,
-            rule=r.rule,
-            idempotency_key=r.idempotency_key,
-            status=r.status,
-            attempts=r.attempts,
-            next_attempt_at=utc_z_or_none(r.next_attempt_at) if r.status in ("pending", "sending") else None,
-            last_error=r.last_error,
-            created_at=utc_z(r.created_at),
-            sent_at=utc_z_or_none(r.sent_at),
-            reported_at=utc_z_or_none(r.reported_at),
-        )
-        for r in rows
-    ]
+    return store.deliveries(conn, status=status, kind=kind, event_id=event_id, limit=limit, before_id=before_id)
 
 
 @router.get(

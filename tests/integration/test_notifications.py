@@ -390,6 +390,8 @@ def test_a_webhook_that_always_fails_ends_failed_is_logged_listed_and_reported_t
     [listed] = [x for x in r.json() if x["event_id"] == event]
     assert (listed["status"], listed["attempts"], listed["last_error"]) == ("failed", 3, "HTTP 503")
     assert listed["target"] == receiver.url + path and listed["reported_at"] is not None
+    assert listed["next_attempt_at"] is None  # failed: no next attempt (the stored time is only for pending ones)
+    assert listed["created_at"].endswith("Z") and listed["reported_at"].endswith("Z")
     officer = token_for("officer", patch=f"P-{uid}")
     assert httpx.get(f"{api_url}/api/v1/notifications/deliveries", headers=officer).status_code == 403
 
