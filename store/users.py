@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -37,7 +37,7 @@ class UserListed:
     email: str | None
     disabled: bool
     created_at: datetime
-    open_cases: int
+    open_cases: int = field(metadata={"description": "open damp cases this user is the responsible officer for"})
 
 
 def add_user(

@@ -13,13 +13,13 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from pydantic import BaseModel, Field
 
 from api.deps import Admin, Conn, SettingsDep
+from api.row_models import RowModels, UtcTime
 from api.security import hash_password
 from core.devices import DeviceStatus, device_status
 from core.health import ProblemCode
 from core.model import Role
 from core.notifications import valid_email
 from core.registry import RegistryError, far_features, parse_registry
-from core.timeparse import utc_z, utc_z_or_none
 from store import health, queries, users
 from store import registry as store_registry
 
@@ -108,7 +108,7 @@ class DeadLetter(BaseModel):
     id: int
     topic: str
     reason: str
-    received_at: str
+    received_at: UtcTime
     device_id: str | None
     format: str | None
     payload: str
@@ -120,7 +120,7 @@ class QuarantinedDevice(BaseModel):
 
     device_id: str
     messages: int
-    last_received: str
+    last_received: UtcTime
     last_topic: str
     last_payloads: list[str] = Field(description="its last messages (UTF-8 text, or base64)")
 
@@ -145,7 +145,7 @@ def dead_letters(
             id=r.id,
             topic=r.topic,
             reason=r.reason,
-            received_at=utc_z(r.received_at),
+            received_at=r.received_at,
             device_id=r.device_id,
             format=r.format,
             **_payload_view(bytes(r.payload)),
@@ -165,7 +165,7 @@ def quarantine(user: Admin, conn: Conn, limit: Annotated[int, Query(ge=1, le=100
         QuarantinedDevice(
             device_id=r.device_id,
             messages=r.messages,
-            last_received=utc_z(r.last_received),
+            last_received=r.last_received,
             last_topic=r.last_topic,
             last_payloads=[_payload_view(bytes(p))["payload"] for p in r.last_payloads],
         )
@@ -182,7 +182,7 @@ class ProblemView(BaseModel):
 
     code: ProblemCode
     message: str
-    opened_at: str
+    opened_at: UtcTime
 
 
 class Battery(BaseModel):
@@ -203,7 +203,7 @@ class AdminDevice(BaseModel):
     room: str | None
     format: str | None
     status: DeviceStatus
-    last_seen: str | None
+    last_seen: UtcTime | None
     expected_interval_s: int | None
     battery: Battery | None
     problems: list[ProblemView]
@@ -267,10 +267,10 @@ def admin_devices(
                 room=r.room,
                 format=r.format,
                 status=st,
-                last_seen=utc_z_or_none(r.last_seen),
+                last_seen=r.last_seen,
                 expected_interval_s=r.expected_interval_s,
                 battery=_battery(r.latest),
-                problems=[ProblemView(code=p.code, message=p.message, opened_at=utc_z(p.opened_at)) for p in probs],
+                problems=[ProblemView(code=p.code, message=p.message, opened_at=p.opened_at) for p in probs],
             )
         )
     order = {DeviceStatus.OFFLINE: 0, DeviceStatus.STALE: 1, DeviceStatus.ONLINE: 2}
@@ -283,7 +283,7 @@ class UnknownDevice(BaseModel):
 
     device_id: str
     messages: int
-    last_received: str
+    last_received: UtcTime
     last_topic: str
     last_payload: str | None
     suggested_kind: Literal["road_station", "home_sensor"] = Field(
@@ -305,7 +305,7 @@ def unknown_devices(user: Admin, conn: Conn, limit: Annotated[int, Query(ge=1, l
             UnknownDevice(
                 device_id=r.device_id,
                 messages=r.messages,
-                last_received=utc_z(r.last_received),
+                last_received=r.last_received,
                 last_topic=r.last_topic,
                 last_payload=payloads[0] if payloads else None,
                 suggested_kind="road_station" if any(w in text for w in _ROAD_WORDS) else "home_sensor",
@@ -378,17 +378,8 @@ def add_device(body: NewDevice, request: Request, user: Admin) -> Added:
 _NAME = r"^[^\s\x00-\x1f\x7f/]{1,100}$"
 
 
-class UserView(BaseModel):
-    """A user as the admin page lists them (never the password)."""
-
-    name: str
-    role: Role
-    home_id: str | None
-    patch: str | None
-    email: str | None
-    disabled: bool
-    created_at: str
-    open_cases: int = Field(description="open damp cases this user is the responsible officer for")
+# A user as the admin page lists them (never the password): the store's row.
+UserView = RowModels({users.UserListed: "UserView"})[users.UserListed]
 
 
 class NewUser(BaseModel):
@@ -419,19 +410,6 @@ class NewPassword(BaseModel):
     password: str = Field(min_length=8, max_length=200)
 
 
-def _user_view(row: users.UserListed) -> UserView:
-    return UserView(
-        name=row.name,
-        role=row.role,
-        home_id=row.home_id,
-        patch=row.patch,
-        email=row.email,
-        disabled=row.disabled,
-        created_at=utc_z(row.created_at),
-        open_cases=row.open_cases,
-    )
-
-
 def _check_scope(conn: Any, role: str, home_id: str | None, patch: str | None, email: str | None) -> None:
     """422 in words when a user's scope does not fit their role or the registry."""
     if role == "tenant" and not home_id:
@@ -446,17 +424,17 @@ def _check_scope(conn: Any, role: str, home_id: str | None, patch: str | None, e
         raise HTTPException(422, detail=f"{email!r} is not a plain email address")
 
 
-def _one_user(conn: Any, name: str) -> UserView:
+def _one_user(conn: Any, name: str) -> users.UserListed:
     for row in users.list_users(conn):
         if row.name == name:
-            return _user_view(row)
+            return row
     raise HTTPException(404, detail=f"no user {name!r}")
 
 
 @router.get("/admin/users", response_model=list[UserView], summary="Users with role, home or patch, email, disabled")
-def list_users(user: Admin, conn: Conn) -> list[UserView]:
+def list_users(user: Admin, conn: Conn) -> list[users.UserListed]:
     """Every user, by name."""
-    return [_user_view(r) for r in users.list_users(conn)]
+    return users.list_users(conn)
 
 
 @router.post(
@@ -466,7 +444,7 @@ def list_users(user: Admin, conn: Conn) -> list[UserView]:
     summary="Add a user",
     responses={409: {"description": "A user of that name already exists"}},
 )
-def add_user(body: NewUser, user: Admin, conn: Conn) -> UserView:
+def add_user(body: NewUser, user: Admin, conn: Conn) -> users.UserListed:
     """Create a user with a password; 409 when the name is taken."""
     email = (body.email or "").strip() or None
     home_id = (body.home_id or "").strip() or None
@@ -493,7 +471,7 @@ def add_user(body: NewUser, user: Admin, conn: Conn) -> UserView:
     summary="Disable or enable a user, or change scope",
     responses={409: {"description": "An admin cannot disable their own account"}},
 )
-def change_user(name: str, body: UserChange, user: Admin, conn: Conn) -> UserView:
+def change_user(name: str, body: UserChange, user: Admin, conn: Conn) -> users.UserListed:
     """Disable or enable an account, assign a tenant's home or an officer's patch, set or clear an email."""
     changes = body.model_dump(exclude_unset=True)
     for key in ("home_id", "patch", "email"):
