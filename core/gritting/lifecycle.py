@@ -273,7 +273,7 @@ class Current:
     complete_by: datetime | None
     treat_now: bool
     status: str
-    rule: str | None = None  # the rule that decided it (None: not known, then only the instruction counts)
+    rule: str  # the rule that decided it (Decision.rule)
 
 
 # Decisions that rest on no road surface temperature at all: the route cannot be seen. A route that goes blind,
@@ -300,7 +300,7 @@ def material_change(current: Current | None, d: Decision, policy: GrittingPolicy
         d.treat_now,
     ):
         return True
-    if current.rule is not None and (current.rule in BLIND_RULES) != (d.rule in BLIND_RULES):
+    if (current.rule in BLIND_RULES) != (d.rule in BLIND_RULES):
         return True
     if d.treat_now:
         return False
