@@ -187,6 +187,9 @@ def main(argv: list[str] | None = None) -> list[Figure]:
     ap.add_argument("--winter-stations", type=int, default=100)
     ap.add_argument("--write-default", action="store_true")
     a = ap.parse_args(argv)
+    if not a.file.exists():
+        print(f"bench.nowcast: no CoTrip file at {a.file} (the shared data beside the repository): give --file")
+        return []
     started = time.perf_counter()
     stations = read_cotrip(a.file)
     print(f"{len(stations)} stations with road surface temperatures read in {time.perf_counter() - started:.1f} s")
