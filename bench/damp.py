@@ -166,7 +166,7 @@ def _load_hours(
     homes = len(t_sid)
     rows = 0
     with connect(dsn, autocommit=True) as conn:
-        target = "readings (series_id, ts, value)" if raw else "readings_hourly"
+        target = "readings (series_id, ts, value)" if raw else "readings_hourly_closed"
         with conn.cursor().copy(f"COPY {target} FROM STDIN (FORMAT BINARY)") as copy:
             copy.write(_HEADER)
             for h in hour_indices:
@@ -233,8 +233,8 @@ def build(dsn: str, homes: int, stations: int, loaders: int, engine: str = "nati
         series = _registry(conn, homes, stations, profile)
         if not raw:
             # A load, not a measurement: no WAL for the rollup and its key built once at the end.
-            conn.execute("ALTER TABLE readings_hourly SET UNLOGGED")
-            conn.execute("ALTER TABLE readings_hourly DROP CONSTRAINT readings_hourly_pkey")
+            conn.execute("ALTER TABLE readings_hourly_closed SET UNLOGGED")
+            conn.execute("ALTER TABLE readings_hourly_closed DROP CONSTRAINT readings_hourly_closed_pkey")
     t_registry = time.perf_counter() - t0
     arrays = series | {
         "t_base": t_base,
@@ -264,9 +264,9 @@ def build(dsn: str, homes: int, stations: int, loaders: int, engine: str = "nati
                 "_timescaledb_catalog.continuous_agg WHERE user_view_name = 'readings_hourly_cagg'))::regclass))"
             ).fetchone()
         else:
-            conn.execute("ALTER TABLE readings_hourly ADD PRIMARY KEY (series_id, hour)")
+            conn.execute("ALTER TABLE readings_hourly_closed ADD PRIMARY KEY (series_id, hour)")
             conn.execute("VACUUM ANALYZE")
-            size = conn.execute("SELECT pg_size_pretty(pg_total_relation_size('readings_hourly'))").fetchone()
+            size = conn.execute("SELECT pg_size_pretty(pg_total_relation_size('readings_hourly_closed'))").fetchone()
     t_index = time.perf_counter() - t2
     return {
         "profile": Counter(names[p] for p in profile),

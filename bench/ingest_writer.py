@@ -8,7 +8,7 @@ CPU (this thread: packing the rows) and its PostgreSQL backend's (from /proc), p
 cores and the load; then EXPLAIN (ANALYZE, BUFFERS) of one more batch's statements, statement by statement.
 
     python -m bench.ingest_writer [--devices 50000] [--batch 1000] [--rounds 2] [--explain]
-    python -m bench.ingest_writer --devices 20000 --compare   # the price of last_seen and of the rollup
+    python -m bench.ingest_writer --devices 20000 --compare   # as shipped, without its rollup, as before
 """
 
 from __future__ import annotations
@@ -27,17 +27,19 @@ from tests.services import fresh_database
 _UNIX = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def stream_batches(devices: list[str], *, batch: int, start_us: int, interval_s: float) -> list[Batch]:
-    """One round of the stream: every device once, in batches of `batch` messages, times advancing."""
+def stream_batches(devices: list[str], *, batch: int, start_us: int) -> list[Batch]:
+    """One round of the stream: every device once, in batches of `batch` messages. Device k's reading time is
+    start + its own phase within the hour (devices are not in step), so when rounds are an interval apart, the
+    same share of the devices, interval / 1 hour, reaches a new hour in every round: what a council's stream does
+    on average (every device's state rolls over to a new hour once an hour)."""
     order = list(range(len(devices)))
     random.Random(len(devices)).shuffle(order)
-    step = int(interval_s * 1_000_000 / len(devices))
     out: list[Batch] = []
     for i in range(0, len(order), batch):
         fast: FastRows = []
         seen: dict[str, datetime] = {}
-        for j, k in enumerate(order[i : i + batch]):
-            us = start_us + (i + j) * step
+        for k in order[i : i + batch]:
+            us = start_us + (k * 7_919 % 3_600_000) * 1_000  # a phase within the hour, in milliseconds
             rows = [("temperature", us, 17.0 + k % 600 / 100), ("relative_humidity", us, 40.0 + k % 350 / 10)]
             if k % 3 == 0:
                 rows.append(("battery", us, float(100 - k % 50)))
@@ -64,20 +66,27 @@ def prepare(dsn: str, devices: int) -> list[str]:
     return ids
 
 
-def measure(dsn: str, ids: list[str], *, batch: int, rounds: int, explain: bool) -> dict[str, float]:
+def _start_us(rounds: int, interval_s: float) -> int:
+    """The warm-up round's start: far enough back that every measured round, phases included, is before now."""
+    back = (rounds + 2) * interval_s + 3600
+    return (datetime.now(UTC) - _UNIX) // timedelta(microseconds=1) - int(back * 1e6)
+
+
+def _writer(conn, engine: str = "native") -> Writer:  # type: ignore[no-untyped-def]
+    # The times are in the past (up to a few hours): a live stream's readings are not late, so nothing is.
+    return Writer(conn, engine=engine, late_after_s=10**9)
+
+
+def measure(dsn: str, ids: list[str], *, batch: int, rounds: int, interval_s: float, explain: bool) -> dict[str, float]:
     """Warm up one round, then `rounds` measured rounds; core-ms per 1,000 messages, client and backend."""
     conn = connect(dsn, autocommit=True)
-    writer = Writer(conn, engine="native")
+    writer = _writer(conn)
     backend = int(conn.execute("SELECT pg_backend_pid()").fetchone()[0])  # type: ignore[index]
-    # Recent times (a live stream: nothing late), ending before now.
-    now_us = (datetime.now(UTC) - _UNIX) // timedelta(microseconds=1) - int((rounds + 3) * 10 * 1e6)
-    interval = 10.0
-    for b in stream_batches(ids, batch=batch, start_us=now_us, interval_s=interval):
+    start = _start_us(rounds, interval_s)
+    step = int(interval_s * 1e6)
+    for b in stream_batches(ids, batch=batch, start_us=start):
         writer.write(b)
-    work = [
-        stream_batches(ids, batch=batch, start_us=now_us + int((r + 1) * interval * 1e6), interval_s=interval)
-        for r in range(rounds)
-    ]
+    work = [stream_batches(ids, batch=batch, start_us=start + (r + 1) * step) for r in range(rounds)]
     messages = sum(len(b.fast) for bs in work for b in bs)
     pg0, c0, t0 = cpu_seconds(backend), time.thread_time(), time.perf_counter()
     for bs in work:
@@ -85,52 +94,70 @@ def measure(dsn: str, ids: list[str], *, batch: int, rounds: int, explain: bool)
             writer.write(b)
     client, pg, wall = time.thread_time() - c0, cpu_seconds(backend) - pg0, time.perf_counter() - t0
     if explain:
-        _explain(conn, ids, batch=batch, start_us=now_us + int((rounds + 1) * interval * 1e6))
+        _explain(conn, ids, batch=batch, start_us=start + (rounds + 1) * step)
     conn.close()
     time.sleep(1.0)  # the backend's table statistics reach the cumulative views when it ends
     with connect(dsn, autocommit=True) as c:
         for row in c.execute(
             "SELECT relname, n_tup_ins, n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables"
-            " WHERE relname IN ('devices', 'series', 'readings', 'readings_hourly') ORDER BY relname"
+            " WHERE relname IN ('devices', 'series', 'readings', 'readings_hourly_closed') ORDER BY relname"
         ):
             print(f"  {row[0]}: {row[1]:,} inserted, {row[2]:,} updated, {row[3]:,} of them in place (HOT)")
     k = 1e6 / messages
     return {"client": client * k, "pg": pg * k, "msgs_s": messages / wall, "messages": messages}
 
 
+# The state as kept before migrations 0023 and 0024, for a reference in the same run: every message's values
+# upserted into the hourly table, and its device's row written for last_seen.
+_BEFORE_ROLLUP = """
+, roll AS (
+  INSERT INTO readings_hourly_closed AS h (series_id, hour, n, total, vmin, vmax)
+  SELECT series_id, hour, count(value), sum(value), min(value), max(value) FROM r WHERE value IS NOT NULL
+  GROUP BY 1, 2 ORDER BY 1, 2
+  ON CONFLICT (series_id, hour) DO UPDATE SET
+    n = h.n + excluded.n, total = h.total + excluded.total,
+    vmin = least(h.vmin, excluded.vmin), vmax = greatest(h.vmax, excluded.vmax))"""
+
+
+class _Before(Writer):
+    def write(self, batch: Batch):  # type: ignore[no-untyped-def]
+        got = super().write(batch)
+        with self.conn.transaction():  # (a second transaction: the price of the statement, not of the commit)
+            Writer._write_seen(self, batch.seen)
+        return got
+
+
 def _variants(conn) -> dict[str, Writer]:  # type: ignore[no-untyped-def]
-    """The writer as shipped and without each piece of per-message state, to price those pieces."""
+    """The writer as shipped, without its hourly rollup (TimescaleDB's writer), and as it was before."""
     from store import writer as w
 
-    shipped = Writer(conn, engine="native")
-    no_seen = Writer(conn, engine="native")
-    no_seen._write_seen = lambda seen: None  # type: ignore[method-assign]
-    no_rollup = Writer(conn, engine="native")
-    no_rollup._fast_after = w._FAST_AFTER.format(rollup=w._STALE, devices="NULL")
+    before = _Before(conn, engine="native", late_after_s=10**9)
+    parts = {"hour_set": "", "hour_returning": "", "closed": _BEFORE_ROLLUP, "stale": w._STALE}
+    before._fast_after = w._FAST_AFTER.format(**parts, devices="NULL")
     return {
-        "as shipped": shipped,
-        "without the devices' last_seen update": no_seen,
-        "without the hourly rollup upsert": no_rollup,
+        "as shipped": _writer(conn),
+        "without the hourly rollup (TimescaleDB's)": _writer(conn, "timescale"),
+        "before: rollup upsert and devices.last_seen": before,
     }
 
 
-def compare(dsn: str, ids: list[str], *, batch: int, rounds: int) -> dict[str, list[float]]:
+def compare(dsn: str, ids: list[str], *, batch: int, rounds: int, interval_s: float) -> dict[str, list[float]]:
     """Each variant of _variants on the same database, rounds interleaved (order reversed every other round, so
     none is always measured first): PostgreSQL core-ms per 1,000 messages of each round, per variant."""
     conn = connect(dsn, autocommit=True)
     writers = _variants(conn)
     backend = int(conn.execute("SELECT pg_backend_pid()").fetchone()[0])  # type: ignore[index]
-    interval = 10.0
-    total = 1 + rounds * len(writers)
-    now_us = (datetime.now(UTC) - _UNIX) // timedelta(microseconds=1) - int((total + 3) * interval * 1e6)
-    for b in stream_batches(ids, batch=batch, start_us=now_us, interval_s=interval):  # the warm-up
+    total = rounds * len(writers)
+    start = _start_us(total, interval_s)
+    step = int(interval_s * 1e6)
+    for b in stream_batches(ids, batch=batch, start_us=start):  # the warm-up
         writers["as shipped"].write(b)
     out: dict[str, list[float]] = {name: [] for name in writers}
     r = 1
     for k in range(rounds):
         order = list(writers.items())
         for name, writer in order if k % 2 == 0 else reversed(order):
-            work = stream_batches(ids, batch=batch, start_us=now_us + int(r * interval * 1e6), interval_s=interval)
+            work = stream_batches(ids, batch=batch, start_us=start + r * step)
             r += 1
             pg0 = cpu_seconds(backend)
             for b in work:
@@ -142,7 +169,7 @@ def compare(dsn: str, ids: list[str], *, batch: int, rounds: int) -> dict[str, l
 
 def _explain(conn, ids: list[str], *, batch: int, start_us: int) -> None:  # type: ignore[no-untyped-def]
     """Each statement of one more batch, as auto_explain reports it (ANALYZE, BUFFERS), sent to us as notices."""
-    b = stream_batches(ids, batch=batch, start_us=start_us, interval_s=10.0)[0]
+    b = stream_batches(ids, batch=batch, start_us=start_us)[0]
     plans: list[str] = []
     conn.add_notice_handler(lambda d: plans.append(d.message_primary or ""))
     conn.execute("LOAD 'auto_explain'")
@@ -155,64 +182,9 @@ def _explain(conn, ids: list[str], *, batch: int, start_us: int) -> None:  # typ
         ("log_nested_statements", "on"),
     ):
         conn.execute(f"SET auto_explain.{name} = {value}")
-    Writer(conn, engine="native").write(b)
+    _writer(conn).write(b)
     conn.execute("SET auto_explain.log_min_duration = -1")
     print("\n\n".join(plans))
-
-
-def copy_packing(dsn: str, ids: list[str], *, batch: int, repeat: int = 3) -> dict[str, float]:
-    """Issue 15: the writer's rows packed by hand (store.writer) against psycopg's own binary COPY (set_types,
-    write_row), the same batches COPYed into a staging table in a transaction rolled back; the client's CPU per
-    1,000 messages, best of `repeat`. Times go to psycopg as int8 (microseconds since 2000, the same 8 bytes as
-    timestamptz), so psycopg is not also asked to convert datetimes."""
-    from store import writer as w
-
-    conn = connect(dsn, autocommit=True)
-    sid = {
-        (d, m): i
-        for i, (d, m) in enumerate((d, m) for d in ids for m in ("temperature", "relative_humidity", "battery"))
-    }
-    batches = stream_batches(ids, batch=batch, start_us=1_800_000_000_000_000, interval_s=10.0)
-    messages = sum(len(b.fast) for b in batches)
-    conn.execute("CREATE TEMP TABLE pack_test (series_id integer, ts timestamptz, value double precision, label text)")
-
-    def by_hand(fast: w.FastRows) -> None:
-        buf = bytearray(w._COPY_HEADER)
-        pack, shift = w._ROW_VALUE, w.UNIX_TO_PG_US
-        for dev, rows in fast:
-            for m, us, v in rows:
-                buf += pack(4, 4, sid[(dev, m)], 8, us - shift, 8, v, -1)
-        buf += w._COPY_TRAILER
-        with conn.cursor().copy("COPY pack_test FROM STDIN (FORMAT BINARY)") as cp:
-            cp.write(buf)
-
-    def by_psycopg(fast: w.FastRows) -> None:
-        shift = w.UNIX_TO_PG_US
-        with conn.cursor().copy("COPY pack_test FROM STDIN (FORMAT BINARY)") as cp:
-            cp.set_types(["int4", "int8", "float8", "text"])
-            write = cp.write_row
-            for dev, rows in fast:
-                for m, us, v in rows:
-                    write((sid[(dev, m)], us - shift, v, None))
-
-    out: dict[str, float] = {}
-    for name, fn in (("by hand", by_hand), ("psycopg write_row", by_psycopg)):
-        best = float("inf")
-        for _ in range(repeat):
-            with conn.transaction(force_rollback=True):
-                t0 = time.thread_time()
-                for b in batches:
-                    fn(b.fast)
-                best = min(best, time.thread_time() - t0)
-        out[name] = best * 1e6 / messages
-    with conn.transaction(force_rollback=True):  # both give the same rows
-        by_hand(batches[0].fast)
-        a = conn.execute("SELECT * FROM pack_test ORDER BY 1").fetchall()
-    with conn.transaction(force_rollback=True):
-        by_psycopg(batches[0].fast)
-        assert conn.execute("SELECT * FROM pack_test ORDER BY 1").fetchall() == a
-    conn.close()
-    return out
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -222,32 +194,23 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--batch", type=int, default=1000, help="messages per batch (200 ms of 5,000 msg/s)")
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--explain", action="store_true")
-    ap.add_argument("--copy-packing", action="store_true", help="issue 15: hand-packed COPY rows vs write_row")
-    ap.add_argument("--compare", action="store_true", help="the writer with and without last_seen, the rollup")
+    ap.add_argument("--interval", type=float, default=300.0, help="seconds between a device's messages")
+    ap.add_argument("--compare", action="store_true", help="the writer as shipped, without its rollup, as before")
     a = ap.parse_args(argv)
     with fresh_database() as dsn:
         ids = prepare(dsn, a.devices)
-        if a.copy_packing:
-            got = copy_packing(dsn, ids, batch=a.batch)
-            hand, lib = got["by hand"], got["psycopg write_row"]
-            print(
-                f"COPY rows packed by the writer's own code: {hand:.2f} client core-ms per 1,000 messages; by psycopg's"
-                f" set_types/write_row: {lib:.2f} ({lib / hand:.2f} times); {os.cpu_count()} cores,"
-                f" load {load_now():.1f}"
-            )
-            return
         if a.compare:
             import statistics
 
             print(f"writer variants, rounds interleaved ({a.devices:,} devices, batches of {a.batch:,} messages):")
-            for name, per in compare(dsn, ids, batch=a.batch, rounds=max(a.rounds, 4)).items():
+            for name, per in compare(dsn, ids, batch=a.batch, rounds=max(a.rounds, 4), interval_s=a.interval).items():
                 print(
                     f"  {name:<40} PostgreSQL {statistics.median(per):5.1f} core-ms per 1,000 messages (median of"
                     f" {len(per)} rounds, {min(per):.1f} to {max(per):.1f})"
                 )
             print(f"  {os.cpu_count()} cores, load {load_now():.1f}", flush=True)
             return
-        got = measure(dsn, ids, batch=a.batch, rounds=a.rounds, explain=a.explain)
+        got = measure(dsn, ids, batch=a.batch, rounds=a.rounds, interval_s=a.interval, explain=a.explain)
     print(
         f"writer on a live stream: {a.devices:,} devices, batches of {a.batch:,} messages, {got['messages']:,.0f}"
         f" measured: {got['client'] + got['pg']:.1f} core-ms per 1,000 messages (client {got['client']:.1f} +"

@@ -74,7 +74,7 @@ def _load(dsn: str, *, readings: int, devices: int) -> int:
         t0 = time.perf_counter()
         if engine(conn) == "native":
             conn.execute(
-                """INSERT INTO readings_hourly (series_id, hour, n, total, vmin, vmax)
+                """INSERT INTO readings_hourly_closed (series_id, hour, n, total, vmin, vmax)
                    SELECT series_id, date_trunc('hour', ts), count(*), sum(value), min(value), max(value)
                    FROM readings GROUP BY 1, 2"""
             )

@@ -809,12 +809,13 @@ def home_devices(conn: psycopg.Connection, home_id: str, outdoor: str | None) ->
     """The devices of a home (and its outdoor feed), with their latest value per metric."""
     return list(
         typed(conn, HomeDevice).execute(
-            """SELECT d.id, d.kind, d.name, d.room, d.status AS reported_status, d.last_seen, d.expected_interval_s,
+            """SELECT d.id, d.kind, d.name, d.room, d.status AS reported_status, ds.last_seen, d.expected_interval_s,
                       (d.id = %(outdoor)s) AS outdoor,
                       coalesce((SELECT jsonb_object_agg(s.metric, jsonb_build_object(
                            'ts', s.last_ts, 'value', coalesce(to_jsonb(s.last_value), to_jsonb(s.last_label))))
                          FROM series s WHERE s.device_id = d.id), '{}'::jsonb) AS latest
-               FROM devices d WHERE d.home_id = %(home)s OR d.id = %(outdoor)s
+               FROM devices d JOIN device_seen ds ON ds.id = d.id
+               WHERE d.home_id = %(home)s OR d.id = %(outdoor)s
                ORDER BY (d.id = %(outdoor)s), d.room NULLS LAST, d.id""",
             {"home": home_id, "outdoor": outdoor},
         )

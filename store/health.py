@@ -31,7 +31,8 @@ class OpenProblem:
 def gather(conn: psycopg.Connection, policy: HealthPolicy, now: datetime) -> list[DeviceFacts]:
     """DeviceFacts for every registered device."""
     devices = conn.execute(
-        "SELECT id, kind, status, last_seen, expected_interval_s FROM devices ORDER BY id"
+        """SELECT d.id, d.kind, d.status, ds.last_seen, d.expected_interval_s
+           FROM devices d JOIN device_seen ds ON ds.id = d.id ORDER BY d.id"""
     ).fetchall()
     battery: dict[str, dict[str, float]] = defaultdict(dict)
     for dev, metric, value in conn.execute(

@@ -128,12 +128,12 @@ def figures(conn: psycopg.Connection, *, now: datetime, default_interval_s: int,
         rows = conn.execute(
             """SELECT kind,
                       CASE WHEN status = 'offline' THEN 'offline'
-                           WHEN last_seen IS NULL THEN 'stale'
-                           WHEN %(now)s - last_seen > make_interval(
+                           WHEN ds.last_seen IS NULL THEN 'stale'
+                           WHEN %(now)s - ds.last_seen > make_interval(
                                 secs => coalesce(expected_interval_s, %(interval)s) * %(factor)s) THEN 'stale'
                            ELSE 'online' END,
                       count(*)
-               FROM devices GROUP BY 1, 2""",
+               FROM devices d JOIN device_seen ds USING (id) GROUP BY 1, 2""",
             {"now": now, "interval": default_interval_s, "factor": stale_factor},
         ).fetchall()
         out.devices = {(str(r[0]), str(r[1])): int(r[2]) for r in rows}

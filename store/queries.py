@@ -68,9 +68,10 @@ def devices(
     cast = "::text" if raw_json else ""
     rows = typed(conn, DeviceRow).execute(
         f"""SELECT d.id, d.kind, d.name, d.model, d.format, d.home_id, d.room, d.expected_interval_s,
-                   d.geometry{cast} AS geometry, d.source, d.status AS reported_status, d.status_at, d.last_seen,
+                   d.geometry{cast} AS geometry, d.source, d.status AS reported_status, d.status_at, ds.last_seen,
                    coalesce(l.latest, '{{}}'::jsonb){cast} AS latest
             FROM devices d
+            JOIN device_seen ds ON ds.id = d.id
             LEFT JOIN (
                 SELECT s.device_id, jsonb_object_agg(s.metric, jsonb_build_object(
                          'ts', s.last_ts, 'value', coalesce(to_jsonb(s.last_value), to_jsonb(s.last_label)))) AS latest

@@ -227,10 +227,10 @@ def _prune(conn: psycopg.Connection, reg: Registry) -> tuple[dict[str, list[str]
             orphaned.append(f"{n[0]} reading(s) of removed devices go with them")
         conn.execute("DELETE FROM readings WHERE series_id = ANY(%s)", (series,))
         conn.execute("DELETE FROM hourly_days WHERE series_id = ANY(%s)", (series,))
-        if conn.execute("SELECT relkind FROM pg_class WHERE oid = to_regclass('readings_hourly')").fetchone() == (
-            "r",
-        ):  # a table on plain PostgreSQL; TimescaleDB's continuous aggregate follows the readings itself
-            conn.execute("DELETE FROM readings_hourly WHERE series_id = ANY(%s)", (series,))
+        if conn.execute("SELECT to_regclass('readings_hourly_closed') IS NOT NULL").fetchone() == (True,):
+            # plain PostgreSQL's closed hours (migration 0024; the current hour goes with the series rows);
+            # TimescaleDB's continuous aggregate follows the readings itself
+            conn.execute("DELETE FROM readings_hourly_closed WHERE series_id = ANY(%s)", (series,))
         conn.execute("DELETE FROM devices WHERE id = ANY(%s)", (devices,))
     if homes:
         conn.execute("DELETE FROM damp_home_state WHERE home_id = ANY(%s)", (homes,))

@@ -66,57 +66,88 @@ class WriteResult:
 _STAGE = """CREATE TEMP TABLE IF NOT EXISTS pw_staging (
     series_id integer, ts timestamptz, value double precision, label text) ON COMMIT DELETE ROWS"""
 
-_ROLLUP = """
-, roll AS (
-  INSERT INTO readings_hourly AS h (series_id, hour, n, total, vmin, vmax)
-  SELECT series_id, hour, n, total, vmin, vmax FROM g WHERE n > 0 ORDER BY 1, 2
-  ON CONFLICT (series_id, hour) DO UPDATE SET
-    n = h.n + excluded.n, total = h.total + excluded.total,
-    vmin = least(h.vmin, excluded.vmin), vmax = greatest(h.vmax, excluded.vmax))"""
-
 _STALE = """
 , stale AS (
   -- A day of the rollup that may be packed already (store.hourly_days: days are packed 30 hours after they end)
   -- is marked stale in this same transaction, so it is packed again; rare: only readings over 24 hours late.
   INSERT INTO hourly_days AS d (series_id, day, means, version)
-  SELECT DISTINCT series_id, (hour AT TIME ZONE 'UTC')::date, NULL::bytea, 1 FROM g
-  WHERE n > 0 AND hour < now() - make_interval(secs => %(mark_s)s)
+  SELECT DISTINCT series_id, (hour AT TIME ZONE 'UTC')::date, NULL::bytea, 1 FROM r
+  WHERE value IS NOT NULL AND hour < now() - make_interval(secs => %(mark_s)s)
   ON CONFLICT (series_id, day) DO UPDATE SET means = NULL, version = d.version + 1)"""
 
-# The bookkeeping that follows new readings, given a CTE `ins` of exactly the rows that were new (no
-# (series, ts) twice). Its cost is per row of the batch, whatever the number of devices and series in it or in
-# the tables: g groups the rows by series and hour (the rollup); `latest` takes each series' newest row and
-# first time in one sort. Each series row is then read and written once, by its key: `fwd` updates the series
-# whose stored latest time is before all of the batch's rows (in a live stream, all of them: nothing is late),
-# `mid` those whose stored latest time falls among the batch's rows (late: some rows are older), and `old`
-# reads those whose stored latest time is after all of them (late, nothing to update), only when fwd and mid
-# did not take every series. The writer's connection joins by index only (see Writer): a batch has no
-# statistics for the planner, and a hash join would read whole tables of devices or series for every batch.
+# Plain PostgreSQL keeps the hourly rollup itself (migration 0024): each series' current hour in its series row,
+# updated by the same statement that keeps its latest value, and the closed hours in readings_hourly_closed. Per
+# series of the batch, with l its newest hour in the batch and the row's current hour before the batch h:
+# h missing or before l: l becomes the current hour and h, if any, is closed (closed_*: the values replaced);
+# h = l: l's readings are added to it; h after l: the row's hour stays and l's readings are closed.
+_HOUR_SET = """,
+    hour_start = greatest(s.hour_start, l.hour),
+    hour_n = CASE WHEN s.hour_start IS NULL OR s.hour_start < l.hour THEN l.n
+                  WHEN s.hour_start = l.hour THEN s.hour_n + l.n ELSE s.hour_n END,
+    hour_total = CASE WHEN s.hour_start IS NULL OR s.hour_start < l.hour THEN coalesce(l.total, 0)
+                      WHEN s.hour_start = l.hour THEN s.hour_total + coalesce(l.total, 0) ELSE s.hour_total END,
+    hour_min = CASE WHEN s.hour_start IS NULL OR s.hour_start < l.hour THEN l.vmin
+                    WHEN s.hour_start = l.hour THEN least(s.hour_min, l.vmin) ELSE s.hour_min END,
+    hour_max = CASE WHEN s.hour_start IS NULL OR s.hour_start < l.hour THEN l.vmax
+                    WHEN s.hour_start = l.hour THEN greatest(s.hour_max, l.vmax) ELSE s.hour_max END,
+    closed_hour = CASE WHEN s.hour_start < l.hour THEN s.hour_start END,
+    closed_n = CASE WHEN s.hour_start < l.hour THEN s.hour_n END,
+    closed_total = CASE WHEN s.hour_start < l.hour THEN s.hour_total END,
+    closed_min = CASE WHEN s.hour_start < l.hour THEN s.hour_min END,
+    closed_max = CASE WHEN s.hour_start < l.hour THEN s.hour_max END"""
+_HOUR_RETURNING = """, s.closed_hour, s.closed_n, s.closed_total, s.closed_min, s.closed_max,
+            l.hour, l.n, l.total, l.vmin, l.vmax, l.hour < s.hour_start AS newest_closed"""
+# Into readings_hourly_closed: the batch's hours before each series' newest, the hours the update closed, and the
+# newest hour where the row's current hour is later. The first two may name the same hour: summed first.
+_CLOSED = """
+, closed AS (
+  INSERT INTO readings_hourly_closed AS h (series_id, hour, n, total, vmin, vmax)
+  SELECT series_id, hour, sum(n), sum(total), min(vmin), max(vmax) FROM (
+    SELECT series_id, hour, count(value) AS n, sum(value) AS total, min(value) AS vmin, max(value) AS vmax
+    FROM r WHERE hour < date_trunc('hour', last_ts) GROUP BY 1, 2
+    UNION ALL
+    SELECT series_id, closed_hour, closed_n, closed_total, closed_min, closed_max FROM upd WHERE closed_hour IS NOT NULL
+    UNION ALL
+    SELECT series_id, hour, n, total, vmin, vmax FROM upd WHERE newest_closed
+  ) x WHERE n > 0 GROUP BY 1, 2 ORDER BY 1, 2
+  ON CONFLICT (series_id, hour) DO UPDATE SET
+    n = h.n + excluded.n, total = h.total + excluded.total,
+    vmin = least(h.vmin, excluded.vmin), vmax = greatest(h.vmax, excluded.vmax))"""
+
+# The bookkeeping that follows new readings, given a CTE `ins` of exactly the rows that were new (no (series, ts)
+# twice). Its cost is per row of the batch, whatever the number of devices and series in it or in the tables: r
+# gives each row its hour and its series' newest and oldest times in the batch (one sort); l takes, per series,
+# the newest row and the count, sum, min and max of the newest hour. Each series row is then read and written
+# once, by its key (upd): its latest value moves forward only (a late reading leaves it), it keeps when a
+# message last carried it (seen_at, migration 0023), the time it had before (prev_ts: so the batch was late
+# where that is at or after the batch's first row) and, on plain PostgreSQL, its current hour (above). The
+# writer's connection joins by index only (see Writer): a batch has no statistics for the planner, and a hash
+# join would read whole tables of devices or series for every batch.
 _AFTER = """
-, g AS (
-  SELECT series_id, date_trunc('hour', ts) AS hour, count(value) AS n, sum(value) AS total,
-         min(value) AS vmin, max(value) AS vmax
-  FROM ins GROUP BY 1, 2
-){rollup}
-, latest AS (
-  SELECT DISTINCT ON (series_id) series_id, ts, value, label, min(ts) OVER (PARTITION BY series_id) AS first_ts
-  FROM ins ORDER BY series_id, ts DESC
-), fwd AS (
-  UPDATE series s SET last_ts = l.ts, last_value = l.value, last_label = l.label
-  FROM latest l WHERE s.id = l.series_id AND (s.last_ts IS NULL OR s.last_ts < l.first_ts)
-  RETURNING s.device_id, l.first_ts, l.ts, false AS late
-), mid AS (
-  UPDATE series s SET last_ts = l.ts, last_value = l.value, last_label = l.label
-  FROM latest l WHERE l.first_ts < l.ts AND s.id = l.series_id AND s.last_ts >= l.first_ts AND s.last_ts < l.ts
-  RETURNING s.device_id, l.first_ts, l.ts, true AS late
-), old AS (
-  SELECT s.device_id, l.first_ts, l.ts, true AS late FROM latest l JOIN series s ON s.id = l.series_id
-  WHERE s.last_ts >= l.ts
-    AND (SELECT count(*) FROM fwd) + (SELECT count(*) FROM mid) < (SELECT count(*) FROM latest)
-), touched AS (
+, r AS (
+  SELECT series_id, ts, value, label, date_trunc('hour', ts) AS hour,
+         max(ts) OVER w AS last_ts, min(ts) OVER w AS first_ts
+  FROM ins WINDOW w AS (PARTITION BY series_id)
+), l AS (
+  SELECT series_id, max(last_ts) AS ts, max(first_ts) AS first_ts, max(hour) AS hour,
+         max(value) FILTER (WHERE ts = last_ts) AS value, max(label) FILTER (WHERE ts = last_ts) AS label,
+         count(value) AS n, sum(value) AS total, min(value) AS vmin, max(value) AS vmax
+  FROM r WHERE hour = date_trunc('hour', last_ts) GROUP BY series_id
+), upd AS (
+  UPDATE series s SET
+    last_ts = CASE WHEN s.last_ts IS NULL OR s.last_ts < l.ts THEN l.ts ELSE s.last_ts END,
+    last_value = CASE WHEN s.last_ts IS NULL OR s.last_ts < l.ts THEN l.value ELSE s.last_value END,
+    last_label = CASE WHEN s.last_ts IS NULL OR s.last_ts < l.ts THEN l.label ELSE s.last_label END,
+    prev_ts = s.last_ts,
+    seen_at = greatest(s.seen_at, %(seen)s::timestamptz){hour_set}
+  FROM l WHERE s.id = l.series_id
+  RETURNING s.id AS series_id, s.device_id, l.first_ts, l.ts,
+            coalesce(s.prev_ts >= l.first_ts, false) AS late{hour_returning}
+){closed}{stale}
+, touched AS (
   SELECT device_id, min(first_ts) AS start_ts, max(ts) AS end_ts,
          bool_or(late OR first_ts < now() - make_interval(secs => %(late_s)s)) AS late
-  FROM (SELECT * FROM fwd UNION ALL SELECT * FROM mid UNION ALL SELECT * FROM old) t GROUP BY device_id
+  FROM upd GROUP BY device_id
 ), late AS (
   INSERT INTO late_windows (device_id, start_ts, end_ts)
   SELECT device_id, start_ts, end_ts FROM touched WHERE late
@@ -163,9 +194,16 @@ class Writer:
         self.conn = conn
         self.late_after_s = late_after_s
         self._series: dict[tuple[str, str], int] = {}
-        rollup = _STALE if engine == "timescale" else _ROLLUP + _STALE  # TimescaleDB keeps the rollup itself
-        self._fast_after = _FAST_AFTER.format(rollup=rollup, devices="NULL")
-        self._conflict = _CONFLICT.format(rollup=rollup, devices=_TOUCHED)
+        # TimescaleDB keeps the rollup itself (its continuous aggregate, migrations 0002 and 0015)
+        native = engine != "timescale"
+        parts = {
+            "hour_set": _HOUR_SET if native else "",
+            "hour_returning": _HOUR_RETURNING if native else "",
+            "closed": _CLOSED if native else "",
+            "stale": _STALE,
+        }
+        self._fast_after = _FAST_AFTER.format(**parts, devices="NULL")
+        self._conflict = _CONFLICT.format(**parts, devices=_TOUCHED)
         with self.conn.transaction():
             self.conn.execute(_STAGE)
             # Every statement of the writer joins a batch (a few thousand rows, of which the planner knows nothing)
@@ -217,9 +255,12 @@ class Writer:
         # Series ids created in a transaction that rolls back do not exist: cache them only after commit.
         pending: dict[tuple[str, str], int] = {}
         with self.conn.transaction():
-            inserted, devices = self._write_readings(batch.readings, batch.fast, pending)
+            inserted, devices = self._write_readings(batch, pending)
             self._write_dead(batch.dead)
-            self._write_seen(batch.seen)
+            # A device whose new readings were written was marked seen in their series rows (migration 0023); the
+            # device row is written only for the rest (status messages, readings all stored already).
+            written = set(devices)
+            self._write_seen({d: t for d, t in batch.seen.items() if d not in written})
             self._write_statuses(batch.statuses)
             if devices:
                 self._notify(devices)
@@ -245,9 +286,8 @@ class Writer:
         for sid, dev, met in rows:
             pending[(dev, met)] = sid
 
-    def _write_readings(
-        self, readings: list[Reading], fast: FastRows, pending: dict[tuple[str, str], int]
-    ) -> tuple[int, list[str]]:
+    def _write_readings(self, batch: Batch, pending: dict[tuple[str, str], int]) -> tuple[int, list[str]]:
+        readings, fast = batch.readings, batch.fast
         if not readings and not fast:
             return 0, []
         ids = self._series
@@ -280,7 +320,10 @@ class Writer:
         cur = self.conn.cursor()
         with cur.copy(_COPY_STAGING) as copy:
             copy.write(buf)
-        params = {"late_s": self.late_after_s, "mark_s": LATE_MARK.total_seconds()}
+        # When the batch's messages arrived, for the series they carry (seen_at): the newest arrival of the batch,
+        # so a device may read as seen up to one batch (under a second) later than its own message came.
+        seen = max(batch.seen.values()) if batch.seen else None
+        params = {"late_s": self.late_after_s, "mark_s": LATE_MARK.total_seconds(), "seen": seen}
         try:
             with self.conn.transaction(), cur.copy(_COPY_READINGS) as copy:  # a savepoint: a duplicate undoes it
                 copy.write(buf)

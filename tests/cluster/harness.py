@@ -516,7 +516,8 @@ def run_failover(
         with connect(dsn, autocommit=True) as conn:  # the routes' stations are counted as decisions, not here
             fo = "SELECT id FROM series WHERE device_id LIKE 'fo-station-%'"
             if engine == "native":  # on TimescaleDB readings_hourly is a view over the readings (migration 0015)
-                conn.execute(f"DELETE FROM readings_hourly WHERE series_id IN ({fo})")
+                conn.execute(f"DELETE FROM readings_hourly_closed WHERE series_id IN ({fo})")
+                conn.execute(f"UPDATE series SET hour_start = NULL, hour_n = NULL WHERE id IN ({fo})")
             conn.execute(f"DELETE FROM readings WHERE series_id IN ({fo})")
         _measure(dsn, plan, result)
     finally:

@@ -139,7 +139,9 @@ def forget_readings(dsn: str, device_ids: Iterable[str]) -> None:
         series = [r[0] for r in conn.execute("SELECT id FROM series WHERE device_id = ANY(%s)", (ids,))]
         conn.execute("DELETE FROM readings WHERE series_id = ANY(%s)", (series,))
         if engine(conn) != "timescale":  # there the rollup is a continuous aggregate that follows by itself
-            conn.execute("DELETE FROM readings_hourly WHERE series_id = ANY(%s)", (series,))
+            # the closed hours, and the current hour each series row keeps (migration 0024)
+            conn.execute("DELETE FROM readings_hourly_closed WHERE series_id = ANY(%s)", (series,))
+            conn.execute("UPDATE series SET hour_start = NULL, hour_n = NULL WHERE id = ANY(%s)", (series,))
 
 
 def winter_evening(day: int, hour: int) -> datetime:

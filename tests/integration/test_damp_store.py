@@ -43,7 +43,7 @@ def _series(db, device: str, metric: str) -> int:
 
 def _rollup(db, sid: int, rows: list[tuple[int, int, float | None]]) -> None:
     """Hourly rows (hour index from START, n, total) for a series; hours outside 0..HOURS-1 too."""
-    with db.cursor().copy("COPY readings_hourly (series_id, hour, n, total, vmin, vmax) FROM STDIN") as copy:
+    with db.cursor().copy("COPY readings_hourly_closed (series_id, hour, n, total, vmin, vmax) FROM STDIN") as copy:
         for h, n, total in rows:
             copy.write_row((sid, START + timedelta(hours=h), n, total, total, total))
 

@@ -61,10 +61,12 @@ def test_cannot_judge_is_replaced_once_the_stations_report_and_comes_back_when_t
         ]  # fmt: skip
         publisher.publish(readings_topic(dev), payload_of(entries))
         wait_until(
-            lambda: db.execute(
-                "SELECT count(*) FROM readings r JOIN series s ON s.id = r.series_id WHERE s.device_id = %s", (dev,)
-            ).fetchone()[0]
-            >= 7 * 4
+            lambda: (
+                db.execute(
+                    "SELECT count(*) FROM readings r JOIN series s ON s.id = r.series_id WHERE s.device_id = %s", (dev,)
+                ).fetchone()[0]
+                >= 7 * 4
+            )
         )
         evaluate(now + timedelta(minutes=1))
         seen = _decisions(db, rid)

@@ -73,7 +73,7 @@ def test_api_metrics_count_readings_dead_letters_and_devices_as_the_api_reports_
     wait_until(
         lambda: db.execute("SELECT count(*) FROM dead_letters WHERE topic LIKE %s", (f"{prefix}/%",)).fetchone()[0]
     )
-    wait_until(lambda: db.execute("SELECT last_seen FROM devices WHERE id = %s", (dev,)).fetchone()[0])
+    wait_until(lambda: db.execute("SELECT last_seen FROM device_seen WHERE id = %s", (dev,)).fetchone()[0])
 
     # Exact below 100,000 rows; past that, PostgreSQL's live-row statistic (an estimate that follows within
     # seconds), so it cannot promise +1: check what each regime promises.

@@ -150,3 +150,92 @@ def test_late_windows_and_latest_values_for_forward_overlapping_and_older_batche
         f"{mixed}/air_temperature": 30.0,
         f"{mixed}/dew_point": 10.0,
     }
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_hourly_rollup_latest_values_and_late_windows_match_the_raw_readings_over_random_batches(
+    database_url, db, uid, seed
+):
+    """Batches in any order (a backlog spanning hours, late and out-of-order readings, redeliveries, hours that
+    only labels touched): after every batch, readings_hourly says what the stored readings say (each series'
+    current hour kept in its series row on plain PostgreSQL, migration 0024), each series' latest value is its
+    newest reading, a device's batch is marked late exactly when one of its new readings is at or before what
+    its series held, and device_seen is the newest arrival."""
+    import random
+
+    rng = random.Random(seed)
+    devs = [f"wr{seed}-{i}-{uid}" for i in range(3)]
+    for dev in devs:
+        load(database_url, station(dev))
+    metrics = ("air_temperature", "road_surface_temperature")
+    stored: dict[tuple[str, str], set[int]] = {}
+    last: dict[tuple[str, str], int] = {}
+    arrived = T0 + timedelta(days=400)
+    with connect(database_url, autocommit=True) as conn:
+        w = Writer(conn, engine=engine(conn), late_after_s=10**9)
+        for b in range(25):
+            fast: list[tuple[str, list[tuple[str, int, float]]]] = []
+            labels: list[Reading] = []
+            for _ in range(rng.randint(1, 12)):
+                dev = rng.choice(devs)
+                # Mostly forward in time, sometimes hours back; minutes repeat, so some rows are redelivered.
+                minute = rng.randint(0, 60 * 6) if rng.random() < 0.3 else min(360, b * 15 + rng.randint(0, 20))
+                ts = T0 + timedelta(minutes=minute)
+                if rng.random() < 0.15:
+                    labels.append(Reading(dev, "surface_state", ts, None, rng.choice(["dry", "wet"])))
+                else:
+                    fast.append((dev, [(m, _us(ts), float(rng.randint(-50, 50)) / 4) for m in metrics]))
+            arrived += timedelta(seconds=rng.randint(1, 60))
+            devices = {d for d, _ in fast} | {r.device_id for r in labels}
+            # What is new, and late, by the rules, from what is stored so far.
+            batch_rows: dict[tuple[str, str], set[int]] = {}
+            for dev, rows in fast:
+                for m, us, _ in rows:
+                    batch_rows.setdefault((dev, m), set()).add(us)
+            for r in labels:
+                batch_rows.setdefault((r.device_id, r.metric), set()).add(_us(r.ts))
+            late_devices = set()
+            for key, times in batch_rows.items():
+                new = times - stored.get(key, set())
+                if new and key in last and min(new) <= last[key]:
+                    late_devices.add(key[0])
+            before = db.execute("SELECT coalesce(max(id), 0) FROM late_windows").fetchone()[0]
+            w.write(Batch(readings=labels, fast=fast, seen={d: arrived for d in devices}))
+            for key, times in batch_rows.items():
+                stored.setdefault(key, set()).update(times)
+                last[key] = max(stored[key])
+            marked = {
+                r[0]
+                for r in db.execute(
+                    "SELECT device_id FROM late_windows WHERE id > %s AND device_id = ANY(%s)", (before, devs)
+                )
+            }
+            assert marked == late_devices, f"batch {b}"
+            hourly = db.execute(
+                """SELECT s.device_id, s.metric, h.hour, h.n, h.total, h.vmin, h.vmax
+                   FROM readings_hourly h JOIN series s ON s.id = h.series_id
+                   WHERE s.device_id = ANY(%s) ORDER BY 1, 2, 3""",
+                (devs,),
+            ).fetchall()
+            raw = db.execute(
+                """SELECT s.device_id, s.metric, date_trunc('hour', r.ts), count(*), sum(r.value), min(r.value),
+                          max(r.value)
+                   FROM readings r JOIN series s ON s.id = r.series_id
+                   WHERE s.device_id = ANY(%s) AND r.value IS NOT NULL GROUP BY 1, 2, 3 ORDER BY 1, 2, 3""",
+                (devs,),
+            ).fetchall()
+            assert [h[:4] for h in hourly] == [r[:4] for r in raw], f"batch {b}"
+            for h, r in zip(hourly, raw, strict=True):
+                assert h[4] == pytest.approx(r[4]) and (h[5], h[6]) == (r[5], r[6])
+            newest = db.execute(
+                """SELECT s.device_id, s.metric, s.last_ts, s.last_value, s.last_label,
+                          r.ts, r.value, r.label
+                   FROM series s JOIN LATERAL (SELECT ts, value, label FROM readings WHERE series_id = s.id
+                                               ORDER BY ts DESC LIMIT 1) r ON true
+                   WHERE s.device_id = ANY(%s)""",
+                (devs,),
+            ).fetchall()
+            for row in newest:
+                assert row[2:5] == row[5:8], f"batch {b}: {row}"
+            seen = db.execute("SELECT id, last_seen FROM device_seen WHERE id = ANY(%s)", (list(devices),)).fetchall()
+            assert {d: t for d, t in seen} == {d: arrived for d in devices}
