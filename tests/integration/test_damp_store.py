@@ -172,7 +172,11 @@ def test_a_parallel_sweep_judges_and_publishes_what_a_serial_one_does(native, da
             _open_overdue_case(db, homes[0])  # held back until the escalation has flagged it
             recorder = _Recorder()
             ctx = AlertContext(settings=settings, pool=pool, publisher=recorder, now=lambda: now)  # type: ignore[arg-type]
-            DampEvaluator(settings, workers=workers, chunk_homes=2, housekeeping_s=0).sweep(ctx)
+            evaluator = DampEvaluator(settings, workers=workers, chunk_homes=2, housekeeping_s=0)
+            if workers > 1:  # the fork server was started with the evaluator, not by its first sweep
+                evaluator.wait_ready(120)
+                assert evaluator._warming is not None and not evaluator._warming.is_alive()
+            evaluator.sweep(ctx)
             published = [(ident, body) for ident, body in recorder.sent if ident.startswith(prefix)]
             assert len({ident for ident, _ in published}) == len(published)  # each home's alert once
             assessments = db.execute(
