@@ -207,6 +207,25 @@ def _load_hours(
     return rows
 
 
+def _create_chunks(conn: psycopg.Connection, series_id: int, start: datetime, end: datetime) -> None:
+    """TimescaleDB: create every chunk of readings that [start, end) falls in, committed before the loaders start.
+
+    A transaction that creates a chunk keeps it locked (ShareUpdateExclusiveLock) until it commits, so a loader
+    whose rows fall in a chunk that another loader's COPY created waits for that whole COPY (one transaction) to
+    end. Meanwhile its backend reads nothing, the loader's unsent rows fill the socket, and after 30 s without an
+    acknowledgement the loader's kernel resets the connection (tcp_user_timeout in store.db.CONNECT_KWARGS): the
+    waiting backend then reads the rows it had received (about 3,856) and meets the reset. With the chunks already
+    there, the loaders take no lock that conflicts and run side by side. One reading an hour, removed again in the
+    same transaction: the chunks stay, empty."""
+    with conn.transaction():
+        conn.execute(
+            "INSERT INTO readings (series_id, ts, value) SELECT %s, g, 0 FROM generate_series("
+            "%s::timestamptz, %s::timestamptz, interval '1 hour') g",
+            (series_id, start, end - timedelta(hours=1)),
+        )
+        conn.execute("DELETE FROM readings WHERE series_id = %s", (series_id,))
+
+
 def build(dsn: str, homes: int, stations: int, loaders: int, engine: str = "native") -> dict[str, Any]:
     """Create the registry and the 30 days of hourly means; return the profile of each home and timings."""
     rng = np.random.default_rng(2027)
@@ -244,6 +263,9 @@ def build(dsn: str, homes: int, stations: int, loaders: int, engine: str = "nati
         "st_base": rng.uniform(2.0, 6.0, stations),
     }
     start_us = int((start - _PG_EPOCH).total_seconds()) * 1_000_000
+    if raw:
+        with connect(dsn, autocommit=True) as conn:
+            _create_chunks(conn, int(series["station"][0]), start, end)
     parts = [list(range(hours))[i::loaders] for i in range(loaders)]
     t1 = time.perf_counter()
     with ProcessPoolExecutor(loaders, mp_context=multiprocessing.get_context("spawn")) as pool:
