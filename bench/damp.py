@@ -374,6 +374,7 @@ def sweep(dsn: str, dbname: str, workers: int, chunk: int, sweeps: int) -> list[
     publisher = CountingPublisher()
     ctx = AlertContext(settings=settings, pool=pool, publisher=publisher, now=lambda: NOW)  # type: ignore[arg-type]
     evaluator = DampEvaluator(settings, workers=workers, chunk_homes=chunk)
+    evaluator.wait_ready()  # its fork server starts with the service, long before a running service's first sweep
     out = []
     try:
         for _ in range(sweeps):
