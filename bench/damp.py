@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 import psycopg
+from pydantic import SecretStr
 
 from alerts.context import AlertContext
 from alerts.damp import DampEvaluator
@@ -104,7 +105,7 @@ class CountingPublisher:
 def _dsn_for(name: str, admin: str = ADMIN_DSN) -> str:
     info = psycopg.conninfo.conninfo_to_dict(admin)
     info["dbname"] = name
-    return psycopg.conninfo.make_conninfo(**info)
+    return psycopg.conninfo.make_conninfo("", **info)
 
 
 def _copy_text(conn: psycopg.Connection, sql: str, rows: list[tuple[Any, ...]]) -> None:
@@ -369,7 +370,7 @@ def children_cpu() -> dict[int, float]:
 
 def sweep(dsn: str, dbname: str, workers: int, chunk: int, sweeps: int) -> list[dict[str, Any]]:
     """Run DampEvaluator sweeps at NOW; the figures of each, with the CPU seconds of every process involved."""
-    settings = Settings(database_url=dsn)
+    settings = Settings(database_url=SecretStr(dsn))
     pool = open_pool(dsn, max_size=2)
     publisher = CountingPublisher()
     ctx = AlertContext(settings=settings, pool=pool, publisher=publisher, now=lambda: NOW)  # type: ignore[arg-type]
