@@ -55,9 +55,11 @@ def _names(cls: type) -> tuple[str, ...]:
     return named if named is not None else tuple(f.name for f in fields(cls))
 
 
-def typed(conn: psycopg.Connection, row: type[T]) -> psycopg.Cursor[T]:
+def typed(conn: psycopg.Connection, row: type[T], *, binary: bool = False) -> psycopg.Cursor[T]:
     """A cursor whose rows are made into `row`: a dataclass (or, for a read of many thousands of rows, a named
-    tuple) whose fields are the query's columns, by name (those the query leaves out need defaults)."""
+    tuple) whose fields are the query's columns, by name (those the query leaves out need defaults). With
+    `binary`, results come in PostgreSQL's binary format: for thousands of rows of times and numbers, cheaper to
+    read than their text."""
 
     def factory(cursor: psycopg.Cursor[Any]) -> RowMaker[T]:
         names = tuple(c.name for c in cursor.description or ())
@@ -74,7 +76,7 @@ def typed(conn: psycopg.Connection, row: type[T]) -> psycopg.Cursor[T]:
 
         return by_name
 
-    return conn.cursor(row_factory=factory)
+    return conn.cursor(row_factory=factory, binary=binary)
 
 
 def typed_with(
