@@ -6,16 +6,19 @@ object (two dicts of every property name) for every PUBLISH even when it carries
 PUBACK with its own wake-up and send(). At tens of thousands of messages a second that, not the
 broker, is the limit (python -m bench.ingest measures both). Client therefore reads the socket
 64 KiB at a time and parses every whole packet in the buffer in one pass, decodes PUBLISH itself
-(Properties only when a packet has some), and sends a batch of PUBACKs as one write (ack_many). With
+(Properties only when a packet has some; the message a Received, paho's MQTTMessage without the
+Condition paho makes for every message), and sends a batch of PUBACKs as one write: ack_many with
+manual_ack, else those of one read pass, at its end. With
 read_pause_s (ingest's: ingest.service.READ_PAUSE_S), having read all the socket held and with nothing to
 write, it waits that long before the next read, so that a steady stream of small messages is read many per
 wake-up.
 Everything else (connect, subscribe, keepalive, reconnect, TLS, QoS 2, callbacks) is paho's.
 
 It overrides private methods of paho's Client (_sock_recv, _sock_close, _packet_read, _handle_publish,
-_handle_on_message), calls others (_packet_handle, _send_puback, _packet_queue, _easy_log) and reads its
+_handle_on_message), calls others (_packet_handle, _packet_queue, _loop_rc_handle, _easy_log) and reads its
 private state (_in_packet, _out_packet, _sock, _protocol, _manual_ack, _on_message, _on_message_filtered, _userdata,
-_msgtime_mutex, _last_bytes_received, _in_callback_mutex), none of which paho promises to keep. So
+_msgtime_mutex, _last_bytes_received, _in_callback_mutex; MQTTMessage's slots), none of which paho promises to keep.
+So
 pyproject.toml pins paho-mqtt to exactly the version these were read from and tested with (2.2.0), and
 tests/unit/test_paho_pin.py fails, saying why, when the installed paho is another version or any private
 name used here is gone. Moving to another paho: read its Client against this file, then move the pin.
@@ -32,6 +35,7 @@ from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.exception import MalformedPacket
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
@@ -72,6 +76,29 @@ _READ_SIZE = 65536
 _PUBLISH = 0x30
 _PUBACK = 0x40
 _H = struct.Struct("!H")
+_INFO = mqtt.MQTTMessage.__dict__["info"]  # the slot paho's MQTTMessage keeps its MQTTMessageInfo in
+
+
+class Received(mqtt.MQTTMessage):
+    """A received PUBLISH, as paho's MQTTMessage: made without paho's MQTTMessageInfo (a threading.Condition and its
+    lock, more than half of what paho's message costs to make, and meaningless for a message received rather than
+    sent), which is made only if asked for."""
+
+    __slots__ = ()
+
+    @property
+    def info(self) -> mqtt.MQTTMessageInfo:
+        """paho's MQTTMessageInfo, made on first use."""
+        try:
+            return _INFO.__get__(self, Received)  # type: ignore[no-any-return]
+        except AttributeError:
+            info = mqtt.MQTTMessageInfo(self.mid)
+            _INFO.__set__(self, info)
+            return info
+
+    @info.setter
+    def info(self, value: mqtt.MQTTMessageInfo) -> None:
+        _INFO.__set__(self, value)
 
 
 class Client(mqtt.Client):
@@ -84,6 +111,7 @@ class Client(mqtt.Client):
         self._ack_lock = threading.Lock()
         self.read_pause_s = 0.0  # see loop_read
         self._drained = True  # the last recv() took everything the socket had
+        self._acks: list[int] = []  # QoS 1 messages received (not manual_ack) whose PUBACK is not queued yet
 
     # --- reading -----------------------------------------------------------------------------
 
@@ -94,6 +122,10 @@ class Client(mqtt.Client):
             size = max(bufsize, _READ_SIZE)
             data = super()._sock_recv(size)
             self._drained = len(data) < size
+            if data:
+                # Once a read, not once a packet: the keepalive's clock of the last bytes from the broker.
+                with self._msgtime_mutex:
+                    self._last_bytes_received = mqtt.time_func()
             if len(data) <= bufsize:
                 return data
             self._rbuf, self._rpos = data, bufsize
@@ -105,13 +137,27 @@ class Client(mqtt.Client):
 
     def _sock_close(self) -> None:
         self._rbuf, self._rpos = b"", 0  # bytes of a dead connection must never reach a new one
+        self._acks.clear()  # their messages are redelivered on the next connection, with its own ids
         super()._sock_close()
 
     def loop_read(self, max_packets: int = 1) -> mqtt.MQTTErrorCode:
         """Read what select() said is there, then every whole packet already buffered."""
         rc = super().loop_read(max_packets)
+        # Then packet after packet from the buffer, as paho's loop_read(1) would take them one per call.
         while rc == mqtt.MQTT_ERR_SUCCESS and self._sock is not None and self._rpos < len(self._rbuf):
-            rc = super().loop_read(1)
+            rc = self._packet_read()
+            if rc == mqtt.MQTT_ERR_AGAIN:
+                rc = mqtt.MQTT_ERR_SUCCESS
+                break
+            if rc > 0:
+                rc = self._loop_rc_handle(rc)
+        if self._acks and self._sock is not None:
+            # The PUBACKs of what this pass received (without manual_ack): one packet, written now, rather than one
+            # queued packet, wake-up and send() per message. In the order received, as MQTT requires.
+            mids, self._acks = self._acks, []
+            self._packet_queue(_PUBACK, _pubacks(mids), 0, 0)
+            if rc == mqtt.MQTT_ERR_SUCCESS:
+                rc = self.loop_write()
         if self.read_pause_s and self._drained and rc == mqtt.MQTT_ERR_SUCCESS and not self._out_packet:
             # A steady stream of small messages wakes a reader once per packet or two, and each wake-up (select,
             # paho's loop, the read) costs more than the messages it brings. Having taken all there was, let the
@@ -125,72 +171,101 @@ class Client(mqtt.Client):
 
     def _packet_read(self) -> mqtt.MQTTErrorCode:
         # Fast path: no packet half-read and a whole one waiting in the buffer.
-        if self._in_packet["command"] == 0:
-            buf, pos = self._rbuf, self._rpos
-            n = len(buf)
-            if n - pos >= 2:
-                length = 0
-                mult = 1
-                i = pos + 1
-                while i < n and i <= pos + 4:
-                    b = buf[i]
-                    length += (b & 127) * mult
-                    mult *= 128
-                    i += 1
-                    if not b & 128:
-                        break
-                else:
-                    return super()._packet_read()
-                end = i + length
-                if end <= n:
-                    self._rpos = end
-                    self._in_packet["command"] = buf[pos]
-                    self._in_packet["packet"] = buf[i:end]
-                    self._in_packet["pos"] = 0
-                    try:
-                        rc = self._packet_handle()
-                    except mqtt.MalformedPacket:
-                        rc = mqtt.MQTT_ERR_PROTOCOL
-                    self._in_packet["command"] = 0
-                    self._in_packet["packet"] = bytearray(b"")
-                    with self._msgtime_mutex:
-                        self._last_bytes_received = mqtt.time_func()
-                    return rc
-        return super()._packet_read()
+        if self._in_packet["command"] != 0:
+            return super()._packet_read()
+        buf, pos = self._rbuf, self._rpos
+        n = len(buf)
+        if n - pos < 2:
+            return super()._packet_read()
+        length = 0
+        mult = 1
+        i = pos + 1
+        while i < n and i <= pos + 4:
+            b = buf[i]
+            length += (b & 127) * mult
+            mult *= 128
+            i += 1
+            if not b & 128:
+                break
+        else:
+            return super()._packet_read()
+        end = i + length
+        if end > n:
+            return super()._packet_read()
+        self._rpos = end
+        header = buf[pos]
+        self._in_packet["command"] = header
+        self._in_packet["packet"] = buf[i:end]
+        self._in_packet["pos"] = 0
+        try:
+            if header & 0xF0 == _PUBLISH:
+                rc = self._handle_publish()  # paho's _packet_handle would first test for four other packet types
+            else:
+                self._in_packet["remaining_length"] = length  # what paho's handlers of PINGRESP, SUBACK... check
+                rc = self._packet_handle()
+                self._in_packet["remaining_length"] = 0
+        except MalformedPacket:
+            rc = mqtt.MQTT_ERR_PROTOCOL
+        self._in_packet["command"] = 0
+        self._in_packet["packet"] = bytearray(b"")
+        return rc
 
     def _handle_publish(self) -> mqtt.MQTTErrorCode:
         header = self._in_packet["command"]
         qos = (header & 0x06) >> 1
-        if qos == 2:
+        if qos == 2 or qos == 3:
+            # QoS 2 (and 3, which paho refuses): paho's own handling. It acknowledges at once, so the PUBACKs of the
+            # messages read before it go first: a broker takes them in the order it sent the messages.
+            if self._acks:
+                mids, self._acks = self._acks, []
+                self._packet_queue(_PUBACK, _pubacks(mids), 0, 0)
             return super()._handle_publish()
-        packet = self._in_packet["packet"]
+        raw: bytes | bytearray = self._in_packet["packet"]
+        # paho's own read of a packet that came in several pieces is a bytearray; slices of it would be too
+        packet = raw if isinstance(raw, bytes) else bytes(raw)
+        end = len(packet)
+        if end < 2:
+            raise MalformedPacket("PUBLISH too short for its topic's length")
         (slen,) = _H.unpack_from(packet, 0)
         p = 2 + slen
-        topic = bytes(packet[2:p])
-        if not topic and self._protocol != mqtt.MQTTv5:
-            raise mqtt.MalformedPacket("topic can't be empty in MQTTv3")
-        mid = 0
+        topic = packet[2:p]
         if qos:
+            if p + 2 > end:
+                raise MalformedPacket("PUBLISH too short for its message id")
             (mid,) = _H.unpack_from(packet, p)
             p += 2
+        else:
+            mid = 0
+        if p > end:
+            raise MalformedPacket("PUBLISH too short for its topic")
         properties = None
         if self._protocol == mqtt.MQTTv5:
+            if p >= end:
+                raise MalformedPacket("PUBLISH without its properties' length")
             if packet[p] == 0:  # no properties: the usual case
                 p += 1
             else:
                 properties = Properties(PacketTypes.PUBLISH)
-                _, used = properties.unpack(bytes(packet[p:]))
+                try:
+                    _, used = properties.unpack(packet[p:])
+                except (IndexError, struct.error, UnicodeDecodeError) as exc:
+                    raise MalformedPacket(f"PUBLISH properties: {exc}") from None
                 p += used
-        message = mqtt.MQTTMessage(mid=mid, topic=topic)
-        message.dup = bool(header & 0x08)
+        elif not topic:
+            raise MalformedPacket("topic can't be empty in MQTTv3")
+        message = Received.__new__(Received)
+        message._topic = topic
+        message.mid = mid
         message.qos = qos
+        message.dup = bool(header & 0x08)
         message.retain = bool(header & 0x01)
         message.properties = properties
-        message.payload = bytes(packet[p:])
+        message.payload = packet[p:]
+        message.state = mqtt.mqtt_ms_invalid
         message.timestamp = mqtt.time_func()
         self._handle_on_message(message)
-        if qos == 1 and not self._manual_ack:
-            return self._send_puback(mid)
+        if qos and not self._manual_ack:
+            self._acks.append(mid)  # acknowledged, with the others of this read pass, at its end (loop_read)
         return mqtt.MQTT_ERR_SUCCESS
 
     def _handle_on_message(self, message: mqtt.MQTTMessage) -> None:
@@ -216,10 +291,13 @@ class Client(mqtt.Client):
         """Acknowledge these QoS 1 messages (manual_ack mode) with one write."""
         if not mids:
             return
-        # PUBACK: 0x40, remaining length 2, message id; as one big-endian 32-bit word each.
-        words = [0x40020000 | m for m in mids]
-        packet = struct.pack(f"!{len(words)}I", *words)
-        self._packet_queue(_PUBACK, packet, 0, 0)
+        self._packet_queue(_PUBACK, _pubacks(mids), 0, 0)
+
+
+def _pubacks(mids: list[int]) -> bytes:
+    """PUBACK packets for these message ids, back to back: 0x40, remaining length 2, the id; one big-endian 32-bit
+    word each."""
+    return struct.pack(f"!{len(mids)}I", *[0x40020000 | m for m in mids])
 
 
 _CONFIG: weakref.WeakKeyDictionary[mqtt.Client, tuple[BrokerAddress, bool, mqtt.MQTTProtocolVersion]] = (

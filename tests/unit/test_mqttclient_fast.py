@@ -165,3 +165,63 @@ def test_read_pause_after_taking_all_there_was():
     assert time.monotonic() - started < 0.1 and len(got) == 200
     client._sock_close()
     broker.close()
+
+
+def test_acknowledging_on_arrival_sends_one_write_per_read_in_order_then_pauses():
+    # Without manual_ack, the PUBACKs of what one read brought go out at its end as one write, in the order the
+    # messages came (MQTT requires it), so the read pause is not skipped for a PUBACK waiting to be written.
+    import threading
+    import time
+
+    client, broker, got = _client(True, manual_ack=False)
+    client._thread = threading.Thread()  # as under loop_start(): paho then only queues what is to be written
+    client.read_pause_s = 0.2
+    broker.sendall(b"".join(publish_packet("a/b", b"x", 1, mid, None, True) for mid in (9, 3, 700)))
+    started = time.monotonic()
+    client.loop_read()  # no loop_write(): loop_read wrote them
+    assert time.monotonic() - started >= 0.2, "the read pause was skipped"
+    broker.settimeout(2)
+    assert broker.recv(100) == bytes([0x40, 2, 0, 9, 0x40, 2, 0, 3, 0x40, 2, 2, 188])
+    assert [m.mid for m in got] == [9, 3, 700]
+    client._sock_close()
+    broker.close()
+
+
+def test_pubacks_read_before_a_qos2_message_go_out_before_its_pubrec():
+    import threading
+
+    client, broker, _ = _client(True, manual_ack=False)
+    client._thread = threading.Thread()  # as under loop_start()
+    broker.sendall(publish_packet("a/b", b"1", 1, 5, None, True) + publish_packet("a/b", b"2", 2, 6, None, True))
+    client.loop_read()
+    client.loop_write()
+    broker.settimeout(2)
+    data = b""
+    while len(data) < 8:
+        data += broker.recv(100)
+    assert data == bytes([0x40, 2, 0, 5, 0x50, 2, 0, 6])  # PUBACK 5, then PUBREC 6
+    client._sock_close()
+    broker.close()
+
+
+def test_a_received_message_is_pahos_message_with_its_info_made_when_asked():
+    client, broker, got = _client(True)
+    broker.sendall(publish_packet("a/é", b"x", 1, 42, None, True))
+    client.loop_read()
+    (m,) = got
+    assert isinstance(m, mqtt.MQTTMessage)
+    assert (m.topic, m.payload, m.qos, m.mid, m.dup, m.retain) == ("a/é", b"x", 1, 42, False, False)
+    assert m.info.mid == 42 and m.info is m.info
+    client._sock_close()
+    broker.close()
+
+
+def test_a_publish_too_short_for_what_it_declares_is_a_protocol_error_not_a_crash():
+    for body in (b"\x00", b"\x00\x09a/b", b"\x00\x03a/b\x00", b"\x00\x03a/b\x00\x01"):
+        # topic length byte only; topic longer than the packet; QoS 1 without a whole message id; no MQTT 5
+        # property length after the id
+        client, broker, got = _client(True)
+        broker.sendall(bytes([0x32, len(body)]) + body)
+        assert client.loop_read() == mqtt.MQTT_ERR_PROTOCOL, body
+        assert got == []
+        broker.close()

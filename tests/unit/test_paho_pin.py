@@ -127,8 +127,8 @@ def test_every_private_name_mqttclient_reads_still_exists_in_paho() -> None:
 def test_the_check_sees_the_private_names_mqttclient_uses() -> None:
     """The ast walk above finds what it should (else it would pass by checking nothing)."""
     text = SOURCE.read_text()
-    for name in ("_in_packet", "_msgtime_mutex", "_on_message_filtered", "_packet_handle", "_send_puback"):
+    for name in ("_in_packet", "_msgtime_mutex", "_on_message_filtered", "_packet_handle", "_packet_queue"):
         assert f"self.{name}" in text or f"super().{name}" in text
     cls = _client_class()
     seen = {c[1][0] for n in ast.walk(cls) if isinstance(n, ast.Attribute) and (c := _chain(n)) is not None}
-    assert {"_in_packet", "_msgtime_mutex", "_on_message_filtered", "_packet_handle", "_send_puback"} <= seen
+    assert {"_in_packet", "_msgtime_mutex", "_on_message_filtered", "_packet_handle", "_packet_queue"} <= seen
