@@ -18,6 +18,9 @@ _NUMERIC = {m.name: (m.low, m.high) for m in METRICS.values() if m.categories is
 # Integer times the fast lane takes (parse_any's rule: from 1e11 milliseconds, else seconds), years 1973 to 3000.
 _MS_LOW, _MS_HIGH = 100_000_000_000, 32_503_680_000_000
 _S_LOW, _S_HIGH = 100_000_000, 100_000_000_000
+# Readings topics remembered (NativeDecoder.readings_device): one per device (forgotten all at once past the count), of
+# a length device ids have, so that a flood of long or one-off topics holds at most about 50 MB.
+_TOPICS_MAX, _TOPIC_CACHED_LEN = 100_000, 160
 
 
 class NativeDecoder:
@@ -28,6 +31,7 @@ class NativeDecoder:
     def __init__(self, prefix: str = "placewatch/v1") -> None:
         self.prefix = prefix.rstrip("/")
         self._devices = self.prefix + "/devices/"
+        self._readings: dict[str, str | None] = {}  # topic -> readings_device(topic)
 
     def subscriptions(self) -> list[str]:
         """Everything under the devices tree: ids may contain '/', so '+' is not enough."""
@@ -50,10 +54,20 @@ class NativeDecoder:
         return device_id, kind
 
     def readings_device(self, topic: str) -> str | None:
-        """The device id of a readings topic ({prefix}/devices/{id}/readings), else None."""
+        """The device id of a readings topic ({prefix}/devices/{id}/readings), else None; remembered per topic, as
+        every message of a device comes on its one topic."""
+        cache = self._readings
+        device = cache.get(topic, "")  # "": not remembered (a device id is never empty)
+        if device != "":
+            return device
+        device = None
         if topic.startswith(self._devices) and topic.endswith("/readings"):
-            return topic[len(self._devices) : -9] or None
-        return None
+            device = topic[len(self._devices) : -9] or None
+        if len(topic) <= _TOPIC_CACHED_LEN:
+            if len(cache) >= _TOPICS_MAX:
+                cache.clear()
+            cache[topic] = device
+        return device
 
     def fast(self, payload: bytes) -> list[tuple[str, int, float]] | None:
         """The readings of a plain message as (metric, epoch microseconds, value), or None to use decode().

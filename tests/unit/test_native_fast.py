@@ -216,3 +216,14 @@ def test_readings_topic_gives_the_device_id():
     assert NATIVE.readings_device("placewatch/v1/devices//readings") is None
     assert NATIVE.readings_device("placewatch/v1/devices/a/status") is None
     assert NATIVE.readings_device("elsewhere/v1/devices/a/readings") is None
+
+
+def test_readings_topic_gives_the_same_device_id_when_remembered_and_long_topics_are_not_kept():
+    native = NativeDecoder()
+    topics = ["placewatch/v1/devices/a/b c/readings", "placewatch/v1/devices//readings", "elsewhere/x/readings"]
+    first = [native.readings_device(t) for t in topics]
+    assert [native.readings_device(t) for t in topics] == first == ["a/b c", None, None]
+    long_id = "d" * 200
+    assert native.readings_device(f"placewatch/v1/devices/{long_id}/readings") == long_id
+    # A flood of long or one-off topics must not grow the memory of topics without bound.
+    assert len(native._readings) == len(topics)
