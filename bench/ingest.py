@@ -667,6 +667,13 @@ def _stream_section(dsn: str, url: str, a: argparse.Namespace, work: Path) -> li
         " each per interval, RFC 3339 times (Z and offsets), 2 or 3 values; one pipeline after another",
         flush=True,
     )
+    if a.floor_only:
+        from ingest.service import READ_PAUSE_S
+
+        for pause in (READ_PAUSE_S, 0.0):
+            null = _stream_null(dsn, url, a, pause=pause)
+            print(f"  {null.name:<50} {null.line()}", flush=True)
+        return []
     ours = _stream_ingest(dsn, url, a)
     print(f"  {ours.name:<50} {ours.line()}; committed {ours.tail_s:.2f} s after the last publish", flush=True)
     if not a.peers:
@@ -895,6 +902,11 @@ def main(argv: list[str] | None = None) -> list[Figure]:
         "--warmup", action=argparse.BooleanOptionalAction, default=True, help="one message from every device first"
     )
     ap.add_argument("--peers", action=argparse.BooleanOptionalAction, default=True, help="run the peers")
+    ap.add_argument(
+        "--floor-only",
+        action="store_true",
+        help="only the do-nothing subscriber on our client, with ingest's read pause and without (the client's cost)",
+    )
     ap.add_argument("--backlog", action=argparse.BooleanOptionalAction, default=True, help="the backlog drain")
     ap.add_argument("--extras", action=argparse.BooleanOptionalAction, default=True, help="the backlog's extras")
     ap.add_argument("--messages", type=int, default=200_000, help="messages of the backlog")
