@@ -337,4 +337,4 @@ def _routes_drawn(page: Any, selector: str) -> None:
     """Wait until the map has drawn routes matching selector: attached, not visible, because the run's shared
     database may hold other tests' routes of a single point, which Leaflet draws as an invisible path and which
     may come first."""
-    page.wait_for_function(f"document.querySelectorAll({selector!r}).length > 0")
+    page.locator(selector).first.wait_for(state="attached")
