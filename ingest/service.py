@@ -584,7 +584,9 @@ def _freeze() -> None:
     (200 ms), long enough to reach the oldest generation, so full collections come every few seconds, and each
     walked every object made at start-up: on bench.ingest's stream the collector took 17 % of ingest's CPU, its full
     collections more than half of that. Nothing is kept alive by this: reference counting still frees these
-    objects; only a reference cycle among them would stay."""
+    objects; only a reference cycle among them would stay, so cycles are collected first (a reconnect after a
+    database error leaves some: an exception's traceback and its frames)."""
+    gc.collect()
     gc.freeze()
 
 
