@@ -225,12 +225,7 @@ def _prune(conn: psycopg.Connection, reg: Registry) -> tuple[dict[str, list[str]
         n = conn.execute("SELECT count(*) FROM readings WHERE series_id = ANY(%s)", (series,)).fetchone()
         if n and n[0]:
             orphaned.append(f"{n[0]} reading(s) of removed devices go with them")
-        conn.execute("DELETE FROM readings WHERE series_id = ANY(%s)", (series,))
-        conn.execute("DELETE FROM hourly_days WHERE series_id = ANY(%s)", (series,))
-        if conn.execute("SELECT to_regclass('readings_hourly_closed') IS NOT NULL").fetchone() == (True,):
-            # plain PostgreSQL's closed hours (migration 0024; the current hour goes with the series rows);
-            # TimescaleDB's continuous aggregate follows the readings itself
-            conn.execute("DELETE FROM readings_hourly_closed WHERE series_id = ANY(%s)", (series,))
+        forget_readings(conn, series)
         conn.execute("DELETE FROM devices WHERE id = ANY(%s)", (devices,))
     if homes:
         conn.execute("DELETE FROM damp_home_state WHERE home_id = ANY(%s)", (homes,))
@@ -268,3 +263,14 @@ def describe(result: LoadResult, *, name: str) -> str:
 
 
 __all__ = ["LoadResult", "RegistryError", "describe", "load"]
+
+
+def forget_readings(conn: psycopg.Connection, series: list[int]) -> None:
+    """Delete these series' readings and everything made of them: packed days and, on plain PostgreSQL, the hourly
+    rollup (closed hours, and the current hour kept in each series row, migration 0024). TimescaleDB's continuous
+    aggregate follows the readings itself."""
+    conn.execute("DELETE FROM readings WHERE series_id = ANY(%s)", (series,))
+    conn.execute("DELETE FROM hourly_days WHERE series_id = ANY(%s)", (series,))
+    if conn.execute("SELECT to_regclass('readings_hourly_closed') IS NOT NULL").fetchone() == (True,):
+        conn.execute("DELETE FROM readings_hourly_closed WHERE series_id = ANY(%s)", (series,))
+        conn.execute("UPDATE series SET hour_start = NULL, hour_n = NULL WHERE id = ANY(%s)", (series,))

@@ -40,6 +40,7 @@ from placewatch.embedded import free_port
 from store import users
 from store.db import connect
 from store.migrate import migrate
+from store.registry import forget_readings
 from tests.cluster.services import NatsCluster, PostgresPair
 from tests.faults.harness import Plan, PrivateMosquitto, Result, _count, _measure
 from tests.helpers import load, route, station
@@ -514,11 +515,8 @@ def run_failover(
         result.final_exit = max(codes)
         result.log_tail = "\n".join(p.log() for p in procs)
         with connect(dsn, autocommit=True) as conn:  # the routes' stations are counted as decisions, not here
-            fo = "SELECT id FROM series WHERE device_id LIKE 'fo-station-%'"
-            if engine == "native":  # on TimescaleDB readings_hourly is a view over the readings (migration 0015)
-                conn.execute(f"DELETE FROM readings_hourly_closed WHERE series_id IN ({fo})")
-                conn.execute(f"UPDATE series SET hour_start = NULL, hour_n = NULL WHERE id IN ({fo})")
-            conn.execute(f"DELETE FROM readings WHERE series_id IN ({fo})")
+            fo = conn.execute("SELECT id FROM series WHERE device_id LIKE 'fo-station-%'").fetchall()
+            forget_readings(conn, [r[0] for r in fo])
         _measure(dsn, plan, result)
     finally:
         publishing.stop()

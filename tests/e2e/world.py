@@ -21,6 +21,7 @@ from simulators.home import HomeSensor
 from simulators.road import RoadStation
 from store.db import connect, open_pool
 from store.migrate import engine
+from store.registry import forget_readings as forget
 from store.writer import Batch, Writer
 from tests.helpers import load
 
@@ -137,11 +138,7 @@ def forget_readings(dsn: str, device_ids: Iterable[str]) -> None:
     ids = sorted(set(device_ids))
     with connect(dsn, autocommit=True) as conn:
         series = [r[0] for r in conn.execute("SELECT id FROM series WHERE device_id = ANY(%s)", (ids,))]
-        conn.execute("DELETE FROM readings WHERE series_id = ANY(%s)", (series,))
-        if engine(conn) != "timescale":  # there the rollup is a continuous aggregate that follows by itself
-            # the closed hours, and the current hour each series row keeps (migration 0024)
-            conn.execute("DELETE FROM readings_hourly_closed WHERE series_id = ANY(%s)", (series,))
-            conn.execute("UPDATE series SET hour_start = NULL, hour_n = NULL WHERE id = ANY(%s)", (series,))
+        forget(conn, series)
 
 
 def winter_evening(day: int, hour: int) -> datetime:
