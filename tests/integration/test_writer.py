@@ -152,19 +152,20 @@ def test_late_windows_and_latest_values_for_forward_overlapping_and_older_batche
     }
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize(("seed", "stream"), [(1, False), (2, False), (3, False), (4, True), (5, True)])
 def test_hourly_rollup_latest_values_and_late_windows_match_the_raw_readings_over_random_batches(
-    database_url, db, uid, seed
+    database_url, db, uid, seed, stream
 ):
     """Batches in any order (a backlog spanning hours, late and out-of-order readings, redeliveries, hours that
     only labels touched): after every batch, readings_hourly says what the stored readings say (each series'
     current hour kept in its series row on plain PostgreSQL, migration 0024), each series' latest value is its
     newest reading, a device's batch is marked late exactly when one of its new readings is at or before what
-    its series held, and device_seen is the newest arrival."""
+    its series held, and device_seen is the newest arrival. `stream`: each device at most once a batch, as on a
+    live stream, so that every batch without a redelivery takes the writer's one-row-per-series statement."""
     import random
 
     rng = random.Random(seed)
-    devs = [f"wr{seed}-{i}-{uid}" for i in range(3)]
+    devs = [f"wr{seed}-{i}-{uid}" for i in range(6 if stream else 3)]
     for dev in devs:
         load(database_url, station(dev))
     metrics = ("air_temperature", "road_surface_temperature")
@@ -176,8 +177,8 @@ def test_hourly_rollup_latest_values_and_late_windows_match_the_raw_readings_ove
         for b in range(25):
             fast: list[tuple[str, list[tuple[str, int, float]]]] = []
             labels: list[Reading] = []
-            for _ in range(rng.randint(1, 12)):
-                dev = rng.choice(devs)
+            picks = rng.sample(devs, rng.randint(1, len(devs))) if stream else [rng.choice(devs) for _ in range(12)]
+            for dev in picks[: len(picks) if stream else rng.randint(1, 12)]:
                 # Mostly forward in time, sometimes hours back; minutes repeat, so some rows are redelivered.
                 minute = rng.randint(0, 60 * 6) if rng.random() < 0.3 else min(360, b * 15 + rng.randint(0, 20))
                 ts = T0 + timedelta(minutes=minute)
