@@ -141,8 +141,9 @@ _GROUPED = """
 )"""
 # The same r and l when the writer knows every series of the batch has one row in it (a live stream, where each
 # device sends once every few minutes): each row is its series' newest, so no sort, window or grouping; r then has
-# no hour before its series' newest. On bench.ingest_writer's stream (20,000 devices, batches of 1,000 messages)
-# PostgreSQL's CPU fell by about a tenth: 57.3 against 62.8 core-ms per 1,000 messages, medians of 6 rounds.
+# no hour before its series' newest. A small saving, as the row updates are most of the cost: on
+# bench.ingest_writer's stream (batches of 1,000 messages, medians of interleaved rounds) 57.3 against 62.8
+# PostgreSQL core-ms per 1,000 messages with 20,000 devices, 52.7 against 53.7 with 50,000.
 _SINGLE = """
 , l AS (
   SELECT series_id, ts, ts AS first_ts, date_trunc('hour', ts) AS hour, value, label,
