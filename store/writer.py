@@ -319,8 +319,9 @@ class Writer:
         missed: list[tuple[str, str, int, float]] = []  # series not yet known: written once their ids are
         sids: list[int] = []
         add = sids.append
-        # The fast lane's rows are packed here, each one struct call (psycopg's write_row dumps field by field, a
-        # quarter of ingest's own CPU on a live stream); the rest, which may have labels or no value, by psycopg.
+        # The fast lane's rows are packed here, each one struct call (psycopg's write_row dumps field by field: about
+        # a tenth of ingest's own CPU on a live stream, py-spy); the rest, which may have labels or no value, by
+        # psycopg.
         # Both are rows of the same binary COPY: its header, the rows, its trailer.
         packed = bytearray()
         pack = _FAST_ROW.pack
