@@ -9,6 +9,7 @@ cores and the load; then EXPLAIN (ANALYZE, BUFFERS) of one more batch's statemen
 
     python -m bench.ingest_writer [--devices 50000] [--batch 1000] [--rounds 2] [--explain]
     python -m bench.ingest_writer --devices 20000 --compare   # as shipped, without its rollup, as before
+    python -m bench.ingest_writer --devices 20000 --parts     # the statement part by part; state per device
 """
 
 from __future__ import annotations
@@ -133,7 +134,7 @@ def _variants(conn) -> dict[str, Writer]:  # type: ignore[no-untyped-def]
 
     before = _Before(conn, engine="native", late_after_s=10**9)
     parts = {"hour_set": "", "hour_returning": "", "closed": _BEFORE_ROLLUP, "stale": w._STALE}
-    before._fast_after = w._FAST_AFTER.format(**parts, devices="NULL")
+    before._fast_after = before._fast_single = w._FAST_AFTER.format(**parts, devices="NULL")
     return {
         "as shipped": _writer(conn),
         "without the hourly rollup (TimescaleDB's)": _writer(conn, "timescale"),
@@ -141,11 +142,107 @@ def _variants(conn) -> dict[str, Writer]:  # type: ignore[no-untyped-def]
     }
 
 
-def compare(dsn: str, ids: list[str], *, batch: int, rounds: int, interval_s: float) -> dict[str, list[float]]:
-    """Each variant of _variants on the same database, rounds interleaved (order reversed every other round, so
-    none is always measured first): PostgreSQL core-ms per 1,000 messages of each round, per variant."""
+# What each part of the statement costs on a stream's batch: the writer with its statement cut down (these keep
+# no correct state; they are for the cost only) and a prototype of one row of state per device.
+_PARAMS = "%(late_s)s::float8, %(mark_s)s::float8, %(seen)s::timestamptz"
+_LATEST = """WITH l AS (SELECT series_id, ts, ts AS first_ts, date_trunc('hour', ts) AS hour, value, label,
+  (value IS NOT NULL)::int AS n, value AS total, value AS vmin, value AS vmax FROM pw_staging)
+UPDATE series s SET last_ts = l.ts, last_value = l.value, last_label = l.label, prev_ts = s.last_ts,
+  seen_at = greatest(s.seen_at, %(seen)s::timestamptz){hour_set}
+FROM l WHERE s.id = l.series_id AND %(late_s)s::float8 > 0 AND %(mark_s)s::float8 > 0 RETURNING 1, NULL"""
+
+
+class _DeviceRow(Writer):
+    """A prototype, not the product: each device's state in one row of `pw_device_state` (three metric slots of
+    latest time and value and the current hour's count, sum, min and max, and seen_at), updated once per message
+    instead of once per series. Readings are COPYed as the writer does. It keeps no closed hours, late windows or
+    labels, so it is cheaper than a complete version would be."""
+
+    SLOTS = ("temperature", "relative_humidity", "battery")
+
+    def __init__(self, conn) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(conn, engine="native", late_after_s=10**9)
+        cols = ", ".join(
+            f"s{k}_ts timestamptz, s{k}_v float8, h{k}_n int, h{k}_t float8, h{k}_min float8, h{k}_max float8"
+            for k in range(len(self.SLOTS))
+        )
+        with conn.transaction():
+            conn.execute(
+                f"CREATE TABLE IF NOT EXISTS pw_device_state (device_id text PRIMARY KEY, seen_at timestamptz,"
+                f" h_start timestamptz, {cols}) WITH (fillfactor = 50)"
+            )
+            conn.execute("INSERT INTO pw_device_state (device_id) SELECT id FROM devices ON CONFLICT DO NOTHING")
+            conn.execute(
+                "CREATE TEMP TABLE IF NOT EXISTS pw_device_staging (device_id text, ts timestamptz, seen timestamptz,"
+                f" {', '.join(f'v{k} float8' for k in range(len(self.SLOTS)))}) ON COMMIT DELETE ROWS"
+            )
+        sets = ["seen_at = greatest(d.seen_at, x.seen)", "h_start = greatest(d.h_start, date_trunc('hour', x.ts))"]
+        same = "d.h_start = date_trunc('hour', x.ts)"
+        for k in range(len(self.SLOTS)):
+            newer = f"(x.v{k} IS NOT NULL AND (d.s{k}_ts IS NULL OR d.s{k}_ts < x.ts))"
+            has = f"(x.v{k} IS NOT NULL)::int"
+            sets += [
+                f"s{k}_ts = CASE WHEN {newer} THEN x.ts ELSE d.s{k}_ts END",
+                f"s{k}_v = CASE WHEN {newer} THEN x.v{k} ELSE d.s{k}_v END",
+                f"h{k}_n = CASE WHEN {same} THEN d.h{k}_n + {has} ELSE {has} END",
+                f"h{k}_t = CASE WHEN {same} THEN d.h{k}_t + coalesce(x.v{k}, 0) ELSE x.v{k} END",
+                f"h{k}_min = CASE WHEN {same} THEN least(d.h{k}_min, x.v{k}) ELSE x.v{k} END",
+                f"h{k}_max = CASE WHEN {same} THEN greatest(d.h{k}_max, x.v{k}) ELSE x.v{k} END",
+            ]
+        self._update = (
+            f"WITH u AS (UPDATE pw_device_state d SET {', '.join(sets)} FROM pw_device_staging x"
+            " WHERE d.device_id = x.device_id RETURNING d.device_id) SELECT count(*) FROM u"
+        )
+
+    def write(self, batch: Batch):  # type: ignore[no-untyped-def]
+        from store.writer import _COPY_READINGS, _COPY_SIGNATURE, _COPY_TRAILER, _FAST_ROW, UNIX_TO_PG_US
+
+        slot = {m: k for k, m in enumerate(self.SLOTS)}
+        self._series_ids({(dev, m) for dev, rows in batch.fast for m, _, _ in rows}, self._series)
+        buf = bytearray(_COPY_SIGNATURE)
+        for dev, rows in batch.fast:
+            for m, us, v in rows:
+                buf += _FAST_ROW.pack(4, 4, self._series[(dev, m)], 8, us - UNIX_TO_PG_US, 8, v, -1)
+        buf += _COPY_TRAILER
+        seen = max(batch.seen.values())
+        cur = self.conn.cursor()
+        with self.conn.transaction():
+            with cur.copy(_COPY_READINGS) as copy:
+                copy.write(buf)
+            with cur.copy("COPY pw_device_staging FROM STDIN") as copy:
+                for dev, rows in batch.fast:
+                    values: list[float | None] = [None] * len(self.SLOTS)
+                    for m, _, v in rows:
+                        values[slot[m]] = v
+                    copy.write_row((dev, datetime.fromtimestamp(rows[0][1] / 1e6, UTC), seen, *values))
+            cur.execute(self._update).fetchone()
+
+
+def _parts(conn) -> dict[str, Writer]:  # type: ignore[no-untyped-def]
+    """The writer as shipped, its statement cut down part by part, and the one-row-per-device prototype."""
+    from store import writer as w
+
+    cut = {
+        "both COPYs and the commit only": f"SELECT 1, NULL FROM (SELECT {_PARAMS}) x",
+        "+ each series' latest value and seen_at": _LATEST.format(hour_set=""),
+        "+ its current hour (no closed hours, no late windows)": _LATEST.format(hour_set=w._HOUR_SET),
+    }
+    out: dict[str, Writer] = {}
+    for name, statement in cut.items():
+        out[name] = _writer(conn)
+        out[name]._fast_single = statement
+    out["as shipped"] = _writer(conn)
+    out["prototype: one row of state per device"] = _DeviceRow(conn)
+    return out
+
+
+def compare(
+    dsn: str, ids: list[str], *, batch: int, rounds: int, interval_s: float, parts: bool = False
+) -> dict[str, list[float]]:
+    """Each variant of _variants (or of _parts) on the same database, rounds interleaved (order reversed every
+    other round, so none is always measured first): PostgreSQL core-ms per 1,000 messages of each round."""
     conn = connect(dsn, autocommit=True)
-    writers = _variants(conn)
+    writers = _parts(conn) if parts else _variants(conn)
     backend = int(conn.execute("SELECT pg_backend_pid()").fetchone()[0])  # type: ignore[index]
     total = rounds * len(writers)
     start = _start_us(total, interval_s)
@@ -196,16 +293,21 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--explain", action="store_true")
     ap.add_argument("--interval", type=float, default=300.0, help="seconds between a device's messages")
     ap.add_argument("--compare", action="store_true", help="the writer as shipped, without its rollup, as before")
+    ap.add_argument(
+        "--parts", action="store_true", help="what each part of the statement costs; one row of state per device"
+    )
     a = ap.parse_args(argv)
     with fresh_database() as dsn:
         ids = prepare(dsn, a.devices)
-        if a.compare:
+        if a.compare or a.parts:
             import statistics
 
             print(f"writer variants, rounds interleaved ({a.devices:,} devices, batches of {a.batch:,} messages):")
-            for name, per in compare(dsn, ids, batch=a.batch, rounds=max(a.rounds, 4), interval_s=a.interval).items():
+            rounds = max(a.rounds, 4)
+            got = compare(dsn, ids, batch=a.batch, rounds=rounds, interval_s=a.interval, parts=a.parts)
+            for name, per in got.items():
                 print(
-                    f"  {name:<40} PostgreSQL {statistics.median(per):5.1f} core-ms per 1,000 messages (median of"
+                    f"  {name:<53} PostgreSQL {statistics.median(per):5.1f} core-ms per 1,000 messages (median of"
                     f" {len(per)} rounds, {min(per):.1f} to {max(per):.1f})"
                 )
             print(f"  {os.cpu_count()} cores, load {load_now():.1f}", flush=True)
