@@ -210,7 +210,9 @@ class _Rows(psycopg.copy.Writer):
 class Writer:
     """Writes batches on one dedicated connection. Not thread-safe: one writer thread owns it."""
 
-    def __init__(self, conn: psycopg.Connection, *, engine: str, late_after_s: float = 3600.0) -> None:
+    def __init__(
+        self, conn: psycopg.Connection, *, engine: str, late_after_s: float = 3600.0, lock_timeout_s: float = 20.0
+    ) -> None:
         if not conn.autocommit:
             raise ValueError("the writer needs an autocommit connection: it opens its own transactions")
         self.conn = conn
@@ -233,6 +235,11 @@ class Writer:
             # to tables of up to millions of rows by their keys: by index, never by reading a whole table.
             self.conn.execute("SET enable_hashjoin = off")
             self.conn.execute("SET enable_mergejoin = off")
+            # A batch that waits for a lock longer than this fails cleanly (LockNotAvailable: ingest keeps its
+            # messages unacknowledged and retries), before the connection's tcp_user_timeout (store.db, 30 s)
+            # would reset a COPY whose rows the waiting server no longer reads: a TimescaleDB chunk being
+            # compressed, or being created by another writer's open transaction.
+            self.conn.execute(f"SET lock_timeout = {max(1, round(lock_timeout_s * 1000))}")
 
     def deletions(self) -> int:
         """A count that moves whenever devices or series are deleted (migration 0022): a cache of known devices or

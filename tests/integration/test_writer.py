@@ -47,6 +47,34 @@ def test_redelivered_and_in_batch_duplicates_are_stored_once_with_correct_rollup
     assert last == (T0 + timedelta(minutes=94), 95.0)
 
 
+def test_a_batch_that_waits_too_long_for_a_lock_fails_whole_and_is_written_once_the_lock_is_gone(database_url, db, uid):
+    """The writer's lock_timeout: a batch blocked by a lock on readings (a chunk being compressed, say) fails with
+    LockNotAvailable, which ingest treats as an outage (messages kept unacknowledged, retried), and nothing of it
+    is kept; once the lock is released the same batch is written."""
+    import time
+
+    import psycopg
+
+    dev = f"wr-lock-{uid}"
+    load(database_url, station(dev))
+    batch = Batch(readings=_rows(dev, range(3)), seen={dev: T0})
+    with connect(database_url, autocommit=True) as conn, connect(database_url) as holder:
+        w = Writer(conn, engine=engine(conn), lock_timeout_s=0.3)
+        # (released by the server after 15 s should the writer wait for it regardless: a failure, not a hang)
+        holder.execute("SET idle_in_transaction_session_timeout = '15s'")
+        holder.execute("LOCK TABLE readings IN SHARE ROW EXCLUSIVE MODE")  # conflicts with any insert
+        started = time.monotonic()
+        with pytest.raises(psycopg.errors.LockNotAvailable) as err:
+            w.write(batch)
+        assert isinstance(err.value, psycopg.OperationalError)  # ingest's outage path: retry, never dead-letter
+        assert time.monotonic() - started < 10
+        holder.rollback()
+        stored = "SELECT count(*) FROM readings r JOIN series s ON s.id = r.series_id WHERE s.device_id = %s"
+        assert db.execute(stored, (dev,)).fetchone()[0] == 0
+        assert w.write(batch).inserted == 3
+        assert db.execute(stored, (dev,)).fetchone()[0] == 3
+
+
 def _us(ts: datetime) -> int:
     return (ts - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
 
