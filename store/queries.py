@@ -168,7 +168,7 @@ def bucket_points(
     hourly = bucket % timedelta(hours=1) == timedelta(0) and _on_hour(start) and _on_hour(end)
     if hourly and local:
         hourly = _whole_hours_from_utc(zone, start, end)
-    if hourly and bucket == timedelta(hours=1) and not local:
+    if hourly and bucket == timedelta(hours=1):
         # A bucket is a row of the rollup (one per series and hour on both engines): read as it is, not grouped.
         return cur.execute(
             """SELECT hour AS ts, total / n AS avg, vmin AS min, vmax AS max, n AS count FROM readings_hourly

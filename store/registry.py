@@ -262,9 +262,6 @@ def describe(result: LoadResult, *, name: str) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["LoadResult", "RegistryError", "describe", "load"]
-
-
 def forget_readings(conn: psycopg.Connection, series: list[int]) -> None:
     """Delete these series' readings and everything made of them: packed days and, on plain PostgreSQL, the hourly
     rollup (closed hours, and the current hour kept in each series row, migration 0024). TimescaleDB's continuous
@@ -274,3 +271,6 @@ def forget_readings(conn: psycopg.Connection, series: list[int]) -> None:
     if conn.execute("SELECT to_regclass('readings_hourly_closed') IS NOT NULL").fetchone() == (True,):
         conn.execute("DELETE FROM readings_hourly_closed WHERE series_id = ANY(%s)", (series,))
         conn.execute("UPDATE series SET hour_start = NULL, hour_n = NULL WHERE id = ANY(%s)", (series,))
+
+
+__all__ = ["LoadResult", "RegistryError", "describe", "forget_readings", "load"]

@@ -143,7 +143,8 @@ _GROUPED = """
 # device sends once every few minutes): each row is its series' newest, so no sort, window or grouping; r then has
 # no hour before its series' newest. A small saving, as the row updates are most of the cost: on
 # bench.ingest_writer's stream (batches of 1,000 messages, medians of interleaved rounds) 57.3 against 62.8
-# PostgreSQL core-ms per 1,000 messages with 20,000 devices, 52.7 against 53.7 with 50,000.
+# PostgreSQL core-ms per 1,000 messages with 20,000 devices; with 50,000, 40.6 against 44.3 (lower in 7 of 8
+# rounds; an earlier run of 4 rounds gave 52.7 against 53.7).
 _SINGLE = """
 , l AS (
   SELECT series_id, ts, ts AS first_ts, date_trunc('hour', ts) AS hour, value, label,
