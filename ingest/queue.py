@@ -1,4 +1,6 @@
-"""A FIFO bounded by bytes and by count: when the database is slow, the MQTT thread waits here."""
+"""A FIFO bounded by bytes and by count of messages: when the database is slow, the MQTT thread waits here.
+
+An item is one message or several (ingest's Chunk: a read pass's plain readings); it says how many it holds."""
 
 from __future__ import annotations
 
@@ -9,15 +11,17 @@ from typing import Generic, Protocol, TypeVar
 
 
 class Sized(Protocol):
-    size: int
+    size: int  # bytes
     rows: int
+    messages: int
 
 
 T = TypeVar("T", bound=Sized)
 
 
 class BoundedQueue(Generic[T]):
-    """put() blocks while the queue holds more than max_bytes or max_items; take_batch() drains by rows or age."""
+    """put() blocks while the queue holds more than max_bytes or max_items messages; take_batch() drains by rows,
+    messages or age."""
 
     def __init__(self, *, max_bytes: int, max_items: int) -> None:
         self._items: deque[T] = deque()
@@ -29,12 +33,14 @@ class BoundedQueue(Generic[T]):
         self._flushing = False
         self._takers = 0  # take_batch() calls waiting for items
         self._rows = 0  # rows held
+        self._messages = 0  # messages held
         self._wanted = 1  # rows the waiting take_batch() needs before it is worth waking
-        self._wanted_items = 1  # or items
+        self._wanted_items = 1  # or messages
         self._putters = 0  # put() calls waiting for room
 
     def __len__(self) -> int:
-        return len(self._items)
+        """Messages held."""
+        return self._messages
 
     @property
     def bytes(self) -> int:
@@ -51,7 +57,7 @@ class BoundedQueue(Generic[T]):
         """Add an item, waiting while the queue is full (an item larger than the bound still goes in alone)."""
         # The plain lock, and a notification only when someone waits: put() runs once per MQTT message.
         with self._lock:
-            while self._items and (self._bytes + item.size > self._max_bytes or len(self._items) >= self._max_items):
+            while self._items and (self._bytes + item.size > self._max_bytes or self._messages >= self._max_items):
                 self._putters += 1
                 try:
                     self._cond.wait()
@@ -60,14 +66,17 @@ class BoundedQueue(Generic[T]):
             self._items.append(item)
             self._bytes += item.size
             self._rows += max(item.rows, 1)
-            if self._takers and (self._rows >= self._wanted or len(self._items) >= self._wanted_items):
+            self._messages += item.messages
+            if self._takers and (self._rows >= self._wanted or self._messages >= self._wanted_items):
                 self._cond.notify_all()
 
     def take_batch(self, *, max_rows: int, max_age_s: float, wait_s: float, max_items: int = 0) -> list[T]:
         """Items in arrival order: waits up to wait_s for the first, then until max_rows rows (or max_items
-        items, when given) are there or max_age_s passes."""
+        messages, when given) are there or max_age_s passes. An item is never split, so a batch may end one item
+        beyond either bound."""
         out: list[T] = []
         rows = 0
+        messages = 0
         max_items = max_items or 1 << 62
         with self._cond:
             if not self._items and not self._flushing:
@@ -76,19 +85,21 @@ class BoundedQueue(Generic[T]):
                     return out
             deadline = time.monotonic() + max_age_s
             while True:
-                while self._items and rows < max_rows and len(out) < max_items:
+                while self._items and rows < max_rows and messages < max_items:
                     item = self._items.popleft()
                     self._bytes -= item.size
                     out.append(item)
                     n = max(item.rows, 1)
                     rows += n
                     self._rows -= n
+                    messages += item.messages
+                    self._messages -= item.messages
                 if self._putters:
                     self._cond.notify_all()
                 remaining = deadline - time.monotonic()
-                if rows >= max_rows or len(out) >= max_items or remaining <= 0 or self._flushing:
+                if rows >= max_rows or messages >= max_items or remaining <= 0 or self._flushing:
                     return out
-                self._wait(remaining, max_rows - rows, max_items - len(out))
+                self._wait(remaining, max_rows - rows, max_items - messages)
 
     def _wait(self, timeout: float, wanted: int, wanted_items: int) -> None:
         self._wanted = wanted

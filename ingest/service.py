@@ -24,13 +24,13 @@ from core.timeparse import check_time
 from ingest.decoders.base import Decoder, topic_matches
 from ingest.decoders.native import NativeDecoder
 from ingest.queue import BoundedQueue
-from ingest.transport import Transport
+from ingest.transport import Delivered, Transport
 from placewatch.metrics import MetricsServer, ingest_metrics
-from placewatch.mqttclient import connect_args, make_client
+from placewatch.mqttclient import Raw, connect_args, make_client
 from placewatch.settings import Settings
 from store.db import connect
 from store.migrate import engine as store_engine
-from store.writer import Batch, DeadLetter, Writer
+from store.writer import Batch, DeadLetter, FastRows, Writer
 
 log = logging.getLogger("placewatch.ingest")
 DEAD_PAYLOAD_LIMIT = 64 * 1024  # bytes of an oversized payload kept in the dead-letter store
@@ -52,6 +52,7 @@ READ_PAUSE_S = 0.025
 # batch: at 700 each was looked at several times and moved to the oldest generation, whose full collections then came
 # every few seconds. At 50,000 they are freed before the collector looks (ingest makes next to no reference cycles).
 GC_YOUNG = 50_000
+_TOPICS_MAX, _TOPIC_CACHED_LEN = 100_000, 160  # topics _on_messages remembers, as NativeDecoder.readings_device
 
 
 @dataclass(slots=True)
@@ -71,6 +72,26 @@ class Incoming:
     rows: int
     device: str | None = None  # with fast: the native device id
     fast: list[tuple[str, int, float]] | None = None  # a plain native message's readings (NativeDecoder.fast)
+    messages: int = 1  # what the queue counts
+
+
+@dataclass(slots=True)
+class Chunk:
+    """The plain native readings messages of one MQTT read pass, in the order received, as one queue item: one
+    object, one queue put and one arrival time for tens or hundreds of messages (a live stream's per-message cost
+    in ingest's MQTT thread). Committed and acknowledged whole, as its messages would be one by one."""
+
+    session: int
+    received_at: datetime
+    mids: list[int]  # the QoS 1 messages' ids, to acknowledge (QoS 0 has none)
+    fast: FastRows  # (device id, readings) per message
+    raw: list[tuple[str, bytes]]  # (topic, payload) per message: a dead letter's, should it fall back to decode()
+    size: int
+    rows: int
+    messages: int
+
+
+Item = Incoming | Chunk
 
 
 @dataclass(slots=True)
@@ -98,7 +119,7 @@ class IngestService:
         *,
         dsn: str,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
-        on_commit: Callable[[list[Incoming]], None] | None = None,
+        on_commit: Callable[[list[Item]], None] | None = None,
     ) -> None:
         self.settings = settings
         self.decoders = list(decoders)
@@ -106,7 +127,7 @@ class IngestService:
         self.now = now
         self.on_commit = on_commit
         self.counters = Counters()
-        self.queue: BoundedQueue[Incoming] = BoundedQueue(
+        self.queue: BoundedQueue[Item] = BoundedQueue(
             max_bytes=settings.ingest_queue_bytes, max_items=2 * settings.ingest_max_inflight
         )
         self._session = 0  # bumped when the broker starts us a new session: older mids must not be acked
@@ -134,6 +155,9 @@ class IngestService:
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
+        if self._native is not None:
+            self.client.on_messages = self._on_messages
+        self._topics: dict[bytes, tuple[str, str | None]] = {}  # a raw topic: as text, and its readings device
         # PLACEWATCH_TRANSPORT=jetstream: a JetStream consumer feeds the same on_message and takes the acks.
         self.transport: Transport | None = None  # None: the MQTT client above
         if settings.transport == "jetstream":
@@ -225,6 +249,62 @@ class IngestService:
             item = self._incoming(msg, None, f"internal error while decoding: {type(exc).__name__}", None)
         self.counters.received += 1
         self.queue.put(item)
+
+    def _on_messages(self, client: mqtt.Client, messages: list[Raw]) -> None:
+        """A read pass's QoS 0 and 1 messages (placewatch.mqttclient's on_messages): plain native readings go into
+        the queue as Chunks, the rest one by one through _on_message, in the order received."""
+        native = self._native
+        assert native is not None
+        fast = native.fast
+        topics = self._topics
+        limit = self._max_payload
+        session = self._session
+        now = self.now()
+        rows_of: FastRows = []
+        raw: list[tuple[str, bytes]] = []
+        mids: list[int] = []
+        size = nrows = 0
+        try:
+            for topic_raw, mid, qos, payload in messages:
+                entry = topics.get(topic_raw)
+                if entry is None:
+                    entry = self._topic(topic_raw)
+                topic, device = entry
+                if device is not None and len(payload) <= limit:
+                    rows = fast(payload)
+                    if rows is not None:
+                        rows_of.append((device, rows))
+                        raw.append((topic, payload))
+                        if qos:
+                            mids.append(mid)
+                        size += len(payload) + 200
+                        nrows += len(rows)
+                        continue
+                if raw:  # what came before it goes first
+                    self._put_chunk(Chunk(session, now, mids, rows_of, raw, size, nrows, len(raw)))
+                    rows_of, raw, mids, size, nrows = [], [], [], 0, 0
+                self._on_message(client, None, Delivered(mid, qos, topic, payload))  # type: ignore[arg-type]
+        finally:  # an unexpected failure loses nothing gathered: it is queued (on_message's own errors are caught)
+            if raw:
+                self._put_chunk(Chunk(session, now, mids, rows_of, raw, size, nrows, len(raw)))
+
+    def _put_chunk(self, chunk: Chunk) -> None:
+        self.counters.received += chunk.messages
+        self.queue.put(chunk)
+
+    def _topic(self, raw: bytes) -> tuple[str, str | None]:
+        """A topic as text and the device of a native readings topic (else None); remembered per topic, as every
+        message of a device comes on its one topic."""
+        # MQTT topics are UTF-8 (the broker checks); anything else is kept readable and goes to decode() and on to
+        # the dead letters.
+        topic = raw.decode("utf-8", "backslashreplace")
+        assert self._native is not None
+        entry = (topic, self._native.readings_device(topic))
+        if len(raw) <= _TOPIC_CACHED_LEN:  # bounded in bytes too: a topic may be 64 KiB long
+            if len(self._topics) >= _TOPICS_MAX:
+                self._topics.clear()
+            self._topics[raw] = entry
+        return entry
 
     def _incoming(self, msg: mqtt.MQTTMessage, decoded: Decoded | None, error: str | None, fmt: str | None) -> Incoming:
         payload = msg.payload
@@ -366,7 +446,7 @@ class IngestService:
                 delay = min(delay * 2, 10.0)
         return None
 
-    def _commit(self, items: list[Incoming], *, stop_deadline: float | None) -> bool:
+    def _commit(self, items: list[Item], *, stop_deadline: float | None) -> bool:
         """Write a batch, retrying through database outages; False only if stopping gave up."""
         delay = 0.25
         while True:
@@ -407,7 +487,7 @@ class IngestService:
                 return True
         c = self.counters
         c.batches += 1
-        c.committed_messages += len(items)
+        c.committed_messages += sum(it.messages for it in items)
         c.committed_readings += result.inserted
         c.duplicates += result.duplicates
         c.dead_lettered += result.dead
@@ -415,9 +495,9 @@ class IngestService:
             self.on_commit(items)
         return True
 
-    def _commit_one_by_one(self, items: list[Incoming]) -> None:
+    def _commit_one_by_one(self, items: list[Item]) -> None:
         assert self._writer is not None
-        for it in items:
+        for it in (m for item in items for m in _one_by_one(item)):
             try:
                 self._writer.write(self._assemble([it]))
             except (psycopg.OperationalError, psycopg.InterfaceError):
@@ -440,17 +520,31 @@ class IngestService:
         except psycopg.Error:
             pass
 
-    def _ack(self, items: list[Incoming]) -> None:
+    def _ack(self, items: list[Item]) -> None:
+        mids: list[int] = []
         if self.transport is not None:
-            self.transport.ack([it.mid for it in items])
+            for it in items:
+                if type(it) is Chunk:
+                    mids += it.mids
+                else:
+                    mids.append(it.mid)  # type: ignore[union-attr]
+            self.transport.ack(mids)
             return
+        # In the order received (MQTT's rule for PUBACKs); QoS 2 goes by paho's own exchange, after.
         session = self._session
-        self.client.ack_many([it.mid for it in items if it.qos == 1 and it.session == session])
         for it in items:
-            if it.qos == 2 and it.session == session:
+            if it.session != session:
+                continue
+            if type(it) is Chunk:
+                mids += it.mids
+            elif it.qos == 1:  # type: ignore[union-attr]
+                mids.append(it.mid)  # type: ignore[union-attr]
+        self.client.ack_many(mids)
+        for it in items:
+            if type(it) is Incoming and it.qos == 2 and it.session == session:
                 self.client.ack(it.mid, it.qos)
 
-    def _resolve_devices(self, items: list[Incoming]) -> set[str]:
+    def _resolve_devices(self, items: list[Item]) -> set[str]:
         """Known device ids among those the batch names; auto-registers where the council allows it."""
         assert self._writer is not None
         # Devices are only added while ingest runs, except when the registry prunes them: a known device stays
@@ -466,6 +560,12 @@ class IngestService:
         named: dict[str, Incoming] = {}
         known = self._known
         for it in items:
+            if type(it) is Chunk:
+                for k, (dev, _) in enumerate(it.fast):
+                    if dev not in known and dev not in named:
+                        named[dev] = _message(it, k)
+                continue
+            assert type(it) is Incoming
             if it.fast is not None:
                 if it.device not in known:
                     named.setdefault(it.device, it)  # type: ignore[arg-type]
@@ -490,92 +590,147 @@ class IngestService:
     def _auto_allowed(self, topic: str) -> bool:
         return not self._auto_filters or any(topic_matches(f, topic) for f in self._auto_filters)
 
-    def _assemble(self, items: list[Incoming]) -> Batch:
+    def _assemble(self, items: list[Item]) -> Batch:
         known = self._resolve_devices(items)
         batch = Batch()
         now = self.now()
         latest_us = (now - _UNIX) // _US + self._max_future_us
         earliest_us = self._earliest_us
         seen = batch.seen
-        for it in items:
-            rows = it.fast
-            if rows is not None:
-                dev = it.device
-                assert dev is not None
-                if dev in known:
-                    for _, us, _ in rows:  # a loop, not all(...): this runs once per message
-                        if us < earliest_us or us > latest_us:
-                            break
-                    else:
-                        batch.fast.append((dev, rows))
-                        prev = seen.get(dev)
-                        if prev is None or prev < it.received_at:
-                            seen[dev] = it.received_at
-                        continue
-                # An unknown device or an implausible time: decode() and the checks below give the reasons.
-                assert self._native is not None
-                it.fast = None
-                try:
-                    it.decoded = self._native.decode(it.topic, it.payload, it.received_at)
-                except DecodeError as exc:  # pragma: no cover - what fast() takes decode() takes too
-                    it.error = str(exc)
-            if it.decoded is None:
-                batch.dead.append(
-                    DeadLetter(
-                        it.received_at,
-                        it.topic,
-                        it.payload[:DEAD_PAYLOAD_LIMIT],
-                        it.error or "unreadable",
-                        _device_from_topic(it.topic, self.settings.topic_prefix),
-                        it.format,
-                    )
-                )
+        fast = batch.fast
+        for item in items:
+            if type(item) is Chunk:
+                at = item.received_at
+                for k, entry in enumerate(item.fast):
+                    dev = entry[0]
+                    if dev in known:
+                        for _, us, _ in entry[1]:
+                            if us < earliest_us or us > latest_us:
+                                break
+                        else:
+                            fast.append(entry)
+                            prev = seen.get(dev)
+                            if prev is None or prev < at:
+                                seen[dev] = at
+                            continue
+                    # An unknown device or an implausible time: as a message of its own (below) gives the reasons.
+                    self._assemble_one(_message(item, k), batch, known, now, latest_us)
                 continue
-            d = it.decoded
-            unknown = sorted(dev for dev in _device_ids(d) if dev not in known)
-            if unknown:
-                batch.dead.append(
-                    DeadLetter(
-                        it.received_at,
-                        it.topic,
-                        it.payload,
-                        f"unknown device {unknown[0]!r}: not in the registry",
-                        unknown[0],
-                        it.format,
-                    )
-                )
-                if len(unknown) == len(_device_ids(d)):
-                    continue
-            rejections = list(d.rejections)
-            kept: list[Reading] = []
-            for r in d.readings:
-                if r.device_id not in known:
-                    continue
-                why = check_time(r.ts, now, max_future=self._max_future, earliest=self.settings.earliest_reading)
-                if why is None:
-                    kept.append(r)
-                else:
-                    rejections.append(f"{r.metric}: {why}")
-            batch.readings.extend(kept)
-            batch.statuses.extend(s for s in d.status if s.device_id in known)
-            for dev in _device_ids(d):
-                if dev in known:
-                    prev = batch.seen.get(dev)
-                    batch.seen[dev] = it.received_at if prev is None or prev < it.received_at else prev
-            if rejections:
-                total = len(kept) + len(rejections)
-                prefix = f"stored {len(kept)} of {total} values; " if kept else ""
-                batch.dead.append(
-                    DeadLetter(
-                        it.received_at,
-                        it.topic,
-                        it.payload,
-                        prefix + "; ".join(_dedupe(rejections))[:2000],
-                        d.device_id,
-                        it.format,
-                    )
-                )
+            assert type(item) is Incoming
+            self._assemble_one(item, batch, known, now, latest_us)
         return batch
+
+    def _assemble_one(self, it: Incoming, batch: Batch, known: set[str], now: datetime, latest_us: int) -> None:
+        """Add one message to the batch: its readings, or its dead letter with the reason."""
+        earliest_us = self._earliest_us
+        seen = batch.seen
+        rows = it.fast
+        if rows is not None:
+            dev = it.device
+            assert dev is not None
+            if dev in known:
+                for _, us, _ in rows:  # a loop, not all(...): this runs once per message
+                    if us < earliest_us or us > latest_us:
+                        break
+                else:
+                    batch.fast.append((dev, rows))
+                    prev = seen.get(dev)
+                    if prev is None or prev < it.received_at:
+                        seen[dev] = it.received_at
+                    return
+            # An unknown device or an implausible time: decode() and the checks below give the reasons.
+            assert self._native is not None
+            it.fast = None
+            try:
+                it.decoded = self._native.decode(it.topic, it.payload, it.received_at)
+            except DecodeError as exc:  # pragma: no cover - what fast() takes decode() takes too
+                it.error = str(exc)
+        if it.decoded is None:
+            batch.dead.append(
+                DeadLetter(
+                    it.received_at,
+                    it.topic,
+                    it.payload[:DEAD_PAYLOAD_LIMIT],
+                    it.error or "unreadable",
+                    _device_from_topic(it.topic, self.settings.topic_prefix),
+                    it.format,
+                )
+            )
+            return
+        d = it.decoded
+        unknown = sorted(dev for dev in _device_ids(d) if dev not in known)
+        if unknown:
+            batch.dead.append(
+                DeadLetter(
+                    it.received_at,
+                    it.topic,
+                    it.payload,
+                    f"unknown device {unknown[0]!r}: not in the registry",
+                    unknown[0],
+                    it.format,
+                )
+            )
+            if len(unknown) == len(_device_ids(d)):
+                return
+        rejections = list(d.rejections)
+        kept: list[Reading] = []
+        for r in d.readings:
+            if r.device_id not in known:
+                continue
+            why = check_time(r.ts, now, max_future=self._max_future, earliest=self.settings.earliest_reading)
+            if why is None:
+                kept.append(r)
+            else:
+                rejections.append(f"{r.metric}: {why}")
+        batch.readings.extend(kept)
+        batch.statuses.extend(s for s in d.status if s.device_id in known)
+        for dev in _device_ids(d):
+            if dev in known:
+                prev = batch.seen.get(dev)
+                batch.seen[dev] = it.received_at if prev is None or prev < it.received_at else prev
+        if rejections:
+            total = len(kept) + len(rejections)
+            prefix = f"stored {len(kept)} of {total} values; " if kept else ""
+            batch.dead.append(
+                DeadLetter(
+                    it.received_at,
+                    it.topic,
+                    it.payload,
+                    prefix + "; ".join(_dedupe(rejections))[:2000],
+                    d.device_id,
+                    it.format,
+                )
+            )
+
+
+def _message(chunk: Chunk, k: int) -> Incoming:
+    """The k-th message of a chunk as a message of its own (rare: an unknown device, an implausible time, a batch
+    the database refused)."""
+    topic, payload = chunk.raw[k]
+    device, rows = chunk.fast[k]
+    return Incoming(
+        mid=0,  # acknowledged with its chunk
+        qos=1,
+        session=chunk.session,
+        topic=topic,
+        payload=payload,
+        received_at=chunk.received_at,
+        decoded=None,
+        error=None,
+        format="native",
+        size=len(payload) + 200,
+        rows=len(rows),
+        device=device,
+        fast=rows,
+    )
+
+
+def _one_by_one(item: Item) -> list[Incoming]:
+    """A queue item's messages, each on its own."""
+    if type(item) is Chunk:
+        return [_message(item, k) for k in range(item.messages)]
+    assert type(item) is Incoming
+    return [item]
 
 
 def _freeze() -> None:

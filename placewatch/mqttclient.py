@@ -8,7 +8,9 @@ broker, is the limit (python -m bench.ingest measures both). Client therefore re
 64 KiB at a time and parses every whole packet in the buffer in one pass, decodes PUBLISH itself
 (Properties only when a packet has some; the message a Received, paho's MQTTMessage without the
 Condition paho makes for every message), and sends a batch of PUBACKs as one write: ack_many with
-manual_ack, else those of one read pass, at its end. With
+manual_ack, else those of one read pass, at its end. With on_messages set, it hands over a read pass's QoS 0
+and 1 messages together, at its end, as plain tuples (ingest's consumer: no object, callback or lock per
+message). With
 read_pause_s (ingest's: ingest.service.READ_PAUSE_S), having read all the socket held and with nothing to
 write, it waits that long before the next read, so that a steady stream of small messages is read many per
 wake-up.
@@ -31,6 +33,7 @@ import struct
 import threading
 import time
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
@@ -72,6 +75,9 @@ class BrokerAddress:
         )
 
 
+# A PUBLISH as on_messages receives it: topic (bytes, as sent), message id (0 at QoS 0), QoS, payload.
+Raw = tuple[bytes, int, int, bytes]
+
 _READ_SIZE = 65536
 _PUBLISH = 0x30
 _PUBACK = 0x40
@@ -112,6 +118,11 @@ class Client(mqtt.Client):
         self.read_pause_s = 0.0  # see loop_read
         self._drained = True  # the last recv() took everything the socket had
         self._acks: list[int] = []  # QoS 1 messages received (not manual_ack) whose PUBACK is not queued yet
+        # With on_messages set, the QoS 0 and 1 messages of a read pass are handed over together, at its end, as
+        # (topic bytes, mid, qos, payload): no message object, no callback and no lock per message. QoS 2 messages
+        # (and all when per-topic callbacks are added) still go one by one to on_message, after those before them.
+        self.on_messages: Callable[[Client, list[Raw]], None] | None = None
+        self._pass: list[Raw] = []
 
     # --- reading -----------------------------------------------------------------------------
 
@@ -142,15 +153,19 @@ class Client(mqtt.Client):
 
     def loop_read(self, max_packets: int = 1) -> mqtt.MQTTErrorCode:
         """Read what select() said is there, then every whole packet already buffered."""
-        rc = super().loop_read(max_packets)
-        # Then packet after packet from the buffer, as paho's loop_read(1) would take them one per call.
-        while rc == mqtt.MQTT_ERR_SUCCESS and self._sock is not None and self._rpos < len(self._rbuf):
-            rc = self._packet_read()
-            if rc == mqtt.MQTT_ERR_AGAIN:
-                rc = mqtt.MQTT_ERR_SUCCESS
-                break
-            if rc > 0:
-                rc = self._loop_rc_handle(rc)
+        try:
+            rc = super().loop_read(max_packets)
+            # Then packet after packet from the buffer, as paho's loop_read(1) would take them one per call.
+            while rc == mqtt.MQTT_ERR_SUCCESS and self._sock is not None and self._rpos < len(self._rbuf):
+                rc = self._packet_read()
+                if rc == mqtt.MQTT_ERR_AGAIN:
+                    rc = mqtt.MQTT_ERR_SUCCESS
+                    break
+                if rc > 0:
+                    rc = self._loop_rc_handle(rc)
+        finally:
+            if self._pass:  # what was read is handed over, even if the connection then failed (as one by one)
+                self._deliver_pass()
         if self._acks and self._sock is not None:
             # The PUBACKs of what this pass received (without manual_ack): one packet, written now, rather than one
             # queued packet, wake-up and send() per message. In the order received, as MQTT requires.
@@ -215,7 +230,10 @@ class Client(mqtt.Client):
         qos = (header & 0x06) >> 1
         if qos == 2 or qos == 3:
             # QoS 2 (and 3, which paho refuses): paho's own handling. It acknowledges at once, so the PUBACKs of the
-            # messages read before it go first: a broker takes them in the order it sent the messages.
+            # messages read before it go first: a broker takes them in the order it sent the messages. The
+            # messages read before it are handed over first, in the order received.
+            if self._pass:
+                self._deliver_pass()
             if self._acks:
                 mids, self._acks = self._acks, []
                 self._packet_queue(_PUBACK, _pubacks(mids), 0, 0)
@@ -253,6 +271,13 @@ class Client(mqtt.Client):
                 p += used
         elif not topic:
             raise MalformedPacket("topic can't be empty in MQTTv3")
+        if self.on_messages is not None and not self._on_message_filtered._root._children:  # type: ignore[attr-defined]
+            self._pass.append((topic, mid, qos, packet[p:]))
+            if qos and not self._manual_ack:
+                self._acks.append(mid)
+            return mqtt.MQTT_ERR_SUCCESS
+        if self._pass:
+            self._deliver_pass()
         message = Received.__new__(Received)
         message._topic = topic
         message.mid = mid
@@ -267,6 +292,21 @@ class Client(mqtt.Client):
         if qos and not self._manual_ack:
             self._acks.append(mid)  # acknowledged, with the others of this read pass, at its end (loop_read)
         return mqtt.MQTT_ERR_SUCCESS
+
+    def _deliver_pass(self) -> None:
+        """Hand the messages gathered by this read pass to on_messages (as paho calls on_message: under its callback
+        lock; an exception is logged, and raised unless suppress_exceptions)."""
+        batch, self._pass = self._pass, []
+        on_messages = self.on_messages
+        if on_messages is None:
+            return
+        with self._in_callback_mutex:
+            try:
+                on_messages(self, batch)
+            except Exception as err:
+                self._easy_log(mqtt.MQTT_LOG_ERR, "Caught exception in on_messages: %s", err)
+                if not self.suppress_exceptions:
+                    raise
 
     def _handle_on_message(self, message: mqtt.MQTTMessage) -> None:
         # Without per-topic callbacks (message_callback_add), straight to on_message: paho would walk

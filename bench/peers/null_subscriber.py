@@ -53,6 +53,13 @@ def main(argv: list[str]) -> None:
     c.on_connect = lambda cl, u, f, rc, p=None: cl.subscribe(topic, qos=1)
     c.on_subscribe = lambda *a: subscribed.set()
     c.on_message = on_message
+    if "paho" not in rest:
+
+        def on_messages(client, messages):  # type: ignore[no-untyped-def]
+            nonlocal count
+            count += len(messages)
+
+        c.on_messages = on_messages  # a read pass at once, as ingest takes them
     c.connect(**connect_args(c, receive_maximum=20000))  # type: ignore[arg-type]
     c.loop_start()
     subscribed.wait(10)

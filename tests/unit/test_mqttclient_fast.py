@@ -51,6 +51,23 @@ def _client(v5: bool, manual_ack: bool = True) -> tuple[Client, socket.socket, l
     return c, broker, got
 
 
+def _send_in_pieces(client: Client, broker: socket.socket, wire: bytes, cuts: list[int]) -> int:
+    """Write the broker's bytes in pieces of the given sizes, the client reading after each; how many reads."""
+    pos, k, reads = 0, 0, 0
+    broker.setblocking(True)
+    while pos < len(wire):
+        piece = wire[pos : pos + cuts[k % len(cuts)]]
+        broker.sendall(piece)
+        pos += len(piece)
+        k += 1
+        client.loop_read()
+        reads += 1
+    for _ in range(50):  # anything still buffered
+        client.loop_read()
+        reads += 1
+    return reads
+
+
 messages = st.lists(
     st.tuples(
         st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00+#"), min_size=1, max_size=40),
@@ -79,16 +96,7 @@ def test_packets_in_any_pieces_come_out_whole_and_in_order(msgs, cuts, v5):
             props.UserProperty = ("k", f"v{i}")
             props.ContentType = "application/json"
         wire += publish_packet(topic, payload, qos, i + 1, props, v5)
-    pos, k = 0, 0
-    broker.setblocking(True)
-    while pos < len(wire):
-        piece = wire[pos : pos + cuts[k % len(cuts)]]
-        broker.sendall(piece)
-        pos += len(piece)
-        k += 1
-        client.loop_read()
-    for _ in range(50):  # anything still buffered
-        client.loop_read()
+    _send_in_pieces(client, broker, wire, cuts)
     assert [(m.topic, m.payload, m.qos, m.mid if m.qos else 0) for m in got] == [
         (t, p, q, i + 1 if q else 0) for i, (t, p, q, _) in enumerate(msgs)
     ]
@@ -225,3 +233,52 @@ def test_a_publish_too_short_for_what_it_declares_is_a_protocol_error_not_a_cras
         assert client.loop_read() == mqtt.MQTT_ERR_PROTOCOL, body
         assert got == []
         broker.close()
+
+
+@settings(max_examples=60, deadline=None)
+@given(messages, st.lists(st.integers(1, 70_000), min_size=1, max_size=30), st.booleans())
+def test_with_on_messages_a_read_pass_comes_out_at_once_whole_and_in_order(msgs, cuts, v5):
+    # ingest's consumer: the QoS 0 and 1 messages of one read pass, as (topic bytes, mid, qos, payload), in one call
+    # at the pass's end; none goes to on_message.
+    client, broker, got = _client(v5)
+    passes: list[list[tuple[bytes, int, int, bytes]]] = []
+    client.on_messages = lambda cl, batch: passes.append(batch)
+    wire = b"".join(
+        publish_packet(topic, payload, qos, i + 1, None, v5) for i, (topic, payload, qos, _) in enumerate(msgs)
+    )
+    reads = _send_in_pieces(client, broker, wire, cuts)
+    assert got == []
+    assert all(passes) and len(passes) <= reads
+    assert [m for p in passes for m in p] == [
+        (t.encode(), i + 1 if q else 0, q, p) for i, (t, p, q, _) in enumerate(msgs)
+    ]
+    client._sock_close()
+    broker.close()
+
+
+def test_with_on_messages_what_came_before_a_qos2_message_is_handed_over_before_it():
+    # A QoS 2 message goes through paho's own exchange (PUBREC at once): the QoS 1 messages read before it are handed
+    # to on_messages first, and their PUBACKs written before its PUBREC.
+    import threading
+
+    client, broker, _ = _client(True, manual_ack=False)
+    client._thread = threading.Thread()  # as under loop_start()
+    order: list[str] = []
+    client.on_messages = lambda cl, batch: order.extend(p.decode() for _, _, _, p in batch)
+    client.on_message = lambda cl, u, m: order.append(m.payload.decode())
+    wire = b"".join(
+        publish_packet("a/b", body, qos, mid, None, True)
+        for body, qos, mid in ((b"1", 1, 5), (b"2", 0, 0), (b"3", 2, 6), (b"4", 1, 7))
+    )
+    broker.sendall(wire + bytes([0x62, 2, 0, 6]))  # and the broker's PUBREL of the QoS 2 message
+    for _ in range(5):
+        client.loop_read()
+    client.loop_write()
+    assert order[:2] == ["1", "2"] and set(order) == {"1", "2", "3", "4"}
+    broker.settimeout(2)
+    data = b""
+    while len(data) < 12:
+        data += broker.recv(100)
+    assert data.startswith(bytes([0x40, 2, 0, 5, 0x50, 2, 0, 6])), data.hex()
+    client._sock_close()
+    broker.close()

@@ -67,7 +67,8 @@ def test_paho_is_pinned_to_the_installed_version() -> None:
 
 def test_every_private_method_mqttclient_overrides_still_exists_in_paho() -> None:
     cls = _client_class()
-    ours = [n.name for n in cls.body if isinstance(n, ast.FunctionDef) and _private(n.name)]
+    own = {"_deliver_pass"}  # mqttclient's own helper, no override
+    ours = [n.name for n in cls.body if isinstance(n, ast.FunctionDef) and _private(n.name) and n.name not in own]
     assert ours, "mqttclient.Client overrides no private method: then the pin and this test can go"
     missing = [name for name in ours if not callable(getattr(mqtt.Client, name, None))]
     assert not missing, (

@@ -14,6 +14,7 @@ class Item:
     n: int
     size: int = 100
     rows: int = 2
+    messages: int = 1
 
 
 def test_a_full_batch_is_taken_at_once_without_waiting_for_its_age():
