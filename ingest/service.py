@@ -1,6 +1,7 @@
 """The ingest service: MQTT in, decode, batch, commit with COPY, then acknowledge.
 
-Threads: paho's network thread receives and decodes (on_message) and puts into a bounded queue;
+Threads: paho's network thread receives and decodes (a read pass's messages at once, on_messages: plain
+native readings as one Chunk; any other message on its own, on_message) and puts into a bounded queue;
 the writer thread (the caller of run()) takes batches, commits them, then sends the PUBACKs.
 A message is acknowledged only after what it carried (readings or its dead letter) is committed,
 so a crash anywhere loses nothing: the broker redelivers, and the store ignores duplicates.
