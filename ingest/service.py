@@ -272,7 +272,10 @@ class IngestService:
                     entry = self._topic(topic_raw)
                 topic, device = entry
                 if device is not None and len(payload) <= limit:
-                    rows = fast(payload)
+                    try:
+                        rows = fast(payload)
+                    except Exception:  # never expected; _on_message below dead-letters it with the reason
+                        rows = None
                     if rows is not None:
                         rows_of.append((device, rows))
                         raw.append((topic, payload))
@@ -285,7 +288,7 @@ class IngestService:
                     self._put_chunk(Chunk(session, now, mids, rows_of, raw, size, nrows, len(raw)))
                     rows_of, raw, mids, size, nrows = [], [], [], 0, 0
                 self._on_message(client, None, Delivered(mid, qos, topic, payload))  # type: ignore[arg-type]
-        finally:  # an unexpected failure loses nothing gathered: it is queued (on_message's own errors are caught)
+        finally:  # whatever happens, nothing gathered is lost: it is queued
             if raw:
                 self._put_chunk(Chunk(session, now, mids, rows_of, raw, size, nrows, len(raw)))
 

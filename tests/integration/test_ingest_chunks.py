@@ -112,3 +112,41 @@ def test_a_refused_chunk_is_written_message_by_message(db: Any, database_url: st
     ).fetchone()[0]
     assert n == 3 and service.counters.committed_messages == 3
     service._writer.conn.close()  # type: ignore[union-attr]
+
+
+def test_a_message_the_fast_decoder_fails_on_is_dead_lettered_and_the_rest_of_its_pass_kept(
+    db: Any, database_url: str, uid: str, monkeypatch: pytest.MonkeyPatch
+):
+    dev = f"chunk-{uid}-d"
+    db.execute("INSERT INTO devices (id, kind) VALUES (%s, 'home_sensor')", (dev,))
+    db.commit()
+    service = _service(database_url, uid)
+    native = service._native
+    assert native is not None
+    real = native.fast
+
+    def fast(payload: bytes) -> Any:  # a bug in the fast decoder, for one message
+        if b"13.0" in payload:
+            raise RuntimeError("boom")
+        return real(payload)
+
+    monkeypatch.setattr(native, "fast", fast)
+    t = f"{service.settings.topic_prefix}/devices/{dev}/readings".encode()
+    now = datetime.now(UTC).replace(microsecond=0)
+    temps = (12.5, 13.0, 14.5)
+    service._on_messages(
+        service.client,
+        [
+            (t, k + 1, 1, orjson.dumps({"ts": (now - timedelta(minutes=k)).isoformat(), "values": {"temperature": v}}))
+            for k, v in enumerate(temps)
+        ],
+    )
+    items = service.queue.take_batch(max_rows=10_000, max_age_s=0, wait_s=0)
+    assert [it.messages for it in items] == [1, 1, 1] and service._commit(items, stop_deadline=None)
+    values = db.execute(
+        "SELECT r.value FROM readings r JOIN series s ON s.id = r.series_id WHERE s.device_id = %s ORDER BY 1", (dev,)
+    ).fetchall()
+    assert [v for (v,) in values] == [12.5, 14.5]
+    (reason,) = db.execute("SELECT reason FROM dead_letters WHERE topic = %s", (t.decode(),)).fetchone()
+    assert "internal error" in reason and "RuntimeError" in reason
+    service._writer.conn.close()  # type: ignore[union-attr]
