@@ -54,6 +54,7 @@ READ_PAUSE_S = 0.025
 # every few seconds. At 50,000 they are freed before the collector looks (ingest makes next to no reference cycles).
 GC_YOUNG = 50_000
 _TOPICS_MAX, _TOPIC_CACHED_LEN = 100_000, 160  # topics _on_messages remembers, as NativeDecoder.readings_device
+_NOT_UTF8 = "\ufffd"  # _on_messages: a topic that is not UTF-8 (by identity)
 
 
 @dataclass(slots=True)
@@ -287,7 +288,14 @@ class IngestService:
                 if raw:  # what came before it goes first
                     self._put_chunk(Chunk(session, now, mids, rows_of, raw, size, nrows, len(raw)))
                     rows_of, raw, mids, size, nrows = [], [], [], 0, 0
-                self._on_message(client, None, Delivered(mid, qos, topic, payload))  # type: ignore[arg-type]
+                msg = Delivered(mid, qos, topic, payload)
+                if device is None and topic is _NOT_UTF8:
+                    # Brokers refuse such topics (MQTT requires UTF-8); kept, readable, with the reason.
+                    msg = Delivered(mid, qos, topic_raw.decode("utf-8", "backslashreplace"), payload)
+                    self.counters.received += 1
+                    self.queue.put(self._incoming(msg, None, "the topic is not valid UTF-8", None))  # type: ignore[arg-type]
+                    continue
+                self._on_message(client, None, msg)  # type: ignore[arg-type]
         finally:  # whatever happens, nothing gathered is lost: it is queued
             if raw:
                 self._put_chunk(Chunk(session, now, mids, rows_of, raw, size, nrows, len(raw)))
@@ -299,9 +307,10 @@ class IngestService:
     def _topic(self, raw: bytes) -> tuple[str, str | None]:
         """A topic as text and the device of a native readings topic (else None); remembered per topic, as every
         message of a device comes on its one topic."""
-        # MQTT topics are UTF-8 (the broker checks); anything else is kept readable and goes to decode() and on to
-        # the dead letters.
-        topic = raw.decode("utf-8", "backslashreplace")
+        try:
+            topic = raw.decode()
+        except UnicodeDecodeError:
+            return _NOT_UTF8, None
         assert self._native is not None
         entry = (topic, self._native.readings_device(topic))
         if len(raw) <= _TOPIC_CACHED_LEN:  # bounded in bytes too: a topic may be 64 KiB long

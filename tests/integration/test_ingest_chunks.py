@@ -150,3 +150,19 @@ def test_a_message_the_fast_decoder_fails_on_is_dead_lettered_and_the_rest_of_it
     (reason,) = db.execute("SELECT reason FROM dead_letters WHERE topic = %s", (t.decode(),)).fetchone()
     assert "internal error" in reason and "RuntimeError" in reason
     service._writer.conn.close()  # type: ignore[union-attr]
+
+
+def test_a_topic_that_is_not_utf8_is_dead_lettered_with_the_reason(db: Any, database_url: str, uid: str):
+    # Brokers refuse such topics (MQTT requires UTF-8), but ingest never takes a device id from one.
+    service = _service(database_url, uid)
+    bad = f"{service.settings.topic_prefix}/devices/x{uid}\xff/readings".encode("latin-1")
+    payload = orjson.dumps({"ts": datetime.now(UTC).isoformat(), "values": {"temperature": 20.0}})
+    service._on_messages(service.client, [(bad, 1, 1, payload)])
+    items = service.queue.take_batch(max_rows=10_000, max_age_s=0, wait_s=0)
+    assert service._commit(items, stop_deadline=None)
+    (topic, reason) = db.execute(
+        "SELECT topic, reason FROM dead_letters WHERE topic LIKE %s", (f"%x{uid}%",)
+    ).fetchone()
+    assert reason == "the topic is not valid UTF-8" and topic.endswith("\\xff/readings")
+    assert db.execute("SELECT count(*) FROM devices WHERE id LIKE %s", (f"%x{uid}%",)).fetchone()[0] == 0
+    service._writer.conn.close()  # type: ignore[union-attr]
