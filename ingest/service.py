@@ -54,7 +54,6 @@ READ_PAUSE_S = 0.025
 # every few seconds. At 50,000 they are freed before the collector looks (ingest makes next to no reference cycles).
 GC_YOUNG = 50_000
 _TOPICS_MAX, _TOPIC_CACHED_LEN = 100_000, 160  # topics _on_messages remembers, as NativeDecoder.readings_device
-_NOT_UTF8 = "\ufffd"  # _on_messages: a topic that is not UTF-8 (by identity)
 
 
 @dataclass(slots=True)
@@ -72,8 +71,6 @@ class Incoming:
     format: str | None
     size: int
     rows: int
-    device: str | None = None  # with fast: the native device id
-    fast: list[tuple[str, int, float]] | None = None  # a plain native message's readings (NativeDecoder.fast)
     messages: int = 1  # what the queue counts
 
 
@@ -130,7 +127,7 @@ class IngestService:
         self.on_commit = on_commit
         self.counters = Counters()
         self.queue: BoundedQueue[Item] = BoundedQueue(
-            max_bytes=settings.ingest_queue_bytes, max_items=2 * settings.ingest_max_inflight
+            max_bytes=settings.ingest_queue_bytes, max_messages=2 * settings.ingest_max_inflight
         )
         self._session = 0  # bumped when the broker starts us a new session: older mids must not be acked
         self._known: set[str] = set()  # registered devices, kept until a device or series is deleted
@@ -159,7 +156,7 @@ class IngestService:
         self.client.on_message = self._on_message
         if self._native is not None:
             self.client.on_messages = self._on_messages
-        self._topics: dict[bytes, tuple[str, str | None]] = {}  # a raw topic: as text, and its readings device
+        self._topics: dict[bytes, tuple[str | None, str | None]] = {}  # a raw topic: as text, and its readings device
         # PLACEWATCH_TRANSPORT=jetstream: a JetStream consumer feeds the same on_message and takes the acks.
         self.transport: Transport | None = None  # None: the MQTT client above
         if settings.transport == "jetstream":
@@ -217,34 +214,16 @@ class IngestService:
         log.warning("disconnected from broker: %s", rc)
 
     def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
+        """One message: a QoS 2 one, or one from JetStream. QoS 0 and 1 take the read pass's path (one fast lane for
+        plain native readings); QoS 2 is acknowledged by paho's own exchange, so it goes on its own."""
+        if self._native is not None and msg.qos != 2:
+            self._on_messages(client, [(msg.topic.encode(), msg.mid, msg.qos, msg.payload)])
+        else:
+            self._put_one(msg)
+
+    def _put_one(self, msg: mqtt.MQTTMessage) -> None:
+        """Decode one message by its topic's decoder (or find why it cannot be) and queue it."""
         try:
-            native = self._native
-            if native is not None:
-                topic = msg.topic
-                payload = msg.payload
-                device = native.readings_device(topic)
-                if device is not None and len(payload) <= self._max_payload:
-                    rows = native.fast(payload)
-                    if rows is not None:
-                        self.counters.received += 1
-                        self.queue.put(
-                            Incoming(
-                                msg.mid,
-                                msg.qos,
-                                self._session,
-                                topic,
-                                payload,
-                                self.now(),
-                                None,
-                                None,
-                                "native",
-                                len(payload) + 200,
-                                len(rows),
-                                device,
-                                rows,
-                            )
-                        )
-                        return
             item = self._decode(msg)
         except Exception as exc:  # never raise into paho's loop
             log.exception("unexpected failure decoding a message on %s", msg.topic)
@@ -254,7 +233,7 @@ class IngestService:
 
     def _on_messages(self, client: mqtt.Client, messages: list[Raw]) -> None:
         """A read pass's QoS 0 and 1 messages (placewatch.mqttclient's on_messages): plain native readings go into
-        the queue as Chunks, the rest one by one through _on_message, in the order received."""
+        the queue as Chunks, the rest one by one (_put_one), in the order received."""
         native = self._native
         assert native is not None
         fast = native.fast
@@ -275,7 +254,8 @@ class IngestService:
                 if device is not None and len(payload) <= limit:
                     try:
                         rows = fast(payload)
-                    except Exception:  # never expected; _on_message below dead-letters it with the reason
+                    except Exception:  # a bug in the fast lane costs speed, not the reading: decode() takes it
+                        log.exception("the fast decoder failed on a message on %s; decoding it in full", topic)
                         rows = None
                     if rows is not None:
                         rows_of.append((device, rows))
@@ -288,14 +268,12 @@ class IngestService:
                 if raw:  # what came before it goes first
                     self._put_chunk(Chunk(session, now, mids, rows_of, raw, size, nrows, len(raw)))
                     rows_of, raw, mids, size, nrows = [], [], [], 0, 0
-                msg = Delivered(mid, qos, topic, payload)
-                if device is None and topic is _NOT_UTF8:
-                    # Brokers refuse such topics (MQTT requires UTF-8); kept, readable, with the reason.
+                if topic is None:  # brokers refuse such topics (MQTT requires UTF-8); kept, readable, with the reason
                     msg = Delivered(mid, qos, topic_raw.decode("utf-8", "backslashreplace"), payload)
                     self.counters.received += 1
                     self.queue.put(self._incoming(msg, None, "the topic is not valid UTF-8", None))  # type: ignore[arg-type]
-                    continue
-                self._on_message(client, None, msg)  # type: ignore[arg-type]
+                else:
+                    self._put_one(Delivered(mid, qos, topic, payload))  # type: ignore[arg-type]
         finally:  # whatever happens, nothing gathered is lost: it is queued
             if raw:
                 self._put_chunk(Chunk(session, now, mids, rows_of, raw, size, nrows, len(raw)))
@@ -304,13 +282,13 @@ class IngestService:
         self.counters.received += chunk.messages
         self.queue.put(chunk)
 
-    def _topic(self, raw: bytes) -> tuple[str, str | None]:
-        """A topic as text and the device of a native readings topic (else None); remembered per topic, as every
-        message of a device comes on its one topic."""
+    def _topic(self, raw: bytes) -> tuple[str | None, str | None]:
+        """A topic as text (None if it is not UTF-8) and the device of a native readings topic (else None);
+        remembered per topic, as every message of a device comes on its one topic."""
         try:
             topic = raw.decode()
         except UnicodeDecodeError:
-            return _NOT_UTF8, None
+            return None, None
         assert self._native is not None
         entry = (topic, self._native.readings_device(topic))
         if len(raw) <= _TOPIC_CACHED_LEN:  # bounded in bytes too: a topic may be 64 KiB long
@@ -396,7 +374,7 @@ class IngestService:
                     wait_s=0.2 if stopping_since is None else 0.05,
                     # The broker sends at most max_inflight unacknowledged messages: with half of them in
                     # hand, commit, so that the other half keeps arriving meanwhile.
-                    max_items=max(1, self.settings.ingest_max_inflight // 2),
+                    max_messages=max(1, self.settings.ingest_max_inflight // 2),
                 )
                 if items:
                     if not self._commit(items, stop_deadline=None if stopping_since is None else stopping_since + 20):
@@ -510,7 +488,7 @@ class IngestService:
 
     def _commit_one_by_one(self, items: list[Item]) -> None:
         assert self._writer is not None
-        for it in (m for item in items for m in _one_by_one(item)):
+        for it in (m for item in items for m in self._one_by_one(item)):
             try:
                 self._writer.write(self._assemble([it]))
             except (psycopg.OperationalError, psycopg.InterfaceError):
@@ -570,31 +548,28 @@ class IngestService:
             self._known.clear()
             self._writer.forget_series()
             self._deletions = deletions
-        named: dict[str, Incoming] = {}
+        # Each device not known yet, with the first message that names it: (topic, format, metrics).
+        named: dict[str, tuple[str, str | None, set[str]]] = {}
         known = self._known
         for it in items:
             if type(it) is Chunk:
-                for k, (dev, _) in enumerate(it.fast):
+                for k, (dev, rows) in enumerate(it.fast):
                     if dev not in known and dev not in named:
-                        named[dev] = _message(it, k)
+                        named[dev] = (it.raw[k][0], "native", {m for m, _, _ in rows})
                 continue
             assert type(it) is Incoming
-            if it.fast is not None:
-                if it.device not in known:
-                    named.setdefault(it.device, it)  # type: ignore[arg-type]
-                continue
             if it.decoded is None:
                 continue
             for dev in _device_ids(it.decoded):
-                if dev not in known:
-                    named.setdefault(dev, it)
+                if dev not in known and dev not in named:
+                    named[dev] = (it.topic, it.format, {r.metric for r in it.decoded.readings})
         if named:
             self._known |= self._writer.known_devices(named)
             if self.settings.auto_register:
                 new = [
-                    (dev, _guess_kind(it), it.format)
-                    for dev, it in named.items()
-                    if dev not in self._known and self._auto_allowed(it.topic) and "\x00" not in dev
+                    (dev, _guess_kind(metrics), fmt)
+                    for dev, (topic, fmt, metrics) in named.items()
+                    if dev not in self._known and self._auto_allowed(topic) and "\x00" not in dev
                 ]
                 self._writer.register(new)
                 self._known |= {d for d, _, _ in new}
@@ -626,38 +601,46 @@ class IngestService:
                             if prev is None or prev < at:
                                 seen[dev] = at
                             continue
-                    # An unknown device or an implausible time: as a message of its own (below) gives the reasons.
-                    self._assemble_one(_message(item, k), batch, known, now, latest_us)
+                    # An unknown device or an implausible time: decode() and the checks below give the reasons.
+                    self._assemble_one(self._message(item, k), batch, known, now)
                 continue
             assert type(item) is Incoming
-            self._assemble_one(item, batch, known, now, latest_us)
+            self._assemble_one(item, batch, known, now)
         return batch
 
-    def _assemble_one(self, it: Incoming, batch: Batch, known: set[str], now: datetime, latest_us: int) -> None:
-        """Add one message to the batch: its readings, or its dead letter with the reason."""
-        earliest_us = self._earliest_us
-        seen = batch.seen
-        rows = it.fast
-        if rows is not None:
-            dev = it.device
-            assert dev is not None
-            if dev in known:
-                for _, us, _ in rows:  # a loop, not all(...): this runs once per message
-                    if us < earliest_us or us > latest_us:
-                        break
-                else:
-                    batch.fast.append((dev, rows))
-                    prev = seen.get(dev)
-                    if prev is None or prev < it.received_at:
-                        seen[dev] = it.received_at
-                    return
-            # An unknown device or an implausible time: decode() and the checks below give the reasons.
-            assert self._native is not None
-            it.fast = None
-            try:
-                it.decoded = self._native.decode(it.topic, it.payload, it.received_at)
-            except DecodeError as exc:  # pragma: no cover - what fast() takes decode() takes too
-                it.error = str(exc)
+    def _message(self, chunk: Chunk, k: int) -> Incoming:
+        """The k-th message of a chunk as a message of its own, decoded in full (rare: an unknown device, an
+        implausible time, a batch the database refused)."""
+        topic, payload = chunk.raw[k]
+        assert self._native is not None
+        decoded, error = None, None
+        try:
+            decoded = self._native.decode(topic, payload, chunk.received_at)
+        except DecodeError as exc:  # pragma: no cover - what fast() takes decode() takes too
+            error = str(exc)
+        return Incoming(
+            mid=0,  # acknowledged with its chunk
+            qos=1,
+            session=chunk.session,
+            topic=topic,
+            payload=payload,
+            received_at=chunk.received_at,
+            decoded=decoded,
+            error=error,
+            format="native",
+            size=len(payload) + 200,
+            rows=len(chunk.fast[k][1]),
+        )
+
+    def _one_by_one(self, item: Item) -> list[Incoming]:
+        """A queue item's messages, each on its own."""
+        if type(item) is Chunk:
+            return [self._message(item, k) for k in range(item.messages)]
+        assert type(item) is Incoming
+        return [item]
+
+    def _assemble_one(self, it: Incoming, batch: Batch, known: set[str], now: datetime) -> None:
+        """Add one decoded message to the batch: its readings, or its dead letter with the reason."""
         if it.decoded is None:
             batch.dead.append(
                 DeadLetter(
@@ -716,36 +699,6 @@ class IngestService:
             )
 
 
-def _message(chunk: Chunk, k: int) -> Incoming:
-    """The k-th message of a chunk as a message of its own (rare: an unknown device, an implausible time, a batch
-    the database refused)."""
-    topic, payload = chunk.raw[k]
-    device, rows = chunk.fast[k]
-    return Incoming(
-        mid=0,  # acknowledged with its chunk
-        qos=1,
-        session=chunk.session,
-        topic=topic,
-        payload=payload,
-        received_at=chunk.received_at,
-        decoded=None,
-        error=None,
-        format="native",
-        size=len(payload) + 200,
-        rows=len(rows),
-        device=device,
-        fast=rows,
-    )
-
-
-def _one_by_one(item: Item) -> list[Incoming]:
-    """A queue item's messages, each on its own."""
-    if type(item) is Chunk:
-        return [_message(item, k) for k in range(item.messages)]
-    assert type(item) is Incoming
-    return [item]
-
-
 def _freeze() -> None:
     """Leave what exists now (modules, settings, the writer, and the caches ingest keeps and grows in place, such as
     its known devices) out of the cyclic garbage collector's generations. Each message's objects live for a batch
@@ -774,11 +727,7 @@ def _device_from_topic(topic: str, prefix: str) -> str | None:
     return None
 
 
-def _guess_kind(it: Incoming) -> str:
-    if it.fast is not None:
-        metrics = {m for m, _, _ in it.fast}
-    else:
-        metrics = {r.metric for r in it.decoded.readings} if it.decoded is not None else set()
+def _guess_kind(metrics: set[str]) -> str:
     if metrics & {"road_surface_temperature", "surface_state", "freezing_point"}:
         return "road_station"
     if metrics & {"temperature", "relative_humidity"}:
