@@ -33,6 +33,15 @@ def _service(database_url: str, uid: str) -> IngestService:
     return service
 
 
+def _values(db: Any, device: str) -> list[float]:
+    """The device's stored values, in order."""
+    rows = db.execute(
+        "SELECT r.value FROM readings r JOIN series s ON s.id = r.series_id WHERE s.device_id = %s ORDER BY 1",
+        (device,),
+    ).fetchall()
+    return [v for (v,) in rows]
+
+
 def test_a_read_pass_is_stored_dead_lettered_and_acknowledged_as_one_by_one(db: Any, database_url: str, uid: str):
     known, unknown = f"chunk-{uid}-a", f"chunk-{uid}-b"
     db.execute("INSERT INTO devices (id, kind) VALUES (%s, 'home_sensor')", (known,))
@@ -145,10 +154,7 @@ def test_a_message_the_fast_decoder_fails_on_is_decoded_in_full_and_its_pass_kep
     items = service.queue.take_batch(max_rows=10_000, max_age_s=0, wait_s=0)
     assert [type(it).__name__ for it in items] == ["Chunk", "Incoming", "Chunk"]
     assert service._commit(items, stop_deadline=None)
-    values = db.execute(
-        "SELECT r.value FROM readings r JOIN series s ON s.id = r.series_id WHERE s.device_id = %s ORDER BY 1", (dev,)
-    ).fetchall()
-    assert [v for (v,) in values] == [12.5, 13.0, 14.5]
+    assert _values(db, dev) == [12.5, 13.0, 14.5]
     assert db.execute("SELECT count(*) FROM dead_letters WHERE topic = %s", (t.decode(),)).fetchone()[0] == 0
     service._writer.conn.close()  # type: ignore[union-attr]
 
@@ -170,10 +176,7 @@ def test_one_message_at_a_time_takes_the_same_lane(db: Any, database_url: str, u
     items = service.queue.take_batch(max_rows=10_000, max_age_s=0, wait_s=0)
     assert [type(it).__name__ for it in items] == ["Chunk", "Incoming"]
     assert service._commit(items, stop_deadline=None)
-    values = db.execute(
-        "SELECT r.value FROM readings r JOIN series s ON s.id = r.series_id WHERE s.device_id = %s ORDER BY 1", (dev,)
-    ).fetchall()
-    assert [v for (v,) in values] == [20.0, 21.0]
+    assert _values(db, dev) == [20.0, 21.0]
     service._writer.conn.close()  # type: ignore[union-attr]
 
 
