@@ -1,5 +1,6 @@
 """Housekeeping the scheduler's leader runs: retention of raw readings (PLACEWATCH_RETENTION_DAYS) and of dead
-letters (PLACEWATCH_DEAD_LETTER_RETENTION_DAYS), and the packing of closed days of the hourly rollup."""
+letters (PLACEWATCH_DEAD_LETTER_RETENTION_DAYS), the move of the hourly rollup's watermark (plain PostgreSQL), and
+the packing of closed days of the hourly rollup."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from datetime import datetime, timedelta
 
 from alerts.context import AlertContext, Evaluator
 from placewatch.settings import Settings
-from store import hourly_days, maintenance
+from store import hourly_days, maintenance, rollup
 from store.db import autocommit
 from store.migrate import engine
 
@@ -47,6 +48,10 @@ class RetentionEvaluator(Evaluator):
                 return
             if self.days > 0:
                 before = ctx.now() - timedelta(days=self.days)
+                # Raw readings after the rollup's watermark are all there is of their hours (store.rollup): kept
+                # until it has passed them (only a watermark stopped for the whole retention would reach them).
+                wm = rollup.watermark(conn)
+                before = min(before, wm) if wm is not None else before
                 _log(
                     "raw readings",
                     before,
@@ -90,3 +95,29 @@ class PackingEvaluator(Evaluator):
                 done.dropped,
                 "" if done.finished else "; more next run",
             )
+
+
+class RollupEvaluator(Evaluator):
+    """Plain PostgreSQL: moves the hourly rollup's watermark over the hours that have ended (store.rollup), so
+    readers take them from readings_hourly_closed instead of aggregating raw readings. Nothing on TimescaleDB,
+    whose continuous aggregate has its own policy."""
+
+    name = "rollup"
+    first_delay_s = 10.0
+
+    def __init__(self, settings: Settings, *, interval_s: float = 300.0) -> None:
+        self.interval_s = interval_s
+
+    def sweep(self, ctx: AlertContext) -> None:
+        """Move the watermark as far as is due."""
+        with ctx.pool.connection() as conn, autocommit(conn):
+            done = rollup.advance(conn, ctx.now())
+        if done.hours:
+            log.info(
+                "hourly rollup: %d hours closed (%d series-hours), now up to %s",
+                done.hours,
+                done.rows,
+                done.watermark.isoformat() if done.watermark else "?",
+            )
+        if done.waited_out:
+            log.info("hourly rollup: a long write (a history import) holds the rollup's lock; next run goes on")

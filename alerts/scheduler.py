@@ -22,7 +22,7 @@ from alerts.damp import DampEvaluator
 from alerts.forecast_fetch import ForecastFetcher
 from alerts.gritting import GrittingEvaluator
 from alerts.health import DeviceHealthEvaluator
-from alerts.maintenance import PackingEvaluator, RetentionEvaluator
+from alerts.maintenance import PackingEvaluator, RetentionEvaluator, RollupEvaluator
 from alerts.notify import NotificationEvaluator
 from alerts.nowcast_fit import NowcastFitter
 from alerts.publisher import AlertPublisher
@@ -44,6 +44,7 @@ def default_evaluators(settings: Settings) -> list[Evaluator]:
         DampEvaluator(settings, workers=settings.damp_workers),
         DeviceHealthEvaluator(settings),
         RetentionEvaluator(settings),
+        RollupEvaluator(settings),
         PackingEvaluator(settings),
         NotificationEvaluator(settings),
         # off until PLACEWATCH_FORECAST_PROVIDER names a provider

@@ -45,7 +45,7 @@ from alerts.context import AlertContext
 from alerts.damp import DampEvaluator
 from bench.engines import add_engine_args, engines_of, print_side_by_side
 from placewatch.settings import Settings
-from store import hourly_days
+from store import hourly_days, rollup
 from store.db import connect, open_pool
 from store.migrate import engine as store_engine
 from store.migrate import migrate
@@ -288,6 +288,9 @@ def build(dsn: str, homes: int, stations: int, loaders: int, engine: str = "nati
             ).fetchone()
         else:
             conn.execute("ALTER TABLE readings_hourly_closed ADD PRIMARY KEY (series_id, hour)")
+            # The loaded hours are read from readings_hourly_closed once the rollup's watermark has passed them,
+            # as the scheduler's move would have by NOW.
+            rollup.advance(conn, end, lag=timedelta(0))
             conn.execute("VACUUM ANALYZE")
             size = conn.execute("SELECT pg_size_pretty(pg_total_relation_size('readings_hourly_closed'))").fetchone()
     t_index = time.perf_counter() - t2

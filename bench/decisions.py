@@ -7,7 +7,7 @@ of a wet road at +1.2 C (the evaluator's decision: monitor). Then, one route at 
 publishes one reading at +0.3 C, at or below the +0.5 C trigger; the clock starts just before that
 publish. The decision is "visible" when GET /api/v1/routes/{id} shows precautionary_salt (polled every
 few ms) and when the retained alert with that action arrives on placewatch/v1/alerts/gritting/{id}.
-Reference, in the same run: when the reading itself is committed (series.last_ts polled in PostgreSQL),
+Reference, in the same run: when the reading itself is committed (series_latest.last_ts polled in PostgreSQL),
 which is ingest's share of the time; the rest is notification, debounce (0.5 s), evaluation and publishing.
 
 Method, sweep: a second fresh database with 1,000 routes of 3 stations each and 6 h of readings every
@@ -220,7 +220,7 @@ def _action(http: httpx.Client, route_id: str) -> str | None:
 
 def _committed(db: Any, station_id: str, ts: datetime) -> bool:
     row = db.execute(
-        "SELECT 1 FROM series WHERE device_id = %s AND metric = 'road_surface_temperature' AND last_ts >= %s",
+        "SELECT 1 FROM series_latest WHERE device_id = %s AND metric = 'road_surface_temperature' AND last_ts >= %s",
         (station_id, ts),
     ).fetchone()
     return row is not None

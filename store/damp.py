@@ -811,10 +811,8 @@ def home_devices(conn: psycopg.Connection, home_id: str, outdoor: str | None) ->
         typed(conn, HomeDevice).execute(
             """SELECT d.id, d.kind, d.name, d.room, d.status AS reported_status, ds.last_seen, d.expected_interval_s,
                       (d.id = %(outdoor)s) AS outdoor,
-                      coalesce((SELECT jsonb_object_agg(s.metric, jsonb_build_object(
-                           'ts', s.last_ts, 'value', coalesce(to_jsonb(s.last_value), to_jsonb(s.last_label))))
-                         FROM series s WHERE s.device_id = d.id), '{}'::jsonb) AS latest
-               FROM devices d JOIN device_seen ds ON ds.id = d.id
+                      coalesce(st.latest, '{}'::jsonb) AS latest
+               FROM devices d JOIN device_seen ds ON ds.id = d.id LEFT JOIN device_state st ON st.device_id = d.id
                WHERE d.home_id = %(home)s OR d.id = %(outdoor)s
                ORDER BY (d.id = %(outdoor)s), d.room NULLS LAST, d.id""",
             {"home": home_id, "outdoor": outdoor},

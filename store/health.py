@@ -36,7 +36,7 @@ def gather(conn: psycopg.Connection, policy: HealthPolicy, now: datetime) -> lis
     ).fetchall()
     battery: dict[str, dict[str, float]] = defaultdict(dict)
     for dev, metric, value in conn.execute(
-        """SELECT device_id, metric, last_value FROM series
+        """SELECT device_id, metric, last_value FROM series_latest
            WHERE metric IN ('battery', 'battery_voltage') AND last_value IS NOT NULL"""
     ):
         battery[dev][metric] = value
@@ -48,7 +48,7 @@ def gather(conn: psycopg.Connection, policy: HealthPolicy, now: datetime) -> lis
                      AND r.ts >= s.last_ts - interval '3 days' AND r.value IS DISTINCT FROM s.last_value),
                   (SELECT min(r.ts) FROM readings r WHERE r.series_id = s.id
                      AND r.ts >= s.last_ts - interval '3 days'))
-           FROM series s WHERE s.metric = ANY(%s) AND s.last_ts IS NOT NULL""",
+           FROM series_latest s WHERE s.metric = ANY(%s) AND s.last_ts IS NOT NULL""",
         (list(policy.max_flat),),
     ):
         if since is not None:
@@ -57,7 +57,7 @@ def gather(conn: psycopg.Connection, policy: HealthPolicy, now: datetime) -> lis
     for a, b in policy.distinct_pairs:
         for dev, total, equal in conn.execute(
             """SELECT sa.device_id, count(*), count(*) FILTER (WHERE abs(ra.value - rb.value) < 0.001)
-               FROM series sa
+               FROM series_latest sa
                JOIN series sb ON sb.device_id = sa.device_id AND sb.metric = %(b)s
                JOIN readings ra ON ra.series_id = sa.id AND ra.ts > sa.last_ts - %(w)s
                JOIN readings rb ON rb.series_id = sb.id AND rb.ts = ra.ts

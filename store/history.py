@@ -194,8 +194,6 @@ def _flush(
     if result.inserted < offered:
         # Readings already stored (or twice in the file) with another value: the stored one stays; say so.
         stats.differing += _differing(conn, stats.differing_examples)
-    # The writer's staging table empties at commit; this whole load is one transaction, so empty it per batch.
-    conn.execute("TRUNCATE pw_staging")
     stats.readings += offered
     stats.new += result.inserted
     for dev in result.devices:

@@ -108,9 +108,9 @@ def road_stations(conn: psycopg.Connection) -> list[RoadStation]:
                       coalesce((SELECT array_agg(rs.route_id ORDER BY rs.route_id)
                                 FROM route_stations rs WHERE rs.device_id = d.id), '{}') AS routes
                FROM devices d
-               LEFT JOIN series rst ON rst.device_id = d.id AND rst.metric = 'road_surface_temperature'
-               LEFT JOIN series ss ON ss.device_id = d.id AND ss.metric = 'surface_state'
-               LEFT JOIN series air ON air.device_id = d.id AND air.metric = 'air_temperature'
+               LEFT JOIN series_latest rst ON rst.device_id = d.id AND rst.metric = 'road_surface_temperature'
+               LEFT JOIN series_latest ss ON ss.device_id = d.id AND ss.metric = 'surface_state'
+               LEFT JOIN series_latest air ON air.device_id = d.id AND air.metric = 'air_temperature'
                WHERE d.kind = 'road_station' AND d.source = 'registry' AND d.home_id IS NULL
                ORDER BY d.id"""
         )

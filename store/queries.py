@@ -69,14 +69,10 @@ def devices(
     rows = typed(conn, DeviceRow).execute(
         f"""SELECT d.id, d.kind, d.name, d.model, d.format, d.home_id, d.room, d.expected_interval_s,
                    d.geometry{cast} AS geometry, d.source, d.status AS reported_status, d.status_at,
-                   seen_last(d.last_seen, l.seen) AS last_seen,
+                   seen_last(d.last_seen, l.seen_at) AS last_seen,
                    coalesce(l.latest, '{{}}'::jsonb){cast} AS latest
             FROM devices d
-            LEFT JOIN (
-                SELECT s.device_id, max(s.seen_at) AS seen, jsonb_object_agg(s.metric, jsonb_build_object(
-                         'ts', s.last_ts, 'value', coalesce(to_jsonb(s.last_value), to_jsonb(s.last_label)))) AS latest
-                FROM series s GROUP BY s.device_id
-            ) l ON l.device_id = d.id
+            LEFT JOIN device_state l ON l.device_id = d.id
             WHERE {DEVICE_SCOPE} AND (%(id)s::text IS NULL OR d.id = %(id)s)
               AND (%(after)s::text IS NULL OR d.id > %(after)s)
             ORDER BY d.id

@@ -263,14 +263,13 @@ def describe(result: LoadResult, *, name: str) -> str:
 
 
 def forget_readings(conn: psycopg.Connection, series: list[int]) -> None:
-    """Delete these series' readings and everything made of them: packed days and, on plain PostgreSQL, the hourly
-    rollup (closed hours, and the current hour kept in each series row, migration 0024). TimescaleDB's continuous
-    aggregate follows the readings itself."""
+    """Delete these series' readings and everything made of them: packed days and, on plain PostgreSQL, the closed
+    hours of the hourly rollup (the hours after its watermark are read from the readings, migration 0027).
+    TimescaleDB's continuous aggregate follows the readings itself."""
     conn.execute("DELETE FROM readings WHERE series_id = ANY(%s)", (series,))
     conn.execute("DELETE FROM hourly_days WHERE series_id = ANY(%s)", (series,))
     if conn.execute("SELECT to_regclass('readings_hourly_closed') IS NOT NULL").fetchone() == (True,):
         conn.execute("DELETE FROM readings_hourly_closed WHERE series_id = ANY(%s)", (series,))
-        conn.execute("UPDATE series SET hour_start = NULL, hour_n = NULL WHERE id = ANY(%s)", (series,))
 
 
 __all__ = ["LoadResult", "RegistryError", "describe", "forget_readings", "load"]

@@ -1,13 +1,17 @@
-"""The ingest write path: binary COPY into a staging table, then one statement that inserts new
-readings (duplicates ignored), keeps the hourly rollup and each series' latest value, and marks
-the windows that late or out-of-order readings touched. One connection, one transaction per batch."""
+"""The ingest write path: the batch's readings by binary COPY into readings, then each device's state (its latest
+values, when it was last seen, migration 0026) in one statement that reads and writes one row per device and marks
+the windows that late or out-of-order readings touched. Readings at hours long closed also go to the closed
+hourly rollup (plain PostgreSQL, migration 0027) and mark packed days stale. A redelivered message's readings are
+stored once: on a duplicate, the batch is inserted with ON CONFLICT DO NOTHING and only its new readings count.
+One connection, one transaction per batch."""
 
 from __future__ import annotations
 
 import struct
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import orjson
 import psycopg
@@ -26,6 +30,8 @@ _NOTIFY_LIMIT = 7000  # bytes; PostgreSQL refuses payloads from 8000
 _ROW_TYPES = ["int4", "int8", "float8", "text"]
 UNIX_TO_PG_US = 946_684_800_000_000  # microseconds from 1970-01-01 to 2000-01-01
 _US = timedelta(microseconds=1)
+_UNIX = datetime(1970, 1, 1, tzinfo=UTC)
+_HOUR = timedelta(hours=1)
 # A fast lane row in binary COPY: 4 fields; int4 series id, int8 time, float8 value (each with its length), no label.
 _FAST_ROW = struct.Struct(">hiiiqidi")
 _COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # the signature, no flags, no header extension
@@ -70,120 +76,61 @@ class WriteResult:
 
 _STAGE = """CREATE TEMP TABLE IF NOT EXISTS pw_staging (
     series_id integer, ts timestamptz, value double precision, label text) ON COMMIT DELETE ROWS"""
+# One row per device of a batch (migration 0026): its new readings' earliest and newest times, the newest reading
+# of each metric as device_state.latest keeps it, and each metric's earliest reading where that is not its newest.
+_STAGE_DEVICES = """CREATE TEMP TABLE IF NOT EXISTS pw_device_staging (
+    device_id text, first_ts timestamptz, last_ts timestamptz, latest jsonb, firsts jsonb) ON COMMIT DELETE ROWS"""
 
-_STALE = """
+# Each device's state, one row per device of the batch, read and written once by its key. Where all of a device's
+# new readings are after everything it held (a live stream), its latest values are the two documents joined;
+# else each metric moves forward only, and the batch is late for the device where a metric's earliest new reading
+# is at or before that metric's newest (the update computes `late` from the old row: RETURNING gives new values).
+# A late batch, or one whose readings are older than the late rule's age, marks a late window for the device.
+# The staging rows are in device id order, so two ingest processes lock devices in the same order.
+_STATE = """
+WITH upd AS (
+  UPDATE device_state d SET
+    seen_at = greatest(d.seen_at, %(seen)s::timestamptz),
+    max_ts = greatest(d.max_ts, x.last_ts),
+    late = CASE WHEN d.max_ts >= x.first_ts THEN pw_latest_late(d.latest, coalesce(x.firsts, x.latest)) ELSE false END,
+    latest = CASE WHEN d.max_ts >= x.first_ts THEN pw_latest_merge(d.latest, x.latest) ELSE d.latest || x.latest END
+  FROM pw_device_staging x WHERE d.device_id = x.device_id
+  RETURNING d.device_id, x.first_ts, x.last_ts, d.late
+), late AS (
+  INSERT INTO late_windows (device_id, start_ts, end_ts)
+  SELECT device_id, first_ts, last_ts FROM upd
+  WHERE late OR first_ts < now() - make_interval(secs => %(late_s)s)
+)
+SELECT count(*) FROM upd
+"""
+
+# Readings at an hour long closed: on plain PostgreSQL, those before the rollup's watermark are added to
+# readings_hourly_closed (migration 0027: hours from the watermark on are aggregated from raw readings when read);
+# on both engines, a day of the rollup that may be packed already (store.hourly_days: days are packed 30 hours
+# after they end) is marked stale, so it is packed again. Given a CTE `ins` of exactly the new rows; rare on a
+# live stream (the writer runs it only when the batch has such readings), the rule for a backlog.
+_OLD_HOURS = """
+, r AS (SELECT series_id, ts, value, date_trunc('hour', ts) AS hour FROM ins WHERE value IS NOT NULL){closed}
 , stale AS (
-  -- A day of the rollup that may be packed already (store.hourly_days: days are packed 30 hours after they end)
-  -- is marked stale in this same transaction, so it is packed again; rare: only readings over 24 hours late.
   INSERT INTO hourly_days AS d (series_id, day, means, version)
   SELECT DISTINCT series_id, (hour AT TIME ZONE 'UTC')::date, NULL::bytea, 1 FROM r
-  WHERE value IS NOT NULL AND hour < now() - make_interval(secs => %(mark_s)s)
+  WHERE hour < now() - make_interval(secs => %(mark_s)s)
   ON CONFLICT (series_id, day) DO UPDATE SET means = NULL, version = d.version + 1)"""
-
-# Plain PostgreSQL keeps the hourly rollup itself (migration 0024): each series' current hour in its series row,
-# updated by the same statement that keeps its latest value, and the closed hours in readings_hourly_closed. Per
-# series of the batch, with l its newest hour in the batch and the row's current hour before the batch h:
-# h missing or before l: l becomes the current hour and h, if any, is closed (closed_*: the values replaced);
-# h = l: l's readings are added to it; h after l: the row's hour stays and l's readings are closed.
-_HOUR_SET = """,
-    hour_start = greatest(s.hour_start, l.hour),
-    hour_n = CASE WHEN s.hour_start IS NULL OR s.hour_start < l.hour THEN l.n
-                  WHEN s.hour_start = l.hour THEN s.hour_n + l.n ELSE s.hour_n END,
-    hour_total = CASE WHEN s.hour_start IS NULL OR s.hour_start < l.hour THEN coalesce(l.total, 0)
-                      WHEN s.hour_start = l.hour THEN s.hour_total + coalesce(l.total, 0) ELSE s.hour_total END,
-    hour_min = CASE WHEN s.hour_start IS NULL OR s.hour_start < l.hour THEN l.vmin
-                    WHEN s.hour_start = l.hour THEN least(s.hour_min, l.vmin) ELSE s.hour_min END,
-    hour_max = CASE WHEN s.hour_start IS NULL OR s.hour_start < l.hour THEN l.vmax
-                    WHEN s.hour_start = l.hour THEN greatest(s.hour_max, l.vmax) ELSE s.hour_max END,
-    closed_hour = CASE WHEN s.hour_start < l.hour THEN s.hour_start END,
-    closed_n = CASE WHEN s.hour_start < l.hour THEN s.hour_n END,
-    closed_total = CASE WHEN s.hour_start < l.hour THEN s.hour_total END,
-    closed_min = CASE WHEN s.hour_start < l.hour THEN s.hour_min END,
-    closed_max = CASE WHEN s.hour_start < l.hour THEN s.hour_max END"""
-_HOUR_RETURNING = """, s.closed_hour, s.closed_n, s.closed_total, s.closed_min, s.closed_max,
-            l.hour, l.n, l.total, l.vmin, l.vmax, l.hour < s.hour_start AS newest_closed"""
-# Into readings_hourly_closed: the batch's hours before each series' newest, the hours the update closed, and the
-# newest hour where the row's current hour is later. The first two may name the same hour: summed first.
 _CLOSED = """
 , closed AS (
   INSERT INTO readings_hourly_closed AS h (series_id, hour, n, total, vmin, vmax)
-  SELECT series_id, hour, sum(n), sum(total), min(vmin), max(vmax) FROM (
-    SELECT series_id, hour, count(value) AS n, sum(value) AS total, min(value) AS vmin, max(value) AS vmax
-    FROM r WHERE hour < date_trunc('hour', last_ts) GROUP BY 1, 2
-    UNION ALL
-    SELECT series_id, closed_hour, closed_n, closed_total, closed_min, closed_max FROM upd WHERE closed_hour IS NOT NULL
-    UNION ALL
-    SELECT series_id, hour, n, total, vmin, vmax FROM upd WHERE newest_closed
-  ) x WHERE n > 0 GROUP BY 1, 2 ORDER BY 1, 2
+  SELECT series_id, hour, count(*), sum(value), min(value), max(value) FROM r
+  WHERE hour < %(wm)s::timestamptz GROUP BY 1, 2 ORDER BY 1, 2
   ON CONFLICT (series_id, hour) DO UPDATE SET
     n = h.n + excluded.n, total = h.total + excluded.total,
     vmin = least(h.vmin, excluded.vmin), vmax = greatest(h.vmax, excluded.vmax))"""
 
-# The bookkeeping that follows new readings, given a CTE `ins` of exactly the rows that were new (no (series, ts)
-# twice). Its cost is per row of the batch, whatever the number of devices and series in it or in the tables: r
-# gives each row its hour and its series' newest and oldest times in the batch (one sort); l takes, per series,
-# the newest row and the count, sum, min and max of the newest hour. Each series row is then read and written
-# once, by its key (upd): its latest value moves forward only (a late reading leaves it), it keeps when a
-# message last carried it (seen_at, migration 0023), the time it had before (prev_ts: so the batch was late
-# where that is at or after the batch's first row) and, on plain PostgreSQL, its current hour (above). The
-# writer's connection joins by index only (see Writer): a batch has no statistics for the planner, and a hash
-# join would read whole tables of devices or series for every batch.
-_GROUPED = """
-, r AS (
-  SELECT series_id, ts, value, label, date_trunc('hour', ts) AS hour,
-         max(ts) OVER w AS last_ts, min(ts) OVER w AS first_ts
-  FROM ins WINDOW w AS (PARTITION BY series_id)
-), l AS (
-  SELECT series_id, max(last_ts) AS ts, max(first_ts) AS first_ts, max(hour) AS hour,
-         max(value) FILTER (WHERE ts = last_ts) AS value, max(label) FILTER (WHERE ts = last_ts) AS label,
-         count(value) AS n, sum(value) AS total, min(value) AS vmin, max(value) AS vmax
-  FROM r WHERE hour = date_trunc('hour', last_ts) GROUP BY series_id
-)"""
-# The same r and l when the writer knows every series of the batch has one row in it (a live stream, where each
-# device sends once every few minutes): each row is its series' newest, so no sort, window or grouping; r then has
-# no hour before its series' newest. A small saving, as the row updates are most of the cost: on
-# bench.ingest_writer's stream (batches of 1,000 messages, medians of interleaved rounds) 57.3 against 62.8
-# PostgreSQL core-ms per 1,000 messages with 20,000 devices; with 50,000, 40.6 against 44.3 (lower in 7 of 8
-# rounds; an earlier run of 4 rounds gave 52.7 against 53.7).
-_SINGLE = """
-, l AS (
-  SELECT series_id, ts, ts AS first_ts, date_trunc('hour', ts) AS hour, value, label,
-         (value IS NOT NULL)::int AS n, value AS total, value AS vmin, value AS vmax
-  FROM ins
-), r AS (
-  SELECT series_id, hour, value, ts AS last_ts FROM l
-)"""
-_AFTER = """
-, upd AS (
-  UPDATE series s SET
-    last_ts = CASE WHEN s.last_ts IS NULL OR s.last_ts < l.ts THEN l.ts ELSE s.last_ts END,
-    last_value = CASE WHEN s.last_ts IS NULL OR s.last_ts < l.ts THEN l.value ELSE s.last_value END,
-    last_label = CASE WHEN s.last_ts IS NULL OR s.last_ts < l.ts THEN l.label ELSE s.last_label END,
-    prev_ts = s.last_ts,
-    seen_at = greatest(s.seen_at, %(seen)s::timestamptz){hour_set}
-  FROM l WHERE s.id = l.series_id
-  RETURNING s.id AS series_id, s.device_id, l.first_ts, l.ts,
-            coalesce(s.prev_ts >= l.first_ts, false) AS late{hour_returning}
-){closed}{stale}
-, touched AS (
-  SELECT device_id, min(first_ts) AS start_ts, max(ts) AS end_ts,
-         bool_or(late OR first_ts < now() - make_interval(secs => %(late_s)s)) AS late
-  FROM upd GROUP BY device_id
-), late AS (
-  INSERT INTO late_windows (device_id, start_ts, end_ts)
-  SELECT device_id, start_ts, end_ts FROM touched WHERE late
-)
-SELECT (SELECT count(*) FROM ins), {devices}
-"""
-# The devices whose readings were new: with the fast path, every device of the batch (the writer knows them).
-_TOUCHED = "(SELECT coalesce(json_agg(device_id ORDER BY device_id), '[]')::text FROM touched)"
-
-# Fast path: no row of the batch exists yet (the usual case): the rows go into readings by COPY, as into the
-# staging table, and the bookkeeping reads them from staging.
+# Fast path: no row of the batch exists yet (the usual case): the rows go into readings by COPY; where some are at
+# old hours, also into the staging table, for the statement above.
 _COPY_STAGING = "COPY pw_staging (series_id, ts, value, label) FROM STDIN (FORMAT BINARY)"
 _COPY_READINGS = "COPY readings (series_id, ts, value, label) FROM STDIN (FORMAT BINARY)"
-_FAST_AFTER = "WITH ins AS (SELECT series_id, ts, value, label FROM pw_staging)" + _GROUPED + _AFTER
-_FAST_SINGLE = "WITH ins AS (SELECT series_id, ts, value, label FROM pw_staging)" + _SINGLE + _AFTER
+_COPY_DEVICES = "COPY pw_device_staging (device_id, first_ts, last_ts, latest, firsts) FROM STDIN (FORMAT BINARY)"
+_FAST_OLD = "WITH ins AS (SELECT series_id, ts, value FROM pw_staging)" + _OLD_HOURS + "\nSELECT 1"
 
 # Slow path, after a unique violation (a redelivered message): insert what is new and learn which rows those were.
 _CONFLICT = (
@@ -191,11 +138,15 @@ _CONFLICT = (
   INSERT INTO readings (series_id, ts, value, label)
   SELECT series_id, ts, value, label FROM pw_staging
   ON CONFLICT DO NOTHING
-  RETURNING series_id, ts, value, label
+  RETURNING series_id, ts, value
 )"""
-    + _GROUPED
-    + _AFTER
+    + _OLD_HOURS
+    + "\nSELECT series_id, ts FROM ins"
 )
+
+# The rollup's watermark (migration 0027), read under the lock its move takes exclusively (store.rollup).
+ROLLUP_LOCK = 0x726F6C6C  # 'roll'
+_WATERMARK = f"SELECT pg_advisory_xact_lock_shared({ROLLUP_LOCK}), wm FROM hourly_watermark"
 
 
 class _Rows(psycopg.copy.Writer):
@@ -222,19 +173,15 @@ class Writer:
         # (a dict keyed by (device, metric) tuples made a tuple and missed the CPU's cache per reading: the largest
         # line of the writer's own CPU on a live stream, py-spy).
         self._series: dict[str, dict[str, int]] = {}
-        # TimescaleDB keeps the rollup itself (its continuous aggregate, migrations 0002 and 0015)
-        native = engine != "timescale"
-        parts = {
-            "hour_set": _HOUR_SET if native else "",
-            "hour_returning": _HOUR_RETURNING if native else "",
-            "closed": _CLOSED if native else "",
-            "stale": _STALE,
-        }
-        self._fast_after = _FAST_AFTER.format(**parts, devices="NULL")
-        self._fast_single = _FAST_SINGLE.format(**parts, devices="NULL")
-        self._conflict = _CONFLICT.format(**parts, devices=_TOUCHED)
+        # Plain PostgreSQL: readings before the rollup's watermark are added to the closed hours (migration 0027);
+        # TimescaleDB keeps its rollup itself (its continuous aggregate, migrations 0002 and 0015).
+        self.native = engine != "timescale"
+        self._state = _STATE
+        self._old_fast = _FAST_OLD.format(closed=_CLOSED if self.native else "")
+        self._conflict = _CONFLICT.format(closed=_CLOSED if self.native else "")
         with self.conn.transaction():
             self.conn.execute(_STAGE)
+            self.conn.execute(_STAGE_DEVICES)
             # Every statement of the writer joins a batch (a few thousand rows, of which the planner knows nothing)
             # to tables of up to millions of rows by their keys: by index, never by reading a whole table.
             self.conn.execute("SET enable_hashjoin = off")
@@ -288,10 +235,15 @@ class Writer:
         """Commit one batch atomically; on any error nothing of it is kept and the caller retries."""
         # Series ids created in a transaction that rolls back do not exist: cache them only after commit.
         pending: dict[tuple[str, str], int] = {}
+        # Staging tables empty at commit; inside a caller's transaction (a history import: one for the whole file)
+        # they are emptied here, so no batch sees another's rows.
+        nested = self.conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
         with self.conn.transaction():
+            if nested:
+                self.conn.execute("TRUNCATE pw_staging, pw_device_staging")
             inserted, devices = self._write_readings(batch, pending)
             self._write_dead(batch.dead)
-            # A device whose new readings were written was marked seen in their series rows (migration 0023); the
+            # A device whose new readings were written was marked seen in its state row (migration 0026); the
             # device row is written only for the rest (status messages, readings all stored already).
             written = set(devices)
             self._write_seen({d: t for d, t in batch.seen.items() if d not in written})
@@ -315,6 +267,12 @@ class Writer:
         self.conn.execute(
             f"INSERT INTO series (device_id, metric) SELECT d, m FROM {keys} ON CONFLICT DO NOTHING", (devs, mets)
         )
+        # A device's state row (migration 0026) is made with its first series, here: the batch's statement only
+        # updates. Cached series are of devices whose row exists (a deleted device empties the cache: deletions).
+        self.conn.execute(
+            f"INSERT INTO device_state (device_id) SELECT DISTINCT d FROM {keys} ORDER BY 1 ON CONFLICT DO NOTHING",
+            (devs, mets),
+        )
         rows = self.conn.execute(
             f"SELECT s.id, s.device_id, s.metric FROM series s JOIN {keys} ON s.device_id = x.d AND s.metric = x.m",
             (devs, mets),
@@ -323,16 +281,58 @@ class Writer:
             pending[(dev, met)] = sid
 
     def _write_readings(self, batch: Batch, pending: dict[tuple[str, str], int]) -> tuple[int, list[str]]:
-        readings, fast = batch.readings, batch.fast
-        if not readings and not fast:
+        if not batch.readings and not batch.fast:
             return 0, []
+        buf = self._pack(batch, pending)
+        cur = self.conn.cursor()
+        # When the batch's messages arrived, for the devices they carry (seen_at): the newest arrival of the batch,
+        # so a device may read as seen up to one batch (under a second) later than its own message came.
+        seen = max(batch.seen.values()) if batch.seen else None
+        params: dict[str, object] = {
+            "late_s": self.late_after_s,
+            "mark_s": LATE_MARK.total_seconds(),
+            "seen": seen,
+            "wm": None,
+        }
+        wm_us = None
+        if self.native:
+            row = cur.execute(_WATERMARK).fetchone()
+            assert row is not None, "hourly_watermark has no row (migration 0027)"
+            params["wm"] = row[1]
+            wm_us = (row[1] - _UNIX) // _US
+        try:
+            with self.conn.transaction(), cur.copy(_COPY_READINGS) as copy:  # a savepoint: a duplicate undoes it
+                copy.write(buf)
+        except psycopg.errors.UniqueViolation:
+            with cur.copy(_COPY_STAGING) as copy:
+                copy.write(buf)
+            new = {(sid, (ts - _UNIX) // _US) for sid, ts in cur.execute(self._conflict, params).fetchall()}
+            states, _ = self._states(batch, pending, new)
+            inserted = len(new)
+        else:
+            states, first_us = self._states(batch, pending, None)
+            inserted = sum(len(rows) for _, rows in batch.fast) + len(batch.readings)
+            # Readings at hours long closed (a backlog, late ones): rare on a live stream, so decided here. Packed
+            # days are marked by the server's clock in the statement; an hour of room for the two clocks.
+            old = (time.time() * 1e6) - (LATE_MARK - _HOUR).total_seconds() * 1e6
+            if first_us < old or (wm_us is not None and first_us < wm_us):
+                with cur.copy(_COPY_STAGING) as copy:
+                    copy.write(buf)
+                cur.execute(self._old_fast, params)
+        if states:
+            with cur.copy(_COPY_DEVICES) as copy:
+                copy.write(_device_rows(states))
+            cur.execute(self._state, params)
+        return inserted, sorted(states)
+
+    def _pack(self, batch: Batch, pending: dict[tuple[str, str], int]) -> bytearray:
+        """The batch's readings as one binary COPY's data (series ids looked up, or made, on the way)."""
+        readings, fast = batch.readings, batch.fast
         by_device = self._series
         device_ids = by_device.get
         none: dict[str, int] = {}
         shift = UNIX_TO_PG_US
         missed: list[tuple[str, str, int, float]] = []  # series not yet known: written once their ids are
-        sids: list[int] = []
-        add = sids.append
         # The fast lane's rows are packed here, each one struct call (psycopg's write_row dumps field by field: about
         # a tenth of ingest's own CPU on a live stream, py-spy); the rest, which may have labels or no value, by
         # psycopg.
@@ -347,14 +347,11 @@ class Writer:
                     missed.append((dev, m, us, v))
                 else:
                     packed += pack(4, 4, sid, 8, us - shift, 8, v, -1)
-                    add(sid)
         keys = {(r.device_id, r.metric) for r in readings if r.metric not in by_device.get(r.device_id, none)}
         keys.update((dev, m) for dev, m, _, _ in missed)
         self._series_ids(keys, pending)
         for dev, m, us, v in missed:
-            sid = pending[(dev, m)]
-            packed += pack(4, 4, sid, 8, us - shift, 8, v, -1)
-            add(sid)
+            packed += pack(4, 4, pending[(dev, m)], 8, us - shift, 8, v, -1)
         if readings:
             out = _Rows()
             with psycopg.copy.Copy(self.conn.cursor(), binary=True, writer=out) as rows_copy:
@@ -365,7 +362,6 @@ class Writer:
                     if sid is None:
                         sid = pending[(r.device_id, r.metric)]
                     write((sid, (r.ts - PG_EPOCH) // _US, r.value, r.label))
-                    add(sid)
             # psycopg's rows are its signature, the rows and the trailer: the fast rows go in after the signature.
             buf = out.data
             buf[len(_COPY_SIGNATURE) : len(_COPY_SIGNATURE)] = packed
@@ -373,25 +369,52 @@ class Writer:
             buf = bytearray(_COPY_SIGNATURE)
             buf += packed
             buf += _COPY_TRAILER
-        cur = self.conn.cursor()
-        with cur.copy(_COPY_STAGING) as copy:
-            copy.write(buf)
-        # When the batch's messages arrived, for the series they carry (seen_at): the newest arrival of the batch,
-        # so a device may read as seen up to one batch (under a second) later than its own message came.
-        seen = max(batch.seen.values()) if batch.seen else None
-        params = {"late_s": self.late_after_s, "mark_s": LATE_MARK.total_seconds(), "seen": seen}
-        # One row per series (a live stream): the statement that needs no grouping.
-        fast_after = self._fast_single if len(set(sids)) == len(sids) else self._fast_after
-        try:
-            with self.conn.transaction(), cur.copy(_COPY_READINGS) as copy:  # a savepoint: a duplicate undoes it
-                copy.write(buf)
-            row = cur.execute(fast_after, params).fetchone()
-        except psycopg.errors.UniqueViolation:
-            row = cur.execute(self._conflict, params).fetchone()
-        assert row is not None
-        if row[1] is None:  # the fast path: every row was new
-            return int(row[0]), sorted({dev for dev, _ in fast} | {r.device_id for r in readings})
-        return int(row[0]), orjson.loads(row[1])
+        return buf
+
+    def _states(
+        self, batch: Batch, pending: dict[tuple[str, str], int], new: set[tuple[int, int]] | None
+    ) -> tuple[dict[str, dict[str, list]], int]:
+        """Per device of the batch, per metric: [earliest, newest time (epoch microseconds), the newest's value,
+        its label]; and the earliest time of all. Only the rows in `new` ((series id, time)) when it is given."""
+        states: dict[str, dict[str, list]] = {}
+        first = 2**63
+        by_device = self._series
+        none: dict[str, int] = {}
+
+        def sid(dev: str, m: str) -> int:
+            got = by_device.get(dev, none).get(m)
+            return pending[(dev, m)] if got is None else got
+
+        def put(st: dict[str, list], m: str, us: int, v: float | None, label: str | None) -> None:
+            e = st.get(m)
+            if e is None:
+                st[m] = [us, us, v, label]
+            elif us > e[1]:
+                e[1], e[2], e[3] = us, v, label
+            elif us < e[0]:
+                e[0] = us
+
+        for dev, rows in batch.fast:
+            st = states.get(dev)
+            if st is None:
+                st = states[dev] = {}
+            for m, us, v in rows:
+                if new is not None and (sid(dev, m), us) not in new:
+                    continue
+                if m in st:
+                    put(st, m, us, v, None)  # a metric's second reading in the batch (a backlog)
+                else:
+                    st[m] = [us, us, v, None]  # the live stream's case, without a call
+                if us < first:
+                    first = us
+        for r in batch.readings:
+            us = (r.ts - _UNIX) // _US
+            if new is None or (sid(r.device_id, r.metric), us) in new:
+                put(states.setdefault(r.device_id, {}), r.metric, us, r.value, r.label)
+                if us < first:
+                    first = us
+        # A device whose readings were all stored already (a redelivery) has no new state.
+        return {dev: st for dev, st in states.items() if st}, first
 
     def _write_dead(self, dead: list[DeadLetter]) -> None:
         if not dead:
@@ -442,3 +465,62 @@ class Writer:
 def _text(value: str | None) -> str | None:
     """value with NUL written as the four characters \\x00 (PostgreSQL text cannot hold NUL)."""
     return value.replace("\x00", "\\x00") if value is not None and "\x00" in value else value
+
+
+_DEVICE_HEAD = struct.Struct(">hi")  # 5 fields, then the device id's length
+_DEVICE_TIMES = struct.Struct(">iqiq")  # first_ts and last_ts, each with its length
+_LENGTH = struct.Struct(">i")
+_NULL = _LENGTH.pack(-1)
+
+
+def _device_rows(states: dict[str, dict[str, list]]) -> bytes:
+    """pw_device_staging's rows as binary COPY data, in device id order: each device's earliest and newest reading
+    time, `latest` ({"metric": {"ts", "value"}}: the value, else the label, as the API shows them) and `firsts`
+    (each metric's earliest time, where one is not its newest)."""
+    out = bytearray(_COPY_SIGNATURE)
+    shift = UNIX_TO_PG_US
+    dumps = orjson.dumps
+    for dev in sorted(states):
+        metrics = states[dev]
+        first, last = 2**63, -(2**63)
+        latest: dict[str, dict[str, object]] = {}
+        spread = False
+        at, iso = -1, ""  # a message's metrics share their time: formatted once
+        for m, (lo, hi, v, label) in metrics.items():
+            if hi != at:
+                at, iso = hi, _iso(hi)
+            latest[m] = {"ts": iso, "value": label if v is None else v}
+            if lo < first:
+                first = lo
+            if hi > last:
+                last = hi
+            if lo != hi:
+                spread = True
+        d = dev.encode()
+        doc = b"\x01" + dumps(latest)  # jsonb's binary form: version 1, then the text
+        out += _DEVICE_HEAD.pack(5, len(d)) + d + _DEVICE_TIMES.pack(8, first - shift, 8, last - shift)
+        out += _LENGTH.pack(len(doc)) + doc
+        if spread:
+            firsts = b"\x01" + dumps({m: {"ts": _iso(lo)} for m, (lo, _, _, _) in metrics.items()})
+            out += _LENGTH.pack(len(firsts)) + firsts
+        else:
+            out += _NULL
+    out += _COPY_TRAILER
+    return bytes(out)
+
+
+_SECONDS: dict[int, str] = {}  # a live stream's reading times share their seconds: each formatted once
+
+
+def _iso(us: int) -> str:
+    """A time (epoch microseconds) as PostgreSQL writes a timestamptz in JSON in UTC: 2024-01-15T06:30:00.5+00:00
+    (fractional seconds only when there are any, without trailing zeros)."""
+    s, frac = divmod(us, 1_000_000)
+    text = _SECONDS.get(s)
+    if text is None:
+        if len(_SECONDS) >= 4096:
+            _SECONDS.clear()
+        text = _SECONDS[s] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(s))
+    if frac:
+        text += "." + f"{frac:06d}".rstrip("0")
+    return text + "+00:00"

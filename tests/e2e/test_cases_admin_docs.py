@@ -139,9 +139,11 @@ def test_an_admin_adds_a_user_and_sees_a_stale_device_and_a_patch_nobody_looks_a
 ):
     unknown = f"rws-new-{town.uid}"
     with connect(database_url, autocommit=True) as conn:
-        # Last seen three days ago: the device row and its series (where ingest marks it seen, migration 0023).
+        # Last seen three days ago: the device row and its state row (where ingest marks it seen, migration 0026).
         conn.execute("UPDATE devices SET last_seen = now() - interval '3 days' WHERE id = %s", (town.station,))
-        conn.execute("UPDATE series SET seen_at = now() - interval '3 days' WHERE device_id = %s", (town.station,))
+        conn.execute(
+            "UPDATE device_state SET seen_at = now() - interval '3 days' WHERE device_id = %s", (town.station,)
+        )
         conn.execute(
             """INSERT INTO dead_letters (received_at, topic, payload, reason, device_id, format)
                VALUES (now(), %s, %s, 'unknown device: not in the registry', %s, 'native')""",

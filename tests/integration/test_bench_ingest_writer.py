@@ -18,16 +18,10 @@ _FIGURE = re.compile(r"^  (.+?)\s+PostgreSQL\s+(\d+\.\d) core-ms per 1,000 messa
     [
         (
             "--compare",
-            {"as shipped", "without the hourly rollup (TimescaleDB's)", "before: rollup upsert and devices.last_seen"},
-        ),
-        (
-            "--parts",
             {
-                "both COPYs and the commit only",
-                "+ each series' latest value and seen_at",
-                "+ its current hour (no closed hours, no late windows)",
-                "as shipped",
-                "prototype: one row of state per device",
+                "as shipped: one state row per device",
+                "COPY and commit only, no state",
+                "before (migration 0026): one state row per series",
             },
         ),
     ],

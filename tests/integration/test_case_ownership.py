@@ -238,7 +238,7 @@ def test_admins_see_stale_devices_and_add_unknown_ones_to_the_registry(
     with connect(database_url, autocommit=True) as conn:
         # Last seen two hours ago: the device row and its series (where ingest marks it seen, migration 0023).
         conn.execute("UPDATE devices SET last_seen = now() - interval '2 hours' WHERE id = %s", (stale,))
-        conn.execute("UPDATE series SET seen_at = now() - interval '2 hours' WHERE device_id = %s", (stale,))
+        conn.execute("UPDATE device_state SET seen_at = now() - interval '2 hours' WHERE device_id = %s", (stale,))
         conn.execute(
             """INSERT INTO dead_letters (received_at, topic, payload, reason, device_id, format)
                VALUES (now(), %s, %s, 'unknown device: not in the registry', %s, 'native')""",

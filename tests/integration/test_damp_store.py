@@ -17,6 +17,7 @@ from alerts.context import AlertContext
 from alerts.damp import DampEvaluator
 from placewatch.settings import Settings
 from store import damp as damp_store
+from store import rollup
 from store.db import open_pool
 from tests.alert_retry import away_broker
 
@@ -33,6 +34,9 @@ def native(db):
     row = db.execute("SELECT value FROM placewatch_meta WHERE key = 'engine'").fetchone()
     if row is None or row[0] != "native":
         pytest.skip("the hourly rollup is written directly only on plain PostgreSQL")
+    # The rows written straight into readings_hourly_closed are read there when their hours are before the
+    # rollup's watermark: moved past END as the scheduler would have by then (raw readings on the way are closed).
+    rollup.advance(db, END + timedelta(hours=2), lag=timedelta(0))
     return db
 
 

@@ -303,7 +303,7 @@ def test_many_batches_load_what_one_does_and_a_late_write_marks_a_packed_day_sta
     ).fetchall()
     assert [n for _, n, _ in hours] == [3] * 10
     assert hours[0][2] == pytest.approx(0.0 + 0.1 + 0.2)
-    assert db.execute("SELECT last_ts, last_value FROM series WHERE id = %s", (sid,)).fetchone() == (
+    assert db.execute("SELECT last_ts, last_value FROM series_latest WHERE id = %s", (sid,)).fetchone() == (
         day + timedelta(minutes=20 * 29),
         pytest.approx(2.9),
     )

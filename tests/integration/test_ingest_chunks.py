@@ -93,7 +93,7 @@ def test_a_read_pass_is_stored_dead_lettered_and_acknowledged_as_one_by_one(db: 
     assert "unknown device" in reasons[passes[1][3]] and unknown in reasons[passes[1][3]]
     assert "1999" in reasons[passes[2][3]] or "earliest" in reasons[passes[2][3]]
     assert reasons[passes[4][3]]  # unreadable, with its reason
-    seen = db.execute("SELECT max(seen_at) FROM series WHERE device_id = %s", (known,)).fetchone()[0]
+    seen = db.execute("SELECT seen_at FROM device_state WHERE device_id = %s", (known,)).fetchone()[0]
     assert seen is not None
     service._writer.conn.close()  # type: ignore[union-attr]
 

@@ -83,7 +83,7 @@ def test_the_retention_evaluator_keeps_the_configured_days_of_raw_readings(dsn):
     _sweep(dsn, 30)
     with connect(dsn) as conn:
         assert _counts(conn) == (0, RECENT, OLD + RECENT)
-        latest = conn.execute("SELECT last_ts FROM series WHERE device_id = 'ret-1'").fetchone()[0]
+        latest = conn.execute("SELECT last_ts FROM series_latest WHERE device_id = 'ret-1'").fetchone()[0]
         assert latest == NOW - timedelta(days=1) + timedelta(minutes=RECENT - 1)
 
 

@@ -43,7 +43,7 @@ def test_redelivered_and_in_batch_duplicates_are_stored_once_with_correct_rollup
         ).fetchall()
         assert [(n, vmin, vmax) for _, n, _, vmin, vmax in hourly] == [(60, 1.0, 60.0), (35, 61.0, 95.0)]
         assert hourly[0][2] == pytest.approx(sum(1.0 + m for m in range(60)))
-    last = db.execute("SELECT last_ts, last_value FROM series WHERE device_id = %s", (dev,)).fetchone()
+    last = db.execute("SELECT last_ts, last_value FROM series_latest WHERE device_id = %s", (dev,)).fetchone()
     assert last == (T0 + timedelta(minutes=94), 95.0)
 
 
@@ -112,7 +112,7 @@ def test_fast_lane_rows_and_decoded_readings_are_stored_alike_in_one_batch(datab
         ("road_surface_temperature", odd, -0.5, None),
         ("surface_state", T0, None, "icy"),
     ]
-    latest = dict(db.execute("SELECT metric, last_value FROM series WHERE device_id = %s", (dev,)).fetchall())
+    latest = dict(db.execute("SELECT metric, last_value FROM series_latest WHERE device_id = %s", (dev,)).fetchall())
     assert latest == {
         "air_temperature": 1.0,
         "dew_point": -4.0,
@@ -167,7 +167,7 @@ def test_late_windows_and_latest_values_for_forward_overlapping_and_older_batche
     assert windows == {among: span(5, 15), behind: span(3, 3), mixed: span(1, 30)}
     latest = dict(
         db.execute(
-            "SELECT device_id || '/' || metric, last_value FROM series WHERE device_id = ANY(%s)",
+            "SELECT device_id || '/' || metric, last_value FROM series_latest WHERE device_id = ANY(%s)",
             ([ahead, among, behind, mixed],),
         ).fetchall()
     )
@@ -185,11 +185,12 @@ def test_hourly_rollup_latest_values_and_late_windows_match_the_raw_readings_ove
     database_url, db, uid, seed, stream
 ):
     """Batches in any order (a backlog spanning hours, late and out-of-order readings, redeliveries, hours that
-    only labels touched): after every batch, readings_hourly says what the stored readings say (each series'
-    current hour kept in its series row on plain PostgreSQL, migration 0024), each series' latest value is its
+    only labels touched): after every batch, readings_hourly says what the stored readings say (on plain
+    PostgreSQL these hours are before the rollup's watermark: the writer adds them to readings_hourly_closed,
+    migration 0027; tests/integration/test_rollup.py covers both sides of it), each series' latest value is its
     newest reading, a device's batch is marked late exactly when one of its new readings is at or before what
     its series held, and device_seen is the newest arrival. `stream`: each device at most once a batch, as on a
-    live stream, so that every batch without a redelivery takes the writer's one-row-per-series statement."""
+    live stream (one state row update per device and batch)."""
     import random
 
     rng = random.Random(seed)
@@ -260,8 +261,8 @@ def test_hourly_rollup_latest_values_and_late_windows_match_the_raw_readings_ove
             newest = db.execute(
                 """SELECT s.device_id, s.metric, s.last_ts, s.last_value, s.last_label,
                           r.ts, r.value, r.label
-                   FROM series s JOIN LATERAL (SELECT ts, value, label FROM readings WHERE series_id = s.id
-                                               ORDER BY ts DESC LIMIT 1) r ON true
+                   FROM series_latest s JOIN LATERAL (SELECT ts, value, label FROM readings WHERE series_id = s.id
+                                                      ORDER BY ts DESC LIMIT 1) r ON true
                    WHERE s.device_id = ANY(%s)""",
                 (devs,),
             ).fetchall()
@@ -269,3 +270,18 @@ def test_hourly_rollup_latest_values_and_late_windows_match_the_raw_readings_ove
                 assert row[2:5] == row[5:8], f"batch {b}: {row}"
             seen = db.execute("SELECT id, last_seen FROM device_seen WHERE id = ANY(%s)", (list(devices),)).fetchall()
             assert {d: t for d, t in seen} == {d: arrived for d in devices}
+
+
+def test_latest_times_are_written_as_postgresql_writes_them_in_json(db):
+    """device_state.latest is what the API shows (migration 0026): its times must read as PostgreSQL's own JSON
+    of a timestamptz did when the API built it from the series rows."""
+    import random
+
+    from store.writer import _iso
+
+    rng = random.Random(7)
+    times = [0, 1, 999_999, 1_000_000, 1_705_300_200_000_000, 1_705_300_200_500_000, 1_705_300_200_000_100]
+    times += [rng.randrange(0, 4_102_444_800_000_000) for _ in range(200)]
+    for us in times:
+        ts = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=us)
+        assert _iso(us) == db.execute("SELECT to_jsonb(%s::timestamptz) #>> '{}'", (ts,)).fetchone()[0], us

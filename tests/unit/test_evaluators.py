@@ -24,6 +24,7 @@ ALL = [
     "damp",
     "device-health",
     "retention",
+    "rollup",
     "hourly_days",
     "notifications",
     "forecast-fetch",
