@@ -250,9 +250,12 @@ def _variants(conn) -> dict[str, Writer]:  # type: ignore[no-untyped-def]
     }
 
 
-def compare(dsn: str, ids: list[str], *, batch: int, rounds: int, interval_s: float) -> dict[str, list[float]]:
-    """Each variant of _variants on the same database, rounds interleaved (order reversed every
-    other round, so none is always measured first): PostgreSQL core-ms per 1,000 messages of each round."""
+def compare(
+    dsn: str, ids: list[str], *, batch: int, rounds: int, interval_s: float
+) -> dict[str, list[tuple[float, float]]]:
+    """Each variant of _variants on the same database, rounds interleaved (order reversed every other round, so
+    none is always measured first): PostgreSQL core-ms per 1,000 messages, and WAL bytes per message (what the
+    database writes to disk and replicates), of each round."""
     conn = connect(dsn, autocommit=True)
     writers = _variants(conn)
     backend = int(conn.execute("SELECT pg_backend_pid()").fetchone()[0])  # type: ignore[index]
@@ -265,17 +268,22 @@ def compare(dsn: str, ids: list[str], *, batch: int, rounds: int, interval_s: fl
     for w in writers.values():
         if isinstance(w, _PerSeries):
             w.prepare()
-    out: dict[str, list[float]] = {name: [] for name in writers}
+    out: dict[str, list[tuple[float, float]]] = {name: [] for name in writers}
+    lsn = "SELECT pg_current_wal_insert_lsn()"
     r = 1
     for k in range(rounds):
         order = list(writers.items())
         for name, writer in order if k % 2 == 0 else reversed(order):
             work = stream_batches(ids, batch=batch, start_us=start + r * step)
             r += 1
+            wal0 = conn.execute(lsn).fetchone()[0]  # type: ignore[index]
             pg0 = cpu_seconds(backend)
             for b in work:
                 writer.write(b)
-            out[name].append((cpu_seconds(backend) - pg0) * 1e6 / sum(len(b.fast) for b in work))
+            pg = cpu_seconds(backend) - pg0
+            wal = conn.execute(f"SELECT pg_wal_lsn_diff(({lsn}), %s)", (wal0,)).fetchone()[0]  # type: ignore[index]
+            n = sum(len(b.fast) for b in work)
+            out[name].append((pg * 1e6 / n, float(wal) / n))
     conn.close()
     return out
 
@@ -318,10 +326,12 @@ def main(argv: list[str] | None = None) -> None:
             print(f"writer variants, rounds interleaved ({a.devices:,} devices, batches of {a.batch:,} messages):")
             rounds = max(a.rounds, 4)
             got = compare(dsn, ids, batch=a.batch, rounds=rounds, interval_s=a.interval)
-            for name, per in got.items():
+            for name, rounds_of in got.items():
+                per = [c for c, _ in rounds_of]
+                wal = statistics.median(w for _, w in rounds_of)
                 print(
                     f"  {name:<53} PostgreSQL {statistics.median(per):5.1f} core-ms per 1,000 messages (median of"
-                    f" {len(per)} rounds, {min(per):.1f} to {max(per):.1f})"
+                    f" {len(per)} rounds, {min(per):.1f} to {max(per):.1f}); WAL {wal:,.0f} bytes per message"
                 )
             print(f"  {os.cpu_count()} cores, load {load_now():.1f}", flush=True)
             return
