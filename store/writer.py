@@ -144,9 +144,10 @@ _CONFLICT = (
     + "\nSELECT series_id, ts FROM ins"
 )
 
-# The rollup's watermark (migration 0027), read under the lock its move takes exclusively (store.rollup).
+# Where readings stop going to the closed hours (migration 0027): the watermark, or the next one while a move is
+# under way; read under the lock the move takes exclusively while it names the next one (store.rollup).
 ROLLUP_LOCK = 0x726F6C6C  # 'roll'
-_WATERMARK = f"SELECT pg_advisory_xact_lock_shared({ROLLUP_LOCK}), wm FROM hourly_watermark"
+_WATERMARK = f"SELECT pg_advisory_xact_lock_shared({ROLLUP_LOCK}), coalesce(wm_next, wm) FROM hourly_watermark"
 
 
 class _Rows(psycopg.copy.Writer):

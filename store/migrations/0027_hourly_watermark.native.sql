@@ -4,16 +4,19 @@
 -- the way TimescaleDB's real-time continuous aggregate keeps it:
 --   - readings_hourly_closed holds every hour before a watermark (hourly_watermark.wm, always an hour's start);
 --   - hours from the watermark on are aggregated from the raw readings when read (readings_hourly below);
---   - the scheduler's leader moves the watermark forward hour by hour (store/rollup.py: aggregates the hours it
---     passes from the raw readings, in one transaction with the move);
---   - a reading written before the watermark (late, or a backlog) is added to readings_hourly_closed by the
---     writer, in the transaction that writes it (store/writer.py).
--- Both take the advisory lock below (the writer shared, the move exclusive), so no reading is counted twice or
--- missed: a batch either commits before the move reads the raw hours, or sees the new watermark.
+--   - the scheduler's leader moves the watermark forward hour by hour (store/rollup.py): it names the next
+--     watermark (wm_next), aggregates the hours up to it from the raw readings written before it named it, adds
+--     them to readings_hourly_closed and moves the watermark there;
+--   - a reading written before the watermark, or before wm_next while a move is under way (late, or a backlog),
+--     is added to readings_hourly_closed by the writer, in the transaction that writes it (store/writer.py).
+-- Both take an advisory lock (store.writer.ROLLUP_LOCK: the writer shared for each batch, the move exclusively
+-- only while it names wm_next and fixes the snapshot it aggregates), so no reading is counted twice or missed:
+-- a batch either commits before that snapshot or sees wm_next.
 
 CREATE TABLE hourly_watermark (
     id boolean PRIMARY KEY DEFAULT true CHECK (id),
-    wm timestamptz NOT NULL CHECK (wm = date_trunc('hour', wm))
+    wm timestamptz NOT NULL CHECK (wm = date_trunc('hour', wm)),
+    wm_next timestamptz CHECK (wm_next > wm AND wm_next = date_trunc('hour', wm_next))
 );
 
 DROP VIEW readings_hourly;

@@ -107,3 +107,68 @@ def test_a_move_waits_for_a_batch_in_flight_and_counts_its_readings_once(fresh):
         assert conn.execute("SELECT n, total FROM readings_hourly_closed").fetchall() == [(2, 4.0)]
         view, raw = _hourly(conn)
         assert view == raw
+
+
+def test_a_move_that_stopped_half_way_is_finished_and_counts_every_reading_once(fresh):
+    with connect(fresh, autocommit=True) as conn:
+        w = Writer(conn, engine="native", late_after_s=10**9)
+        w.write(Batch(fast=[("r1", [("air_temperature", _us(H0 + timedelta(minutes=5)), 1.0)])]))
+        # Step 1 of a move done (wm_next named), then a crash: batches since add readings before wm_next to the
+        # closed hours themselves, while readers still take those hours from the raw readings.
+        conn.execute("UPDATE hourly_watermark SET wm_next = %s", (H0 + timedelta(hours=2),))
+        w.write(Batch(fast=[("r1", [("air_temperature", _us(H0 + timedelta(minutes=70)), 3.0)])]))
+        assert conn.execute("SELECT hour, n, total FROM readings_hourly_closed").fetchall() == [
+            (H0 + timedelta(hours=1), 1, 3.0)
+        ]
+        view, raw = _hourly(conn)
+        assert view == raw
+        done = rollup.advance(conn, H0 + timedelta(hours=3), lag=timedelta(0))
+        assert done.watermark == H0 + timedelta(hours=3) and done.hours == 3
+        assert conn.execute("SELECT wm_next FROM hourly_watermark").fetchone() == (None,)
+        view, raw = _hourly(conn)
+        assert view == raw and len(view) == 2
+        assert conn.execute("SELECT n FROM readings_hourly_closed ORDER BY hour").fetchall() == [(1,), (1,)]
+
+
+def test_batches_committing_while_the_watermark_moves_are_each_counted_once(fresh):
+    """A writer thread commits batches either side of the watermark while moves run: whichever step of a move a
+    batch lands in, once the watermark has passed every hour the closed hours hold each reading once."""
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def write() -> None:
+        rng = random.Random(11)
+        try:
+            with connect(fresh, autocommit=True) as conn:
+                w = Writer(conn, engine="native", late_after_s=10**9)
+                while not stop.is_set():
+                    fast = [
+                        (f"r{i}", [("air_temperature", _us(H0 + timedelta(minutes=rng.randint(-60, 420))), 1.0)])
+                        for i in range(4)
+                    ]
+                    try:
+                        w.write(Batch(fast=fast))
+                    except Exception as exc:  # a duplicate time is stored once; anything else fails the test
+                        errors.append(exc)
+                        return
+        except BaseException as exc:  # pragma: no cover
+            errors.append(exc)
+
+    t = threading.Thread(target=write)
+    t.start()
+    try:
+        with connect(fresh, autocommit=True) as mover:
+            for k in range(1, 8):
+                time.sleep(0.15)
+                rollup.advance(mover, H0 + timedelta(hours=k), lag=timedelta(0))
+    finally:
+        stop.set()
+        t.join(30)
+    assert not errors
+    with connect(fresh, autocommit=True) as conn:
+        rollup.advance(conn, H0 + timedelta(hours=9), lag=timedelta(0))
+        closed = conn.execute("SELECT series_id, hour, n FROM readings_hourly_closed ORDER BY 1, 2").fetchall()
+        raw = conn.execute(
+            "SELECT series_id, date_trunc('hour', ts), count(*) FROM readings GROUP BY 1, 2 ORDER BY 1, 2"
+        ).fetchall()
+        assert closed == raw and sum(r[2] for r in raw) > 100
