@@ -146,8 +146,11 @@ _CONFLICT = (
 
 # Where readings stop going to the closed hours (migration 0027): the watermark, or the next one while a move is
 # under way; read under the lock the move takes exclusively while it names the next one (store.rollup).
+# Two statements: a statement's snapshot is taken before its lock is had, so one that waited for a move would read
+# the watermark as it was before the move named the next one.
 ROLLUP_LOCK = 0x726F6C6C  # 'roll'
-_WATERMARK = f"SELECT pg_advisory_xact_lock_shared({ROLLUP_LOCK}), coalesce(wm_next, wm) FROM hourly_watermark"
+_ROLLUP_SHARED = f"SELECT pg_advisory_xact_lock_shared({ROLLUP_LOCK})"
+_WATERMARK = "SELECT coalesce(wm_next, wm) FROM hourly_watermark"
 
 
 class _Rows(psycopg.copy.Writer):
@@ -297,10 +300,11 @@ class Writer:
         }
         wm_us = None
         if self.native:
+            cur.execute(_ROLLUP_SHARED)
             row = cur.execute(_WATERMARK).fetchone()
             assert row is not None, "hourly_watermark has no row (migration 0027)"
-            params["wm"] = row[1]
-            wm_us = (row[1] - _UNIX) // _US
+            params["wm"] = row[0]
+            wm_us = (row[0] - _UNIX) // _US
         try:
             with self.conn.transaction(), cur.copy(_COPY_READINGS) as copy:  # a savepoint: a duplicate undoes it
                 copy.write(buf)
