@@ -148,10 +148,10 @@ def measure(admin: str | None, eng: str, a: argparse.Namespace) -> dict[str, flo
                 max(3, a.runs // 4),
             )
             out["points"] = len(year_hourly())
-            # Each device's latest readings as ingest keeps them (migration 0026: one row a device, what the device
-            # list reads), and the same by series through the series_latest view (what open data and health read).
+            # Each device's latest readings as ingest keeps them (migration 0026: one row a device, read as JSON text
+            # as the device list passes it on), and by series through the series_latest view (open data, health).
             out["latest"] = _timed(
-                lambda: conn.execute("SELECT device_id, latest FROM device_state").fetchall(), a.runs
+                lambda: conn.execute("SELECT device_id, latest::text FROM device_state").fetchall(), a.runs
             )
             out["latest_series"] = _timed(
                 lambda: conn.execute("SELECT device_id, metric, last_ts, last_value FROM series_latest").fetchall(),
