@@ -26,6 +26,7 @@ from datetime import datetime, timedelta
 
 import psycopg
 
+from store.migrate import engine
 from store.writer import ROLLUP_LOCK
 
 LAG = timedelta(minutes=15)
@@ -44,7 +45,7 @@ class Moved:
 
 def watermark(conn: psycopg.Connection) -> datetime | None:
     """The watermark, or None where there is none (TimescaleDB)."""
-    if conn.execute("SELECT to_regclass('hourly_watermark') IS NOT NULL").fetchone() != (True,):
+    if engine(conn) == "timescale":
         return None
     row = conn.execute("SELECT wm FROM hourly_watermark").fetchone()
     return row[0] if row is not None else None

@@ -33,6 +33,23 @@ def _service(database_url: str, uid: str) -> IngestService:
     return service
 
 
+def _device(db: Any, uid: str, suffix: str) -> str:
+    """A registered home sensor of this test's own."""
+    dev = f"chunk-{uid}-{suffix}"
+    db.execute("INSERT INTO devices (id, kind) VALUES (%s, 'home_sensor')", (dev,))
+    db.commit()
+    return dev
+
+
+def _topic(service: IngestService, device: str) -> bytes:
+    return f"{service.settings.topic_prefix}/devices/{device}/readings".encode()
+
+
+def _reading(ts: datetime, temperature: float) -> bytes:
+    """A plain native reading message."""
+    return orjson.dumps({"ts": ts.isoformat(), "values": {"temperature": temperature}})
+
+
 def _values(db: Any, device: str) -> list[float]:
     """The device's stored values, in order."""
     rows = db.execute(
@@ -43,18 +60,16 @@ def _values(db: Any, device: str) -> list[float]:
 
 
 def test_a_read_pass_is_stored_dead_lettered_and_acknowledged_as_one_by_one(db: Any, database_url: str, uid: str):
-    known, unknown = f"chunk-{uid}-a", f"chunk-{uid}-b"
-    db.execute("INSERT INTO devices (id, kind) VALUES (%s, 'home_sensor')", (known,))
-    db.commit()
+    known, unknown = _device(db, uid, "a"), f"chunk-{uid}-b"
     service = _service(database_url, uid)
     acked: list[int] = []
     service.client.ack_many = acked.extend  # type: ignore[method-assign]
     now = datetime.now(UTC).replace(microsecond=0)
 
     def topic(dev: str) -> bytes:
-        return f"{service.settings.topic_prefix}/devices/{dev}/readings".encode()
+        return _topic(service, dev)
 
-    def plain(t: datetime, temp: float) -> bytes:
+    def plain(t: datetime, temp: float) -> bytes:  # with Z, where _reading writes +00:00
         return orjson.dumps({"ts": t.isoformat().replace("+00:00", "Z"), "values": {"temperature": temp}})
 
     in_f = orjson.dumps({"ts": now.isoformat(), "values": {"temperature": 65.75}, "units": {"temperature": "degF"}})
@@ -100,19 +115,11 @@ def test_a_read_pass_is_stored_dead_lettered_and_acknowledged_as_one_by_one(db: 
 
 def test_a_refused_chunk_is_written_message_by_message(db: Any, database_url: str, uid: str):
     # A batch the database refuses is isolated one message at a time: a chunk's messages each on their own.
-    dev = f"chunk-{uid}-c"
-    db.execute("INSERT INTO devices (id, kind) VALUES (%s, 'home_sensor')", (dev,))
-    db.commit()
+    dev = _device(db, uid, "c")
     service = _service(database_url, uid)
-    t = f"{service.settings.topic_prefix}/devices/{dev}/readings".encode()
+    t = _topic(service, dev)
     now = datetime.now(UTC).replace(microsecond=0)
-    service._on_messages(
-        service.client,
-        [
-            (t, 1, 1, orjson.dumps({"ts": (now - timedelta(minutes=k)).isoformat(), "values": {"temperature": k}}))
-            for k in range(3)
-        ],
-    )
+    service._on_messages(service.client, [(t, 1, 1, _reading(now - timedelta(minutes=k), k)) for k in range(3)])
     items = service.queue.take_batch(max_rows=10_000, max_age_s=0, wait_s=0)
     assert [it.messages for it in items] == [3]
     service._commit_one_by_one(items)
@@ -127,9 +134,7 @@ def test_a_message_the_fast_decoder_fails_on_is_decoded_in_full_and_its_pass_kep
     db: Any, database_url: str, uid: str, monkeypatch: pytest.MonkeyPatch
 ):
     # A bug in the fast lane costs speed, not the reading: that message goes on its own through decode().
-    dev = f"chunk-{uid}-d"
-    db.execute("INSERT INTO devices (id, kind) VALUES (%s, 'home_sensor')", (dev,))
-    db.commit()
+    dev = _device(db, uid, "d")
     service = _service(database_url, uid)
     native = service._native
     assert native is not None
@@ -141,15 +146,11 @@ def test_a_message_the_fast_decoder_fails_on_is_decoded_in_full_and_its_pass_kep
         return real(payload)
 
     monkeypatch.setattr(native, "fast", fast)
-    t = f"{service.settings.topic_prefix}/devices/{dev}/readings".encode()
+    t = _topic(service, dev)
     now = datetime.now(UTC).replace(microsecond=0)
     temps = (12.5, 13.0, 14.5)
     service._on_messages(
-        service.client,
-        [
-            (t, k + 1, 1, orjson.dumps({"ts": (now - timedelta(minutes=k)).isoformat(), "values": {"temperature": v}}))
-            for k, v in enumerate(temps)
-        ],
+        service.client, [(t, k + 1, 1, _reading(now - timedelta(minutes=k), v)) for k, v in enumerate(temps)]
     )
     items = service.queue.take_batch(max_rows=10_000, max_age_s=0, wait_s=0)
     assert [type(it).__name__ for it in items] == ["Chunk", "Incoming", "Chunk"]
@@ -164,14 +165,12 @@ def test_one_message_at_a_time_takes_the_same_lane(db: Any, database_url: str, u
     # is a chunk of one; a QoS 2 one goes on its own (paho's exchange acknowledges it).
     from ingest.transport import Delivered
 
-    dev = f"chunk-{uid}-e"
-    db.execute("INSERT INTO devices (id, kind) VALUES (%s, 'home_sensor')", (dev,))
-    db.commit()
+    dev = _device(db, uid, "e")
     service = _service(database_url, uid)
-    t = f"{service.settings.topic_prefix}/devices/{dev}/readings"
+    t = _topic(service, dev).decode()
     now = datetime.now(UTC).replace(microsecond=0)
     for k, qos in enumerate((1, 2)):
-        body = orjson.dumps({"ts": (now - timedelta(minutes=k)).isoformat(), "values": {"temperature": 20.0 + k}})
+        body = _reading(now - timedelta(minutes=k), 20.0 + k)
         service._on_message(service.client, None, Delivered(k + 1, qos, t, body))  # type: ignore[arg-type]
     items = service.queue.take_batch(max_rows=10_000, max_age_s=0, wait_s=0)
     assert [type(it).__name__ for it in items] == ["Chunk", "Incoming"]
@@ -184,8 +183,7 @@ def test_a_topic_that_is_not_utf8_is_dead_lettered_with_the_reason(db: Any, data
     # Brokers refuse such topics (MQTT requires UTF-8), but ingest never takes a device id from one.
     service = _service(database_url, uid)
     bad = f"{service.settings.topic_prefix}/devices/x{uid}\xff/readings".encode("latin-1")
-    payload = orjson.dumps({"ts": datetime.now(UTC).isoformat(), "values": {"temperature": 20.0}})
-    service._on_messages(service.client, [(bad, 1, 1, payload)])
+    service._on_messages(service.client, [(bad, 1, 1, _reading(datetime.now(UTC), 20.0))])
     items = service.queue.take_batch(max_rows=10_000, max_age_s=0, wait_s=0)
     assert service._commit(items, stop_deadline=None)
     (topic, reason) = db.execute(
