@@ -30,7 +30,7 @@ from store.migrate import engine
 from store.writer import ROLLUP_LOCK
 
 LAG = timedelta(minutes=15)
-MAX_HOURS = 24  # hours moved per transaction: a long stop is caught up in steps, none holding writers long
+MAX_HOURS = 24  # hours moved per step: a long stop is caught up in steps of bounded size
 
 
 @dataclass(frozen=True, slots=True)
