@@ -9,6 +9,7 @@ cores and the load; then EXPLAIN (ANALYZE, BUFFERS) of one more batch's statemen
 
     python -m bench.ingest_writer [--devices 50000] [--batch 1000] [--rounds 2] [--explain]
     python -m bench.ingest_writer --devices 20000 --compare   # as shipped, without state, as before (0026)
+    python -m bench.ingest_writer --passes   # the writer's own passes over a batch, one against the general ones
 
 On plain PostgreSQL the stream's readings are after the hourly rollup's watermark (as a live stream's are), and
 the figure includes moving the watermark over the hours they fill afterwards (store.rollup), per 1,000 messages.
@@ -25,7 +26,7 @@ from datetime import UTC, datetime, timedelta
 from bench.common import cpu_seconds, load_now
 from store import rollup
 from store.db import connect
-from store.writer import Batch, FastRows, Writer
+from store.writer import Batch, FastRows, Writer, _device_rows
 from tests.services import fresh_database
 
 _UNIX = datetime(1970, 1, 1, tzinfo=UTC)
@@ -116,6 +117,37 @@ def measure(dsn: str, ids: list[str], *, batch: int, rounds: int, interval_s: fl
             print(f"  {row[0]}: {row[1]:,} inserted, {row[2]:,} updated, {row[3]:,} of them in place (HOT)")
     k = 1e6 / messages
     return {"client": client * k, "pg": pg * k, "msgs_s": messages / wall, "messages": messages, "rollup": rolled}
+
+
+def passes(dsn: str, ids: list[str], *, batch: int, repeats: int = 5) -> dict[str, float]:
+    """The writer's own work on a live round's batches, without the database: µs of this thread per message for
+    Writer._live (one pass) and for the general passes (_pack, _states, _device_rows) on the same batches, best of
+    `repeats`, interleaved. Both give the same data (tests/integration/test_writer.py)."""
+    conn = connect(dsn, autocommit=True)
+    writer = _writer(conn)
+    start = _start_us(1, 300.0)
+    _live(conn, start)
+    for b in stream_batches(ids, batch=batch, start_us=start):  # series made and cached
+        writer.write(b)
+    work = stream_batches(ids, batch=batch, start_us=start + 300_000_000)
+    conn.close()
+
+    def general(b: Batch) -> object:
+        states, first = writer._states(b, {}, None)
+        return writer._pack(b, {}), sorted(states), _device_rows(states), first
+
+    ways = {
+        "one pass (Writer._live)": lambda b: writer._live(b.fast, {}),
+        "general (_pack, _states, _device_rows)": general,
+    }
+    best = {name: float("inf") for name in ways}
+    for _ in range(repeats):
+        for name, way in ways.items():
+            t0 = time.thread_time()
+            for b in work:
+                assert way(b) is not None
+            best[name] = min(best[name], (time.thread_time() - t0) * 1e6 / len(ids))
+    return best
 
 
 def _live(conn, start_us: int) -> None:  # type: ignore[no-untyped-def]
@@ -317,9 +349,18 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--explain", action="store_true")
     ap.add_argument("--interval", type=float, default=300.0, help="seconds between a device's messages")
     ap.add_argument("--compare", action="store_true", help="the writer as shipped, without its rollup, as before")
+    ap.add_argument("--passes", action="store_true", help="the writer's own passes over a batch, without the database")
     a = ap.parse_args(argv)
     with fresh_database() as dsn:
         ids = prepare(dsn, a.devices)
+        if a.passes:
+            print(
+                f"the writer's own passes over a live round ({a.devices:,} devices, batches of {a.batch:,} messages):"
+            )
+            for name, us in passes(dsn, ids, batch=a.batch).items():
+                print(f"  {name:<40} {us:5.2f} µs of the client's CPU per message (best of 5, interleaved)")
+            print(f"  {os.cpu_count()} cores, load {load_now():.1f}", flush=True)
+            return
         if a.compare:
             import statistics
 

@@ -177,6 +177,7 @@ class Writer:
         # (a dict keyed by (device, metric) tuples made a tuple and missed the CPU's cache per reading: the largest
         # line of the writer's own CPU on a live stream, py-spy).
         self._series: dict[str, dict[str, int]] = {}
+        self._prefixes: dict[str, bytes] = {}  # each device's row start in pw_device_staging (_live)
         # Plain PostgreSQL: readings before the rollup's watermark are added to the closed hours (migration 0027);
         # TimescaleDB keeps its rollup itself (its continuous aggregate, migrations 0002 and 0015).
         self.native = engine != "timescale"
@@ -287,7 +288,8 @@ class Writer:
     def _write_readings(self, batch: Batch, pending: dict[tuple[str, str], int]) -> tuple[int, list[str]]:
         if not batch.readings and not batch.fast:
             return 0, []
-        buf = self._pack(batch, pending)
+        live = None if batch.readings else self._live(batch.fast, pending)
+        buf = self._pack(batch, pending) if live is None else live[0]
         cur = self.conn.cursor()
         # When the batch's messages arrived, for the devices they carry (seen_at): the newest arrival of the batch,
         # so a device may read as seen up to one batch (under a second) later than its own message came.
@@ -313,9 +315,14 @@ class Writer:
                 copy.write(buf)
             new = {(sid, (ts - _UNIX) // _US) for sid, ts in cur.execute(self._conflict, params).fetchall()}
             states, _ = self._states(batch, pending, new)
+            devices, device_data = sorted(states), _device_rows(states) if states else b""
             inserted = len(new)
         else:
-            states, first_us = self._states(batch, pending, None)
+            if live is None:
+                states, first_us = self._states(batch, pending, None)
+                devices, device_data = sorted(states), _device_rows(states) if states else b""
+            else:
+                _, devices, device_data, first_us = live
             inserted = sum(len(rows) for _, rows in batch.fast) + len(batch.readings)
             # Readings at hours long closed (a backlog, late ones): rare on a live stream, so decided here. Packed
             # days are marked by the server's clock in the statement; an hour of room for the two clocks.
@@ -324,11 +331,69 @@ class Writer:
                 with cur.copy(_COPY_STAGING) as copy:
                     copy.write(buf)
                 cur.execute(self._old_fast, params)
-        if states:
+        if devices:
             with cur.copy(_COPY_DEVICES) as copy:
-                copy.write(_device_rows(states))
+                copy.write(device_data)
             cur.execute(self._state, params)
-        return inserted, sorted(states)
+        return inserted, devices
+
+    def _live(
+        self, fast: FastRows, pending: dict[tuple[str, str], int]
+    ) -> tuple[bytearray, list[str], bytes, int] | None:
+        """A live stream's batch (each device in one message, each message's readings of distinct metrics at one
+        time) in one pass: its readings as one binary COPY's data, as _pack makes them; its devices in id order;
+        their pw_device_staging rows, as _device_rows(_states(...)) makes them; the earliest reading time. None for
+        any other batch (a backlog, a device's several messages), which _pack and _states take. On the same batches
+        it costs the client 15 % less than those passes at 50,000 devices, 40 % less at 5,000: no per-metric lists,
+        one loop, each device's row start made once (bench.ingest_writer --passes)."""
+        by_device = self._series
+        prefixes = self._prefixes
+        none: dict[str, int] = {}
+        shift = UNIX_TO_PG_US
+        pack = _FAST_ROW.pack
+        dumps = orjson.dumps
+        middle = _DEVICE_MIDDLE.pack
+        packed = bytearray(_COPY_SIGNATURE)
+        rows_of: dict[str, bytes] = {}
+        missed: list[tuple[str, str, int, float]] = []
+        first = 2**63
+        at, iso = -1, ""
+        for dev, rows in fast:
+            if dev in rows_of:
+                return None
+            if not rows:
+                continue
+            series = by_device.get(dev, none)
+            us = rows[0][1]
+            if us != at:
+                at, iso = us, _iso(us)
+            latest: dict[str, dict[str, object]] = {}
+            for m, t, v in rows:
+                if t != us or m in latest:
+                    return None
+                latest[m] = {"ts": iso, "value": v}
+                sid = series.get(m)
+                if sid is None:
+                    missed.append((dev, m, t, v))
+                else:
+                    packed += pack(4, 4, sid, 8, t - shift, 8, v, -1)
+            if us < first:
+                first = us
+            prefix = prefixes.get(dev)
+            if prefix is None:
+                prefix = _device_prefix(dev)
+                if len(prefixes) >= _PREFIXES_MAX:
+                    prefixes.clear()
+                prefixes[dev] = prefix
+            doc = dumps(latest)
+            rows_of[dev] = prefix + middle(8, us - shift, 8, us - shift, len(doc) + 1, 1) + doc + _NULL
+        if missed:
+            self._series_ids({(dev, m) for dev, m, _, _ in missed}, pending)
+            for dev, m, t, v in missed:
+                packed += pack(4, 4, pending[(dev, m)], 8, t - shift, 8, v, -1)
+        packed += _COPY_TRAILER
+        devices = sorted(rows_of)
+        return packed, devices, _COPY_SIGNATURE + b"".join([rows_of[d] for d in devices]) + _COPY_TRAILER, first
 
     def _pack(self, batch: Batch, pending: dict[tuple[str, str], int]) -> bytearray:
         """The batch's readings as one binary COPY's data (series ids looked up, or made, on the way)."""
@@ -476,6 +541,15 @@ _DEVICE_HEAD = struct.Struct(">hi")  # 5 fields, then the device id's length
 _DEVICE_TIMES = struct.Struct(">iqiq")  # first_ts and last_ts, each with its length
 _LENGTH = struct.Struct(">i")
 _NULL = _LENGTH.pack(-1)
+# After a device's id: first_ts and last_ts (each with its length), `latest`'s length and jsonb's version byte (1).
+_DEVICE_MIDDLE = struct.Struct(">iqiqib")
+_PREFIXES_MAX = 200_000  # devices whose row's start Writer._live remembers (forgotten all at once past the count)
+
+
+def _device_prefix(dev: str) -> bytes:
+    """The start of a device's pw_device_staging row in binary COPY: the field count and the device id."""
+    d = dev.encode()
+    return _DEVICE_HEAD.pack(5, len(d)) + d
 
 
 def _device_rows(states: dict[str, dict[str, list]]) -> bytes:
@@ -501,9 +575,8 @@ def _device_rows(states: dict[str, dict[str, list]]) -> bytes:
                 last = hi
             if lo != hi:
                 spread = True
-        d = dev.encode()
         doc = b"\x01" + dumps(latest)  # jsonb's binary form: version 1, then the text
-        out += _DEVICE_HEAD.pack(5, len(d)) + d + _DEVICE_TIMES.pack(8, first - shift, 8, last - shift)
+        out += _device_prefix(dev) + _DEVICE_TIMES.pack(8, first - shift, 8, last - shift)
         out += _LENGTH.pack(len(doc)) + doc
         if spread:
             firsts = b"\x01" + dumps({m: {"ts": _iso(lo)} for m, (lo, _, _, _) in metrics.items()})
@@ -515,6 +588,7 @@ def _device_rows(states: dict[str, dict[str, list]]) -> bytes:
 
 
 _SECONDS: dict[int, str] = {}  # a live stream's reading times share their seconds: each formatted once
+_FRACTIONS: dict[int, str] = {0: "+00:00"}  # and their fractions, when whole milliseconds: each formatted once
 
 
 def _iso(us: int) -> str:
@@ -526,6 +600,9 @@ def _iso(us: int) -> str:
         if len(_SECONDS) >= 4096:
             _SECONDS.clear()
         text = _SECONDS[s] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(s))
-    if frac:
-        text += "." + f"{frac:06d}".rstrip("0")
-    return text + "+00:00"
+    tail = _FRACTIONS.get(frac)
+    if tail is None:
+        tail = "." + f"{frac:06d}".rstrip("0") + "+00:00"
+        if frac % 1000 == 0:  # whole milliseconds: at most a thousand
+            _FRACTIONS[frac] = tail
+    return text + tail

@@ -285,3 +285,46 @@ def test_latest_times_are_written_as_postgresql_writes_them_in_json(db):
     for us in times:
         ts = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=us)
         assert _iso(us) == db.execute("SELECT to_jsonb(%s::timestamptz) #>> '{}'", (ts,)).fetchone()[0], us
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_live_stream_batch_is_packed_in_one_pass_exactly_as_the_general_path_packs_it(database_url, db, uid, seed):
+    """Writer._live (a batch where each device sends one message, of distinct metrics at one time) must give the
+    same COPY data as the general path (_pack, _states, _device_rows): readings, device rows in id order, earliest
+    time; and must leave any other batch to the general path."""
+    import random
+
+    from store.writer import _device_rows
+
+    rng = random.Random(seed)
+    devs = [f"lv{seed}-{i}-{uid}" for i in range(40)]
+    for dev in devs:
+        load(database_url, station(dev))
+    metrics = ("air_temperature", "road_surface_temperature", "relative_humidity", "battery")
+    with connect(database_url, autocommit=True) as conn:
+        w = Writer(conn, engine=engine(conn))
+        for b in range(6):
+            fast: list[tuple[str, list[tuple[str, int, float]]]] = []
+            for dev in rng.sample(devs, rng.randint(1, len(devs))):
+                ts = _us(T0 + timedelta(minutes=b * 10 + rng.randint(0, 9))) + rng.choice([0, 0, 500_000, 123])
+                chosen = rng.sample(metrics, rng.randint(1, len(metrics)))
+                fast.append((dev, [(m, ts, float(rng.randint(-400, 400)) / 8) for m in chosen]))
+            batch = Batch(fast=fast)
+            pending: dict[tuple[str, str], int] = {}
+            live = w._live(batch.fast, pending)
+            assert live is not None
+            packed, devices, device_data, first = live
+            states, general_first = w._states(batch, pending, None)
+            general = w._pack(batch, dict(pending))
+            # The same header, rows (38 bytes each; in another order where series ids were made on the way), trailer.
+            assert packed[:19] == general[:19] and packed[-2:] == general[-2:] and len(packed) == len(general)
+            assert sorted(packed[i : i + 38] for i in range(19, len(packed) - 2, 38)) == sorted(
+                general[i : i + 38] for i in range(19, len(general) - 2, 38)
+            )
+            assert (devices, device_data, first) == (sorted(states), _device_rows(states), general_first)
+            w.write(batch)  # series made: the next batches find them cached
+        # Not a live stream's batch: the general path takes it.
+        ts = _us(T0)
+        assert w._live([(devs[0], [("battery", ts, 1.0)]), (devs[0], [("battery", ts + 1, 2.0)])], {}) is None
+        assert w._live([(devs[0], [("battery", ts, 1.0), ("battery", ts + 1, 2.0)])], {}) is None
+        assert w._live([(devs[0], [("battery", ts, 1.0), ("air_temperature", ts + 1, 2.0)])], {}) is None
