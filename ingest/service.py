@@ -38,16 +38,19 @@ DEAD_PAYLOAD_LIMIT = 64 * 1024  # bytes of an oversized payload kept in the dead
 _UNIX = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
 # How long the MQTT thread lets a steady stream gather in the socket after taking all there was
-# (placewatch.mqttclient.Client.read_pause_s), at most an eighth of the batch age: 10 ms halved the receive cost on
-# bench.ingest's 5,000 msg/s stream; 25 ms took another 15 % off ingest's CPU there (interleaved runs: consumer 28.8
-# and 30.1 core-ms per 1,000 messages against 34.9 and 33.1 with 10 ms; the do-nothing subscriber 6.6 against 9.6),
-# each wake-up costing more than the messages it brings; a message waits at most 25 ms more for its batch.
+# (placewatch.mqttclient.Client.read_pause_s), at most a quarter of the batch age: each wake-up (select, paho's loop,
+# the read, a chunk) costs more than the messages it brings. On bench.ingest's 5,000 msg/s stream, 10 ms halved the
+# receive cost; 25 ms took another 15 % off ingest's CPU (interleaved runs: consumer 28.8 and 30.1 core-ms per 1,000
+# messages against 34.9 and 33.1 with 10 ms; the do-nothing subscriber 6.6 against 9.6); 50 ms 16 % off the stream's
+# total (3 interleaved runs each: 45.0 core-ms per 1,000 messages on average with 25 ms, consumer 23.8, against 37.9,
+# consumer 19.4), with the same time from the last publish to its commit (0.25 s). A message waits at most 50 ms
+# more for its batch; a backlog is read through without pausing (the pause comes only once the socket is empty).
 # It was off for a while because lone messages (a device's status) were "not applied within 20 s" in tests: they
 # had never been delivered. Ingest logged "subscribed" when on_connect had only queued the SUBSCRIBE, the tests
 # published on that line, and the pause held the SUBSCRIBE back 10 ms, so the broker had no subscription yet when
 # the messages came. Now "subscribed" is logged on the broker's SUBACK, and the client never pauses with a packet
 # waiting to be written.
-READ_PAUSE_S = 0.025
+READ_PAUSE_S = 0.05
 # The cyclic garbage collector looks at the youngest objects once this many more live than at its last look (Python's
 # default: 700). A message's objects (its Incoming, its rows) live until its batch commits, a few thousand objects a
 # batch: at 700 each was looked at several times and moved to the oldest generation, whose full collections then came
@@ -148,7 +151,7 @@ class IngestService:
             manual_ack=True,
             ca_file=settings.mqtt_ca_file,
         )
-        self.client.read_pause_s = min(READ_PAUSE_S, settings.ingest_batch_ms / 8_000)
+        self.client.read_pause_s = min(READ_PAUSE_S, settings.ingest_batch_ms / 4_000)
         self.subscribed = threading.Event()  # set once the broker has acknowledged our subscriptions
         self.client.on_subscribe = self._on_subscribe
         self.client.on_connect = self._on_connect
