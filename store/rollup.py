@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 import psycopg
 
 from store.migrate import engine
-from store.writer import ROLLUP_LOCK
+from store.writer import CLOSED_ADD, ROLLUP_LOCK
 
 LAG = timedelta(minutes=15)
 MAX_HOURS = 24  # hours moved per step: a long stop is caught up in steps of bounded size
@@ -88,9 +88,7 @@ def _step(conn: psycopg.Connection, now: datetime, lag: timedelta, lock_timeout_
             # from the raw readings, under the lock (rare).
             with conn.transaction():
                 conn.execute("DELETE FROM readings_hourly_closed WHERE hour >= %s AND hour < %s", (wm, leftover))
-                n = _add(
-                    conn, f"SELECT {_AGGREGATE} FROM readings WHERE ts >= %(lo)s AND ts < %(hi)s {_GROUP}", wm, leftover
-                )
+                n = _add(conn, _RAW_HOURS, wm, leftover)
                 conn.execute("UPDATE hourly_watermark SET wm = wm_next, wm_next = NULL")
             return _hours(wm, leftover), n
         if wm >= goal:
@@ -105,9 +103,7 @@ def _step(conn: psycopg.Connection, now: datetime, lag: timedelta, lock_timeout_
                 conn.execute(f"SELECT pg_advisory_unlock({ROLLUP_LOCK})")
                 locked = False
                 conn.execute(  # step 2: from the snapshot's readings only
-                    f"""CREATE TEMP TABLE pw_rollup_move ON COMMIT PRESERVE ROWS AS
-                        SELECT {_AGGREGATE} FROM readings WHERE ts >= %(lo)s AND ts < %(hi)s {_GROUP}""",
-                    {"lo": wm, "hi": upto},
+                    f"CREATE TEMP TABLE pw_rollup_move ON COMMIT PRESERVE ROWS AS {_RAW_HOURS}", {"lo": wm, "hi": upto}
                 )
         finally:
             conn.isolation_level = level
@@ -124,24 +120,15 @@ def _step(conn: psycopg.Connection, now: datetime, lag: timedelta, lock_timeout_
         conn.execute("RESET lock_timeout")
 
 
-_AGGREGATE = (
-    "series_id, date_trunc('hour', ts) AS hour, count(value) AS n, sum(value) AS total, min(value) AS vmin,"
-    " max(value) AS vmax"
-)
-_GROUP = "GROUP BY 1, 2 HAVING count(value) > 0"
+# Each series' hours from lo to hi, aggregated from the raw readings.
+_RAW_HOURS = """SELECT series_id, date_trunc('hour', ts) AS hour, count(value) AS n, sum(value) AS total,
+    min(value) AS vmin, max(value) AS vmax
+  FROM readings WHERE ts >= %(lo)s AND ts < %(hi)s GROUP BY 1, 2 HAVING count(value) > 0"""
 
 
-def _add(conn: psycopg.Connection, source: str, lo: datetime, hi: datetime) -> int:
-    """Add (series, hour) aggregates to readings_hourly_closed; the rows written."""
-    cur = conn.execute(
-        f"""INSERT INTO readings_hourly_closed AS h (series_id, hour, n, total, vmin, vmax)
-            SELECT series_id, hour, n, total, vmin, vmax FROM ({source}) x ORDER BY 1, 2
-            ON CONFLICT (series_id, hour) DO UPDATE SET
-              n = h.n + excluded.n, total = h.total + excluded.total,
-              vmin = least(h.vmin, excluded.vmin), vmax = greatest(h.vmax, excluded.vmax)""",
-        {"lo": lo, "hi": hi},
-    )
-    return max(cur.rowcount, 0)
+def _add(conn: psycopg.Connection, rows: str, lo: datetime, hi: datetime) -> int:
+    """Add the hours of `rows` (given lo and hi) to readings_hourly_closed; the rows written."""
+    return max(conn.execute(CLOSED_ADD.format(rows=rows), {"lo": lo, "hi": hi}).rowcount, 0)
 
 
 def _hours(lo: datetime, hi: datetime) -> int:
