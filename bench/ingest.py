@@ -942,7 +942,7 @@ def main(argv: list[str] | None = None) -> list[Figure]:
                 figures += got
         if len(by_engine) > 1:
             pairs = zip(by_engine["native"], by_engine["timescale"], strict=False)
-            rows = [(n.name, f"{n.value:,.1f} {n.unit}", f"{t.value:,.1f} {t.unit}") for n, t in pairs]
+            rows = [(n.name, _cell(n), _cell(t)) for n, t in pairs]
             print_side_by_side("ingest on both engines", rows)
         print(
             "* where cores allow: the broker, PostgreSQL, publisher and both workers share "
@@ -951,6 +951,15 @@ def main(argv: list[str] | None = None) -> list[Figure]:
     finally:
         broker.stop()
     return figures
+
+
+def _cell(f: Figure) -> str:
+    """A figure for the side-by-side table: its ratio against its reference where it has one (the rows that compare
+    Placewatch with the floor and the peers all measure the same stream), else its value."""
+    if f.ratio is not None:
+        target = f" (target {f.target})" if f.target and not f.target.startswith("(") else ""
+        return f"{f.ratio:.2f}{target}"
+    return f"{f.value:,.1f} {f.unit}"
 
 
 if __name__ == "__main__":

@@ -52,3 +52,13 @@ def test_node_red_gets_the_connection_string_as_node_postgres_settings():
         "password": "p",
         "database": "x",
     }
+
+
+def test_the_side_by_side_table_shows_each_engines_ratio_where_a_row_compares():
+    from bench.common import Figure
+    from bench.ingest import _cell
+
+    # A comparison row's measured value is Placewatch's own total on every comparison row: the ratio is what differs.
+    assert _cell(Figure("vs the floor", 32.3, "ms", "floor 9.7", 3.33, "<= 1.5", False)) == "3.33 (target <= 1.5)"
+    assert _cell(Figure("receiving", 53.3, "ms", "our client", 2.4, "(issue 15)")) == "2.40"
+    assert _cell(Figure("live stream", 32.3, "ms", "ingest + PostgreSQL")) == "32.3 ms"
