@@ -58,6 +58,11 @@ function drawMap() {
 
 // -- a route ----------------------------------------------------------------------------------------
 
+// Who set a status or took a step: a user's name, or Placewatch itself (the evaluator that issues decisions).
+function actorName(actor) {
+  return actor === 'evaluator' ? 'Placewatch (automatic)' : actor;
+}
+
 function fact(term, ...value) {
   return [el('dt', {}, term), el('dd', {}, ...value)];
 }
@@ -98,7 +103,7 @@ function routeCard(route) {
       ...fact(
         'Status',
         el('span', { class: 'route__status', tabindex: '-1', dataset: { status: d.status } }, STATUSES[d.status] || d.status),
-        ` — by ${d.status_by}, ${when(d.status_at)}`,
+        ` — by ${actorName(d.status_by)}, ${when(d.status_at)}`,
       ),
     );
     card.append(facts);
@@ -162,7 +167,7 @@ function historyFold(d) {
     el('ol', { class: 'history' }, history.map((e) => el('li', {},
       el('span', { class: 'history__when' }, when(e.at)), ' ',
       el('strong', {}, EVENT_LABELS[e.event] || e.event),
-      e.actor === 'evaluator' ? ' (Placewatch)' : ` by ${e.actor}`,
+      ` by ${actorName(e.actor)}`,
       e.decision_id !== d.id ? el('span', { class: 'hint' }, ' (earlier decision)') : null,
       e.note ? `: ${e.note}` : ''))),
   );

@@ -123,6 +123,8 @@ def test_a_duty_officer_acknowledges_starts_and_completes_a_decision(
     card = page.locator(f'article.route[data-route-id="{town.route}"]')
     assert "Precautionary salting" in card.inner_text()
     assert card.locator(".route__status").get_attribute("data-status") == "issued"
+    # Issued by Placewatch itself: said so in words, not by the evaluator's internal actor name.
+    assert "by Placewatch (automatic)" in card.inner_text() and "by evaluator" not in card.inner_text()
     page.wait_for_selector(f'article.route[data-route-id="{town.route}"] figure.station .js-plotly-plot .main-svg')
     key = page.locator("#route-map + .pw-map-legend").inner_text()
     assert "Precautionary salting" in key and "Road station" in key
