@@ -955,7 +955,8 @@ def main(argv: list[str] | None = None) -> list[Figure]:
 
 def _cell(f: Figure) -> str:
     """A figure for the side-by-side table: its ratio against its reference where it has one (the rows that compare
-    Placewatch with the floor and the peers all measure the same stream), else its value."""
+    Placewatch with the floor and the peers all measure the same stream), with its target where it has one (a
+    target in parentheses, such as "(x cheaper)", is a note, not a target), else its value."""
     if f.ratio is not None:
         target = f" (target {f.target})" if f.target and not f.target.startswith("(") else ""
         return f"{f.ratio:.2f}{target}"

@@ -15,6 +15,7 @@ from core.gritting.lifecycle import RUN_ACTIONS
 from core.gritting.vocab import (
     ACTION_LABELS,
     ACTIVE,
+    ACTOR_LABELS,
     EVENT_LABELS,
     STATUS_LABELS,
     TREATING,
@@ -38,6 +39,7 @@ def module_text() -> str:
         "TREATING": [str(a) for a in GrittingAction if a in TREATING],
         "ACTIVE": [str(s) for s in DecisionStatus if s in ACTIVE],
         "RUN_ACTIONS": [str(a) for a in RUN_ACTIONS],
+        "ACTOR_LABELS": dict(ACTOR_LABELS),
     }
     lines = [
         "// Gritting's words as people read them, and which actions treat and which statuses are active: written",

@@ -146,6 +146,11 @@ EVENT_LABELS: dict[DecisionEvent, str] = {
     DecisionEvent.CARRIED_OVER: "Carried over to the re-issued decision",
 }
 
+# Who took a step that no person took: the evaluator that issues, escalates, replaces and carries over decisions
+# (store.gritting records it as the actor); what people read for it. Any other actor is a user's name, read as it is.
+EVALUATOR = "evaluator"
+ACTOR_LABELS: dict[str, str] = {EVALUATOR: "Placewatch (automatic)"}
+
 
 def action_label(action: str) -> str:
     """The name of a decision's action for people; an unknown code as it is (never a KeyError in a message)."""

@@ -1,7 +1,9 @@
 // What every page shares: the session (a bearer token in sessionStorage), calls to the API, times in UK time,
 // building DOM safely (text only, never HTML strings), labels for levels, actions and statuses.
 
-import { ACTION_LABELS, ACTIVE, EVENT_LABELS, RUN_ACTIONS, STATUS_LABELS, TREATING } from './gritting_words.js';
+import {
+  ACTION_LABELS, ACTIVE, ACTOR_LABELS, EVENT_LABELS, RUN_ACTIONS, STATUS_LABELS, TREATING,
+} from './gritting_words.js';
 import { CASE_STATUS_TEXT, DEVICE_STATUS_LABELS, DEVICE_STATUS_WORDS, LEVELS } from './damp_words.js';
 
 const TOKEN_KEY = 'placewatch.token';
@@ -254,6 +256,11 @@ export const ACTIONS = Object.fromEntries(Object.entries(ACTION_STYLES).map(
   ([key, style]) => [key, { label: key === 'unknown' ? 'No decision yet' : ACTION_LABELS[key], ...style }],
 ));
 export { ACTIVE, EVENT_LABELS, RUN_ACTIONS, TREATING };
+
+// Who set a decision's status or took a step: a user's name, or Placewatch itself in core's words.
+export function actorName(actor) {
+  return ACTOR_LABELS[actor] || actor;
+}
 
 export function actionBadge(action) {
   const key = action || 'unknown';

@@ -33,3 +33,6 @@ export const EVENT_LABELS = {
 export const TREATING = ["precautionary_salt", "salt", "plough_and_salt", "escalate"];
 export const ACTIVE = ["issued", "acknowledged", "in_progress", "escalated"];
 export const RUN_ACTIONS = ["start", "complete", "cancel_run", "amend"];
+export const ACTOR_LABELS = {
+  "evaluator": "Placewatch (automatic)"
+};

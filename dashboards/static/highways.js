@@ -3,7 +3,7 @@
 // acknowledge / start / complete buttons (each recorded by the API with the user's name).
 
 import {
-  ACTIONS, ACTIVE, actionBadge, announce, api, ApiError, clock, el, EVENT_LABELS, failed, requireUser,
+  ACTIONS, ACTIVE, actionBadge, actorName, announce, api, ApiError, clock, el, EVENT_LABELS, failed, requireUser,
   roadDegrees, RUN_ACTIONS, STATUSES, statusBadge, TREATING, when, ago,
 } from './common.js';
 import { showEmpty, timeChart } from './charts.js';
@@ -57,11 +57,6 @@ function drawMap() {
 }
 
 // -- a route ----------------------------------------------------------------------------------------
-
-// Who set a status or took a step: a user's name, or Placewatch itself (the evaluator that issues decisions).
-function actorName(actor) {
-  return actor === 'evaluator' ? 'Placewatch (automatic)' : actor;
-}
 
 function fact(term, ...value) {
   return [el('dt', {}, term), el('dd', {}, ...value)];

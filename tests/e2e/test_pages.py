@@ -14,6 +14,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 
+from core.gritting.vocab import ACTOR_LABELS, EVALUATOR
 from store.db import connect
 from tests.e2e.conftest import shoot, sign_in
 from tests.e2e.world import Town, build_town, forget_readings
@@ -124,7 +125,7 @@ def test_a_duty_officer_acknowledges_starts_and_completes_a_decision(
     assert "Precautionary salting" in card.inner_text()
     assert card.locator(".route__status").get_attribute("data-status") == "issued"
     # Issued by Placewatch itself: said so in words, not by the evaluator's internal actor name.
-    assert "by Placewatch (automatic)" in card.inner_text() and "by evaluator" not in card.inner_text()
+    assert f"by {ACTOR_LABELS[EVALUATOR]}" in card.inner_text() and f"by {EVALUATOR}" not in card.inner_text()
     page.wait_for_selector(f'article.route[data-route-id="{town.route}"] figure.station .js-plotly-plot .main-svg')
     key = page.locator("#route-map + .pw-map-legend").inner_text()
     assert "Precautionary salting" in key and "Road station" in key
