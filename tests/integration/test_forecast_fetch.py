@@ -111,10 +111,18 @@ def test_open_meteo_forecasts_are_fetched_derived_stored_and_lead_the_decision(o
         assert [r[0] for r in rows] == ["FC1", "FC2"]
         assert all(r[1].startswith("Open-Meteo (road surface temperature derived") for r in rows)
         assert all(r[3] >= 30 and r[4] == "forecast-fetch:open-meteo" for r in rows)
-        # The derived road falls below the forecast air on a clear night (the fixtures' air never goes below -2.5).
-        assert min(r[2] for r in rows) < -2.5
         hours = conn.execute("SELECT count(*), count(road_surface_temperature) FROM forecast_hours").fetchone()
         assert hours[0] >= 3 * 30 and hours[0] == hours[1]
+        # The derived road falls below the forecast air in clear hours away from the sun. Which clock hours the
+        # fixtures' clear spells land on moves with the time the test runs (the provider starts them two hours
+        # before now), and the hours of the stations' own six hours of history take their fitted offsets; but the
+        # 14 clear hours in a row always hold some that neither the sun (10:00 to 17:00) nor that history covers.
+        # (An earlier form, "the route's minimum below the fixtures' coldest air", held only at some times of day.)
+        clear = conn.execute(
+            """SELECT count(*) FILTER (WHERE road_surface_temperature < air_temperature), count(*)
+               FROM forecast_hours WHERE provider = 'open-meteo' AND cloud_cover < 30"""
+        ).fetchone()
+        assert clear[1] > 0 and clear[0] > 0
         fitted = {r[0] for r in conn.execute("SELECT station_id FROM road_offsets")}
         assert {"*", "fc-a", "fc-b", "fc-c"} <= fitted  # six hours of each station's own history
 
